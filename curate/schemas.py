@@ -1,0 +1,62 @@
+"""The Parquet schemas of every stage's output: the one place they are defined.
+
+Each schema is an Arrow schema; `spark_schema()` turns one into the Spark DDL
+string the Spark wrappers hand to `mapInArrow`, so the two can never disagree.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+# extract -> pairs: one row per (image URL, text attribute) found on a page.
+PAIRS = pa.schema([
+    pa.field("image_uuid", pa.string(), nullable=False),   # ALGORITHM.md §1
+    pa.field("url", pa.string(), nullable=False),          # absolute http(s) image URL
+    pa.field("text", pa.string(), nullable=False),         # cleaned, non-empty
+    pa.field("text_source", pa.string(), nullable=False),  # alt | title | data-image-title
+    pa.field("page_url", pa.string()),
+    pa.field("source_path", pa.string(), nullable=False),  # the input file it came from
+    pa.field("lang", pa.string()),                         # filled by a later stage
+])
+TEXT_SOURCES = ("alt", "title", "data-image-title")
+
+# dedup: same columns, one row per distinct (image_uuid, text) over the whole input.
+DEDUP = PAIRS
+
+# match: dedup's columns plus the sorted, non-empty set of matched metadata entry ids.
+MATCHED = pa.schema(list(DEDUP) + [
+    pa.field("matched_entry_ids", pa.list_(pa.field("element", pa.int32(), nullable=False)),
+             nullable=False),
+])
+
+# count: one row per metadata entry and language, zeros included.
+COUNTS = pa.schema([
+    pa.field("entry_id", pa.int32(), nullable=False),
+    pa.field("entry", pa.string(), nullable=False),
+    pa.field("lang", pa.string(), nullable=False),
+    pa.field("count", pa.int64(), nullable=False),
+])
+
+# sample -> curated.
+CURATED = pa.schema([MATCHED.field(name) for name in
+                     ("image_uuid", "url", "text", "lang", "matched_entry_ids")])
+
+# Inputs that could not be read completely: recorded, never fatal.
+ERRORS = pa.schema([
+    pa.field("path", pa.string(), nullable=False),
+    pa.field("stage", pa.string(), nullable=False),
+    pa.field("offset", pa.int64()),        # byte offset of the failing record, when known
+    pa.field("reason", pa.string(), nullable=False),
+])
+
+
+def spark_schema(schema: pa.Schema) -> str:
+    """Spark DDL for an Arrow schema (the subset of types our schemas use)."""
+    return ", ".join(f"`{f.name}` {_spark_type(f.type)}" for f in schema)
+
+
+def _spark_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_list(arrow_type):
+        return f"array<{_spark_type(arrow_type.value_type)}>"
+    simple = {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint",
+              pa.float64(): "double", pa.bool_(): "boolean"}
+    return simple[arrow_type]
