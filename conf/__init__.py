@@ -1,0 +1,1 @@
+"""Spark and pipeline configuration files; installed as the package `curate.conf`."""

@@ -1,0 +1,89 @@
+"""The Python API: one function per stage plus `run`. The CLI and jobs/ call these.
+
+Each function checks what a user can get wrong (paths, metadata) before Spark starts, so
+a mistake costs no JVM start-up.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+from curate.inputs import bundled_sample, expand_inputs
+from curate.metadata import load_metadata
+from curate.stages.output import StageReport
+
+STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count": "counts",
+              "sample": "curated"}
+
+
+@dataclass
+class Session:
+    """How to get Spark: a master and settings, started on first use."""
+    master: str | None = None
+    conf: dict[str, str] = field(default_factory=dict)
+
+    def spark(self):
+        from curate.spark import get_spark
+        return get_spark(self.master, self.conf)
+
+
+def _spark(session):
+    """A SparkSession from a Session, an existing SparkSession, or None (the default)."""
+    if session is None:
+        session = Session()
+    return session.spark() if isinstance(session, Session) else session
+
+
+def extract(inputs: list[str], output: str, session=None) -> StageReport:
+    from curate.stages.extract import run_extract
+    paths = expand_inputs(inputs)
+    return run_extract(_spark(session), paths, output)
+
+
+def dedup(pairs_dir: str, output: str, session=None) -> StageReport:
+    from curate.stages.dedup import run_dedup
+    return run_dedup(_spark(session), pairs_dir, output)
+
+
+def match(dedup_dir: str, output: str, metadata: str | None = None,
+          session=None) -> StageReport:
+    from curate.stages.match import run_match
+    load_metadata(metadata)
+    return run_match(_spark(session), dedup_dir, output, metadata)
+
+
+def count(matched_dir: str, output: str, metadata: str | None = None,
+          session=None) -> StageReport:
+    from curate.stages.count import run_count
+    load_metadata(metadata)
+    return run_count(_spark(session), matched_dir, output, metadata)
+
+
+def sample(matched_dir: str, counts_dir: str, output: str, t: int | None = None,
+           seed: int | None = None, session=None) -> StageReport:
+    from curate.stages.sample import run_sample
+    return run_sample(_spark(session), matched_dir, counts_dir, output, t=t, seed=seed)
+
+
+def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
+        t: int | None = None, seed: int | None = None, session=None,
+        on_stage: Callable[[StageReport], None] | None = None) -> list[StageReport]:
+    """All five stages into workdir/{pairs,dedup,matched,counts,curated}."""
+    paths = expand_inputs(inputs or bundled_sample())
+    load_metadata(metadata)
+    spark = _spark(session)
+    d = {stage: os.path.join(workdir, name) for stage, name in STAGE_DIRS.items()}
+    steps = [
+        lambda: extract(paths, d["extract"], spark),
+        lambda: dedup(d["extract"], d["dedup"], spark),
+        lambda: match(d["dedup"], d["match"], metadata, spark),
+        lambda: count(d["match"], d["count"], metadata, spark),
+        lambda: sample(d["match"], d["count"], d["sample"], t=t, seed=seed, session=spark),
+    ]
+    reports = []
+    for step in steps:
+        reports.append(step())
+        if on_stage:
+            on_stage(reports[-1])
+    return reports

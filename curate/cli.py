@@ -1,0 +1,193 @@
+"""The `curate` command: one sub-command per stage, and `run` for all five.
+
+The jobs/ entry points call `main` with the same arguments, so spark-submit, the CLI and
+the Python API (curate.api) share one set of options and one code path.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from curate import api
+from curate.config import defaults
+from curate.errors import UserError
+from curate.stages.output import StageReport
+
+EXISTING_DIR = click.Path(exists=True, file_okay=False)
+METADATA = click.option(
+    "--metadata", type=click.Path(exists=True, dir_okay=False), default=None,
+    help="Metadata: a JSON list of strings (MetaCLIP's metadata.json) or a UTF-8 text file, "
+         "one entry per line; entry id = position. Default: the shipped English list.")
+OUTPUT = click.option("-o", "--output", required=True, type=click.Path(),
+                      help="Output directory (replaced as a whole when the stage succeeds).")
+
+
+def spark_options(command):
+    command = click.option(
+        "--conf", "confs", multiple=True, metavar="KEY=VALUE",
+        help="A Spark setting, repeatable (e.g. --conf spark.driver.memory=8g).")(command)
+    return click.option(
+        "--master", default=None,
+        help="Spark master. Default: what spark-submit provides, else local[*].")(command)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def cli():
+    """Build a MetaCLIP-style balanced image-text set from CommonCrawl, on Spark.
+
+    \b
+    Stages: extract -> dedup -> match -> count -> sample; `curate run` does all five.
+    Example:  curate run -o work          (on the bundled CommonCrawl sample)
+    """
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@OUTPUT
+@spark_options
+def extract(inputs, output, master, confs):
+    """WARC/WAT/ARC files (.gz or plain, files, directories or globs) -> image-text pairs.
+
+    \b
+    Example:  curate extract 'crawl/*.warc.gz' crawl/wat/ -o work/pairs
+    """
+    _print(api.extract(list(inputs), output, session=_session(master, confs)))
+
+
+@cli.command()
+@click.argument("input_dir", metavar="PAIRS_DIR", type=EXISTING_DIR)
+@OUTPUT
+@spark_options
+def dedup(input_dir, output, master, confs):
+    """One row per distinct (image_uuid, text) over the whole input.
+
+    \b
+    Example:  curate dedup work/pairs -o work/dedup
+    """
+    _print(api.dedup(input_dir, output, session=_session(master, confs)))
+
+
+@cli.command()
+@click.argument("input_dir", metavar="DEDUP_DIR", type=EXISTING_DIR)
+@OUTPUT
+@METADATA
+@spark_options
+def match(input_dir, output, metadata, master, confs):
+    """Substring-match texts against the metadata; unmatched rows leave.
+
+    \b
+    Example:  curate match work/dedup -o work/matched --metadata metadata.json
+    """
+    _print(api.match(input_dir, output, metadata=metadata, session=_session(master, confs)))
+
+
+@cli.command()
+@click.argument("input_dir", metavar="MATCHED_DIR", type=EXISTING_DIR)
+@OUTPUT
+@METADATA
+@spark_options
+def count(input_dir, output, metadata, master, confs):
+    """Count matches per metadata entry (zeros included) and write summary.json.
+
+    \b
+    Example:  curate count work/matched -o work/counts
+    """
+    _print(api.count(input_dir, output, metadata=metadata, session=_session(master, confs)))
+
+
+def sampling_options(command):
+    command = click.option("--seed", type=int, default=lambda: defaults().seed,
+                           show_default="conf/pipeline.toml, 0",
+                           help="Seed of the per-(image, text, entry) coins.")(command)
+    return click.option("--t", "t", type=click.IntRange(min=1), default=lambda: defaults().t,
+                        show_default="conf/pipeline.toml, 20000",
+                        help="Head/tail threshold: entries matched t times or more are "
+                             "sampled down to about t.")(command)
+
+
+@cli.command()
+@click.argument("matched_dir", metavar="MATCHED_DIR", type=EXISTING_DIR)
+@click.option("--counts", "counts_dir", required=True, type=EXISTING_DIR,
+              help="The count stage's output for that matched set.")
+@OUTPUT
+@sampling_options
+@spark_options
+def sample(matched_dir, counts_dir, output, t, seed, master, confs):
+    """Balanced sampling: tail entries kept, head entries capped at about t.
+
+    \b
+    Example:  curate sample work/matched --counts work/counts -o work/curated --t 20000
+    """
+    _print(api.sample(matched_dir, counts_dir, output, t=t, seed=seed,
+                      session=_session(master, confs)))
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1)
+@click.option("-o", "--output", "workdir", required=True, type=click.Path(),
+              help="Work directory; stages write pairs/ dedup/ matched/ counts/ curated/.")
+@METADATA
+@sampling_options
+@spark_options
+def run(inputs, workdir, metadata, t, seed, master, confs):
+    """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
+
+    \b
+    Example:  curate run -o work
+              curate run 'crawl/*.warc.gz' -o work --t 20000
+    """
+    reports = api.run(list(inputs) or None, workdir, metadata=metadata, t=t, seed=seed,
+                      session=_session(master, confs), on_stage=_print)
+    click.echo("")
+    click.echo(format_table(reports))
+
+
+def _session(master, confs):
+    conf = {}
+    for item in confs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--conf {item!r}: expected KEY=VALUE")
+        conf[key.strip()] = value.strip()
+    return api.Session(master=master, conf=conf)
+
+
+def _print(report: StageReport) -> None:
+    click.echo(f"{report.stage}: {report.rows_in} in, {report.rows_out} out, "
+               f"{_dropped(report)} ({report.seconds:.1f} s) -> {report.output}")
+
+
+def _dropped(report: StageReport) -> str:
+    if not report.dropped:
+        return "none dropped"
+    return "dropped " + ", ".join(f"{k} {v}" for k, v in report.dropped.items())
+
+
+def format_table(reports: list[StageReport]) -> str:
+    header = ("stage", "rows in", "rows out", "dropped", "seconds")
+    rows = [(r.stage, str(r.rows_in), str(r.rows_out),
+             ", ".join(f"{k} {v}" for k, v in r.dropped.items()) or "-",
+             f"{r.seconds:.1f}") for r in reports]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    line = lambda row: "  ".join(c.rjust(w) if i in (1, 2, 4) else c.ljust(w)
+                                 for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: user errors are one line on stderr and exit status 2, never a traceback."""
+    try:
+        code = cli.main(args=args, prog_name="curate", standalone_mode=False)
+    except (click.ClickException, UserError) as error:
+        message = error.format_message() if isinstance(error, click.ClickException) else error
+        click.echo(f"curate: error: {message}", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("curate: aborted", err=True)
+        sys.exit(1)
+    sys.exit(code or 0)
+
+
+if __name__ == "__main__":
+    main()

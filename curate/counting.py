@@ -1,0 +1,64 @@
+"""Global count of matches per metadata entry (ALGORITHM.md §4), pure Python + numpy.
+
+Each batch of matched rows becomes one count vector per language (`np.bincount` over the
+flattened entry ids); partitions' vectors are summed. A text counts once per entry
+because its matched set holds each id once.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+ENTRY_COUNT_ROWS = pa.schema([
+    pa.field("lang", pa.string(), nullable=False),
+    pa.field("entry_id", pa.int32(), nullable=False),
+    pa.field("count", pa.int64(), nullable=False),
+])
+
+
+def batch_entry_counts(batch: pa.RecordBatch, n_entries: int, default_lang: str
+                       ) -> dict[str, np.ndarray]:
+    langs = pc.fill_null(batch.column("lang"), default_lang)
+    ids = batch.column("matched_entry_ids")
+    counts = {}
+    for lang in pc.unique(langs).to_pylist():
+        rows = ids.filter(pc.equal(langs, lang))
+        flat = rows.flatten().to_numpy(zero_copy_only=False)
+        if len(flat) and (flat.max() >= n_entries or flat.min() < 0):
+            raise ValueError(f"entry id {int(flat.max())} outside the metadata "
+                             f"({n_entries} entries)")
+        counts[lang] = np.bincount(flat, minlength=n_entries).astype(np.int64)
+    return counts
+
+
+def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: int,
+                           default_lang: str) -> Iterator[pa.RecordBatch]:
+    """One partition's nonzero (lang, entry_id, count) rows: the only rows that leave it."""
+    totals: dict[str, np.ndarray] = {}
+    for batch in batches:
+        for lang, vector in batch_entry_counts(batch, n_entries, default_lang).items():
+            if lang in totals:
+                totals[lang] += vector
+            else:
+                totals[lang] = vector
+    for lang, vector in totals.items():
+        nonzero = np.flatnonzero(vector)
+        yield pa.RecordBatch.from_arrays(
+            [pa.array([lang] * len(nonzero), pa.string()),
+             pa.array(nonzero.astype(np.int32)), pa.array(vector[nonzero])],
+            schema=ENTRY_COUNT_ROWS)
+
+
+def summarize(vector: np.ndarray, texts: int | None, matched_texts: int) -> dict:
+    total = int(vector.sum())
+    return {
+        "texts": texts,
+        "matched_texts": matched_texts,
+        "total_matches": total,
+        "mean_matches_per_matched_text": total / matched_texts if matched_texts else 0.0,
+        "entries": int(len(vector)),
+        "entries_with_zero_matches": int((vector == 0).sum()),
+    }

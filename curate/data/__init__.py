@@ -1,0 +1,1 @@
+"""Package data: the default metadata and the bundled CommonCrawl sample."""

@@ -1,0 +1,91 @@
+"""count: matches per metadata entry and language over the whole matched pool."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+
+from curate import schemas
+from curate.config import defaults
+from curate.counting import ENTRY_COUNT_ROWS, partition_entry_counts, summarize
+from curate.stages.common import read_stage_input
+from curate.stages.match import load_checked_metadata, metadata_details
+from curate.stages.output import StageReport, read_report, staged_output
+
+# Leading "_": Spark, pyarrow and pandas skip it when they read the directory as Parquet.
+SUMMARY_FILE = "_summary.json"
+
+
+def run_count(spark, inp: str, out: str, metadata_path: str | None = None,
+              lang: str | None = None) -> StageReport:
+    from pyspark.sql import functions as F
+
+    lang = lang or defaults().lang
+    match_report = read_report(inp)
+    metadata = load_checked_metadata(metadata_path, lang, match_report)
+    n_entries = len(metadata.entries)
+    matched = read_stage_input(spark, inp, ["lang", "matched_entry_ids"])
+    matched = matched.select(F.coalesce("lang", F.lit(lang)).alias("lang"), "matched_entry_ids")
+
+    partials = matched.mapInArrow(lambda it: partition_entry_counts(it, n_entries, lang),
+                                  schemas.spark_schema(ENTRY_COUNT_ROWS))
+    # Partitions ship only nonzero (lang, entry, count) rows: at most one per entry each.
+    totals = partials.groupBy("lang", "entry_id").agg(F.sum("count").alias("count")).toArrow()
+    texts_by_lang = {r["lang"]: r["count"] for r in matched.groupBy("lang").count().collect()}
+    vectors = _vectors(totals, n_entries, set(texts_by_lang) | {lang})
+
+    pool_texts = match_report.rows_in if match_report else None
+    summary = {
+        "metadata": metadata_details(metadata)["metadata"],
+        "languages": {
+            code: summarize(vector, pool_texts if code == lang else None,
+                            texts_by_lang.get(code, 0))
+            for code, vector in sorted(vectors.items())},
+    }
+    rows_in = sum(texts_by_lang.values())
+    with staged_output(out, "count") as (tmp, finish):
+        table = counts_table(vectors, metadata.entries)
+        spark.createDataFrame(table.to_pandas(), schemas.spark_schema(schemas.COUNTS)) \
+            .coalesce(1).write.parquet(tmp)
+        with open(os.path.join(tmp, SUMMARY_FILE), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2, ensure_ascii=False)
+        # Every matched text is counted (once per entry of its set): none is dropped.
+        report = StageReport("count", out, rows_in, rows_in,
+                             details={**metadata_details(metadata),
+                                      "count_rows": table.num_rows})
+        finish(report)
+    return report
+
+
+def _vectors(totals: pa.Table, n_entries: int, langs: set[str]) -> dict[str, np.ndarray]:
+    vectors = {code: np.zeros(n_entries, dtype=np.int64) for code in langs}
+    for code in langs:
+        rows = totals.filter(pa.compute.equal(totals["lang"], code))
+        ids = rows["entry_id"].to_numpy()
+        vectors[code][ids] = rows["count"].to_numpy()
+    return vectors
+
+
+def counts_table(vectors: dict[str, np.ndarray], entries) -> pa.Table:
+    parts = []
+    ids = pa.array(np.arange(len(entries), dtype=np.int32))
+    names = pa.array(list(entries), pa.string())
+    for code, vector in sorted(vectors.items()):
+        parts.append(pa.table([ids, names, pa.array([code] * len(entries), pa.string()),
+                               pa.array(vector)], schema=schemas.COUNTS))
+    return pa.concat_tables(parts)
+
+
+def read_counts(spark, path: str) -> dict[str, np.ndarray]:
+    """Counts output -> one count vector per language, indexed by entry id."""
+    table = read_stage_input(spark, path, schemas.COUNTS.names).select("lang", "entry_id",
+                                                                      "count").toArrow()
+    vectors = {}
+    for code in set(table["lang"].to_pylist()):
+        rows = table.filter(pa.compute.equal(table["lang"], code))
+        vector = np.zeros(int(pa.compute.max(rows["entry_id"]).as_py()) + 1, dtype=np.int64)
+        vector[rows["entry_id"].to_numpy()] = rows["count"].to_numpy()
+        vectors[code] = vector
+    return vectors

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up curate in ./.venv: checks Python and Java, installs the package (and with
+# --test, the test dependencies). Safe to run again; it only installs what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
+  echo "setup: Python 3.10+ is needed (found: $("$python" --version 2>&1 || echo none)); set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+
+java_major() {
+  local java=java
+  [ -n "${JAVA_HOME:-}" ] && java="$JAVA_HOME/bin/java"
+  "$java" -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit}'
+}
+major=$(java_major || true)
+if [ -z "$major" ] || [ "$major" -lt 17 ]; then
+  cat >&2 <<MSG
+setup: Spark needs Java 17 or newer (found: ${major:-no java}).
+  Debian/Ubuntu:  sudo apt-get install -y openjdk-17-jre-headless
+  macOS:          brew install openjdk@17
+  or install any JDK 17+ and set JAVA_HOME to it.
+MSG
+  exit 1
+fi
+
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$extras"
+echo "setup: ready (.venv, Java $major)" >&2

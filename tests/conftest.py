@@ -1,0 +1,25 @@
+"""Shared fixtures: the real data beside the repository and one local SparkSession."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.fail(f"the shared test data is missing: expected it at {DATA}")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One real local SparkSession (2 threads, loopback only) for the whole test run."""
+    from curate.spark import get_spark
+
+    session = get_spark("local[2]", {"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()
