@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate import schemas
+
 ENTRY_COUNT_ROWS = pa.schema([
     pa.field("lang", pa.string(), nullable=False),
     pa.field("entry_id", pa.int32(), nullable=False),
@@ -62,3 +64,15 @@ def summarize(vector: np.ndarray, texts: int | None, matched_texts: int) -> dict
         "entries": int(len(vector)),
         "entries_with_zero_matches": int((vector == 0).sum()),
     }
+
+
+def count_rows(entry_ids: np.ndarray, entries, vectors: dict[str, np.ndarray]
+               ) -> Iterator[pa.RecordBatch]:
+    """COUNTS rows for these entry ids, one batch per language."""
+
+    names = pa.array([entries[i] for i in entry_ids], pa.string())
+    ids = pa.array(entry_ids.astype(np.int32))
+    for code, vector in sorted(vectors.items()):
+        yield pa.RecordBatch.from_arrays(
+            [ids, names, pa.array([code] * len(ids), pa.string()), pa.array(vector[entry_ids])],
+            schema=schemas.COUNTS)

@@ -1,18 +1,18 @@
 """Substring matching of texts against metadata (ALGORITHM.md §3), pure Python.
 
 `Matcher` holds one Aho-Corasick automaton over the English (v1) keys of all entries.
-On Spark, `worker_matcher` builds it once per Python worker from the broadcast raw
-metadata bytes and reuses it across batches and tasks.
+On Spark, `worker_matcher` builds it once per Python worker and reuses it across
+batches and tasks.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import Iterator
 
 import ahocorasick
 import pyarrow as pa
 
 from curate import schemas
-from curate.metadata import Metadata, metadata_from_bytes
+from curate.metadata import Metadata
 
 WRAPPED_PUNCTUATION = (",", ".", ";", ":", "?", "!", "`")
 SPACED_CHARACTERS = ("\t", "\n", "\r")
@@ -86,12 +86,9 @@ def _build_automaton(entries) -> ahocorasick.Automaton:
 _WORKER_MATCHERS: dict[str, Matcher] = {}
 
 
-def worker_matcher(fingerprint: str, metadata_bytes: Callable[[], bytes], lang: str) -> Matcher:
-    """The matcher of this Python worker for that metadata, built on first use."""
-    matcher = _WORKER_MATCHERS.get(fingerprint)
+def worker_matcher(metadata: Metadata) -> Matcher:
+    """This Python worker's matcher for that metadata, built on first use and kept."""
+    matcher = _WORKER_MATCHERS.get(metadata.fingerprint)
     if matcher is None:
-        metadata = metadata_from_bytes(metadata_bytes(), name="broadcast", lang=lang)
-        if metadata.fingerprint != fingerprint:
-            raise RuntimeError("metadata changed between driver and worker")
-        matcher = _WORKER_MATCHERS[fingerprint] = Matcher(metadata)
+        matcher = _WORKER_MATCHERS[metadata.fingerprint] = Matcher(metadata)
     return matcher

@@ -9,9 +9,10 @@ import pyarrow as pa
 
 from curate import schemas
 from curate.config import defaults
-from curate.counting import ENTRY_COUNT_ROWS, partition_entry_counts, summarize
+from curate.counting import ENTRY_COUNT_ROWS, count_rows, partition_entry_counts, summarize
+from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.common import read_stage_input
-from curate.stages.match import load_checked_metadata, metadata_details
+from curate.stages.match import check_same_metadata, metadata_details
 from curate.stages.output import StageReport, read_report, staged_output
 
 # Leading "_": Spark, pyarrow and pandas skip it when they read the directory as Parquet.
@@ -24,8 +25,9 @@ def run_count(spark, inp: str, out: str, metadata_path: str | None = None,
 
     lang = lang or defaults().lang
     match_report = read_report(inp)
-    metadata = load_checked_metadata(metadata_path, lang, match_report)
-    n_entries = len(metadata.entries)
+    metadata = BroadcastMetadata(spark, metadata_path, lang)
+    check_same_metadata(metadata.metadata, match_report)
+    n_entries = len(metadata.metadata.entries)
     matched = read_stage_input(spark, inp, ["lang", "matched_entry_ids"])
     matched = matched.select(F.coalesce("lang", F.lit(lang)).alias("lang"), "matched_entry_ids")
 
@@ -35,53 +37,54 @@ def run_count(spark, inp: str, out: str, metadata_path: str | None = None,
     totals = partials.groupBy("lang", "entry_id").agg(F.sum("count").alias("count")).toArrow()
     texts_by_lang = {r["lang"]: r["count"] for r in matched.groupBy("lang").count().collect()}
     vectors = _vectors(totals, n_entries, set(texts_by_lang) | {lang})
-
-    pool_texts = match_report.rows_in if match_report else None
     summary = {
-        "metadata": metadata_details(metadata)["metadata"],
+        "metadata": metadata_details(metadata.metadata)["metadata"],
         "languages": {
-            code: summarize(vector, pool_texts if code == lang else None,
-                            texts_by_lang.get(code, 0))
+            code: summarize(vector, match_report.rows_in if match_report and code == lang
+                            else None, texts_by_lang.get(code, 0))
             for code, vector in sorted(vectors.items())},
     }
     rows_in = sum(texts_by_lang.values())
     with staged_output(out, "count") as (tmp, finish):
-        table = counts_table(vectors, metadata.entries)
-        spark.createDataFrame(table.to_pandas(), schemas.spark_schema(schemas.COUNTS)) \
-            .coalesce(1).write.parquet(tmp)
+        _counts_frame(spark, metadata, vectors).write.parquet(tmp)
         with open(os.path.join(tmp, SUMMARY_FILE), "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2, ensure_ascii=False)
         # Every matched text is counted (once per entry of its set): none is dropped.
         report = StageReport("count", out, rows_in, rows_in,
-                             details={**metadata_details(metadata),
-                                      "count_rows": table.num_rows})
+                             details={**metadata_details(metadata.metadata),
+                                      "count_rows": n_entries * len(vectors)})
         finish(report)
+    metadata.unpersist()
     return report
 
 
 def _vectors(totals: pa.Table, n_entries: int, langs: set[str]) -> dict[str, np.ndarray]:
-    vectors = {code: np.zeros(n_entries, dtype=np.int64) for code in langs}
+    vectors = {}
     for code in langs:
         rows = totals.filter(pa.compute.equal(totals["lang"], code))
-        ids = rows["entry_id"].to_numpy()
-        vectors[code][ids] = rows["count"].to_numpy()
+        vectors[code] = np.zeros(n_entries, dtype=np.int64)
+        vectors[code][rows["entry_id"].to_numpy()] = rows["count"].to_numpy()
     return vectors
 
 
-def counts_table(vectors: dict[str, np.ndarray], entries) -> pa.Table:
-    parts = []
-    ids = pa.array(np.arange(len(entries), dtype=np.int32))
-    names = pa.array(list(entries), pa.string())
-    for code, vector in sorted(vectors.items()):
-        parts.append(pa.table([ids, names, pa.array([code] * len(entries), pa.string()),
-                               pa.array(vector)], schema=schemas.COUNTS))
-    return pa.concat_tables(parts)
+def _counts_frame(spark, metadata: BroadcastMetadata, vectors: dict[str, np.ndarray]):
+    """The full counts table, built by the workers from broadcasts (entries are on them)."""
+    vectors_broadcast = spark.sparkContext.broadcast(vectors)
+    n_entries = len(metadata.metadata.entries)
+
+    def rows(batches):
+        entries = metadata.on_worker().entries
+        for batch in batches:
+            yield from count_rows(batch.column(0).to_numpy(), entries, vectors_broadcast.value)
+
+    return spark.range(0, n_entries, 1, 1 + n_entries // 1_000_000).mapInArrow(
+        rows, schemas.spark_schema(schemas.COUNTS))
 
 
 def read_counts(spark, path: str) -> dict[str, np.ndarray]:
     """Counts output -> one count vector per language, indexed by entry id."""
-    table = read_stage_input(spark, path, schemas.COUNTS.names).select("lang", "entry_id",
-                                                                      "count").toArrow()
+    table = read_stage_input(spark, path, schemas.COUNTS.names).select(
+        "lang", "entry_id", "count").toArrow()
     vectors = {}
     for code in set(table["lang"].to_pylist()):
         rows = table.filter(pa.compute.equal(table["lang"], code))

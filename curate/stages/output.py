@@ -1,7 +1,8 @@
 """Stage outputs that appear complete or not at all, each with a report of its row flow.
 
-A stage writes into a hidden temporary directory beside its output, adds its report,
-then renames the directory into place. A crash leaves only a temporary directory,
+A stage writes into a temporary directory beside its output (`NAME.incomplete-ID`; not
+a dot name, which Spark would refuse to read back), adds its report, then renames the
+directory into place. A crash leaves only a temporary directory,
 removed by the next run; a re-run replaces the old output in one rename.
 """
 from __future__ import annotations
@@ -65,7 +66,7 @@ def staged_output(out: str, stage: str):
     target = Path(local_path(out)).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(target)
-    temporary = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:12]}"
+    temporary = target.parent / f"{target.name}.incomplete-{uuid.uuid4().hex[:12]}"
     started = time.monotonic()
     reports: list[StageReport] = []
     try:
@@ -85,7 +86,7 @@ def staged_output(out: str, stage: str):
 
 def _replace(temporary: Path, target: Path) -> None:
     if target.exists():
-        retired = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:12]}"
+        retired = target.parent / f"{target.name}.replaced-{uuid.uuid4().hex[:12]}"
         target.rename(retired)
         temporary.rename(target)
         shutil.rmtree(retired, ignore_errors=True)
@@ -94,6 +95,6 @@ def _replace(temporary: Path, target: Path) -> None:
 
 
 def _remove_stale_temporaries(target: Path) -> None:
-    for prefix in (f".{target.name}.tmp-", f".{target.name}.old-"):
+    for prefix in (f"{target.name}.incomplete-", f"{target.name}.replaced-"):
         for stale in target.parent.glob(prefix + "*"):
             shutil.rmtree(stale, ignore_errors=True)

@@ -1,0 +1,157 @@
+"""`curate run` end to end on the bundled CommonCrawl sample, through the CLI entry point,
+in this test run's SparkSession; then the single-stage commands on its outputs."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from curate import schemas
+from curate.cli import main
+from curate.matching import Matcher
+from curate.metadata import load_metadata
+from curate.sampling import keep_pair, keep_probabilities
+from curate.stages.output import REPORT_FILE, read_report
+
+STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
+          ("sample", "curated")]
+
+
+def run_cli(*args) -> int:
+    try:
+        main(list(args))
+    except SystemExit as done:
+        return done.code
+    return 0
+
+
+@pytest.fixture(scope="module")
+def workdir(spark, tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    assert run_cli("run", "-o", str(work)) == 0
+    return work
+
+
+def read(workdir, name) -> pd.DataFrame:
+    return pd.read_parquet(workdir / name)
+
+
+def test_every_stage_output_exists_with_its_schema(workdir):
+    for (_stage, name), schema in zip(STAGES, [schemas.PAIRS, schemas.DEDUP, schemas.MATCHED,
+                                               schemas.COUNTS, schemas.CURATED]):
+        assert list(read(workdir, name).columns) == schema.names
+        assert (workdir / name / REPORT_FILE).is_file()
+    assert sorted(os.listdir(workdir)) == sorted(name for _s, name in STAGES)
+
+
+def test_row_counts_add_up_across_stages(workdir):
+    reports = {stage: read_report(str(workdir / name)) for stage, name in STAGES}
+    sizes = {name: len(read(workdir, name)) for _s, name in STAGES}
+    for report in reports.values():
+        assert report.rows_in == report.rows_out + sum(report.dropped.values())
+    assert reports["extract"].rows_out == sizes["pairs"] > 0
+    assert reports["dedup"].rows_in == sizes["pairs"]
+    assert reports["dedup"].rows_out == sizes["dedup"] == reports["match"].rows_in
+    assert reports["match"].rows_out == sizes["matched"] == reports["count"].rows_in
+    assert reports["sample"].rows_in == sizes["matched"]
+    assert reports["sample"].rows_out == sizes["curated"]
+    assert reports["extract"].details["files"] == 2
+    assert reports["extract"].details["files_failed"] == 0
+
+
+def test_dedup_keeps_each_distinct_image_text_once(workdir):
+    pairs, dedup = read(workdir, "pairs"), read(workdir, "dedup")
+    distinct = pairs.drop_duplicates(["image_uuid", "text"])
+    assert len(dedup) == len(distinct) < len(pairs)   # the WARC and WAT share pages
+    assert not dedup.duplicated(["image_uuid", "text"]).any()
+    assert set(zip(dedup.image_uuid, dedup.text)) == set(zip(distinct.image_uuid, distinct.text))
+
+
+def test_matched_and_counts_equal_the_pure_matcher(workdir):
+    matcher = Matcher(load_metadata(None))
+    dedup, matched = read(workdir, "dedup"), read(workdir, "matched")
+    expected = {(u, t): matcher.match(t) for u, t in zip(dedup.image_uuid, dedup.text)}
+    expected = {k: v for k, v in expected.items() if v}
+    got = {(u, t): list(ids) for u, t, ids in
+           zip(matched.image_uuid, matched.text, matched.matched_entry_ids)}
+    assert got == expected
+    counts = read(workdir, "counts").sort_values("entry_id")
+    entries = load_metadata(None).entries
+    assert len(counts) == len(entries) and (counts.lang == "en").all()
+    assert counts.entry.tolist() == list(entries)
+    flat = [e for ids in expected.values() for e in ids]
+    assert counts["count"].tolist() == np.bincount(flat, minlength=len(entries)).tolist()
+    summary = json.loads((workdir / "counts" / "_summary.json").read_text())["languages"]["en"]
+    assert summary["matched_texts"] == len(expected)
+    assert summary["texts"] == len(dedup)
+    assert summary["total_matches"] == len(flat)
+
+
+def test_sample_stage_follows_the_rule_for_a_small_t(workdir):
+    # With the default t every entry of this small sample is tail: all kept.
+    assert len(read(workdir, "curated")) == len(read(workdir, "matched"))
+    out = workdir.parent / "curated_t5"
+    assert run_cli("sample", str(workdir / "matched"), "--counts", str(workdir / "counts"),
+                   "-o", str(out), "--t", "5", "--seed", "3") == 0
+    counts = read(workdir, "counts").sort_values("entry_id")["count"].to_numpy()
+    p = keep_probabilities(counts, 5)
+    matched = read(workdir, "matched")
+    expected = {(u, t) for u, t, ids in zip(matched.image_uuid, matched.text,
+                                            matched.matched_entry_ids)
+                if keep_pair(3, u, t, list(ids), p)}
+    curated = pd.read_parquet(out)
+    assert set(zip(curated.image_uuid, curated.text)) == expected
+    assert 0 < len(expected) < len(matched)
+
+
+def test_rerunning_a_stage_replaces_its_output(workdir):
+    out = workdir.parent / "dedup_again"
+    for _ in range(2):
+        assert run_cli("dedup", str(workdir / "pairs"), "-o", str(out)) == 0
+    again, first = pd.read_parquet(out), read(workdir, "dedup")
+    key = ["image_uuid", "text"]
+    assert len(again) == len(first)
+    pd.testing.assert_frame_equal(again.sort_values(key).reset_index(drop=True),
+                                  first.sort_values(key).reset_index(drop=True))
+    assert not [p for p in os.listdir(workdir.parent) if ".incomplete-" in p
+                or ".replaced-" in p]
+
+
+def test_count_refuses_other_metadata_than_match_used(workdir, tmp_path, capsys):
+    other = tmp_path / "other.txt"
+    other.write_text("photo\ncat\n", "utf-8")
+    code = run_cli("count", str(workdir / "matched"), "-o", str(tmp_path / "c"),
+                   "--metadata", str(other))
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "is not the list" in err and "Traceback" not in err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["extract", "/nonexistent/crawl.warc.gz", "-o", "x"], "no such file"),
+    (["dedup", "/nonexistent/pairs", "-o", "x"], "does not exist"),
+    (["sample", ".", "--counts", ".", "-o", "x", "--t", "0"], "--t"),
+    (["match", ".", "-o", "x", "--metadata", "/nonexistent.json"], "does not exist"),
+    (["run", "-o", "x", "--bogus"], "No such option"),
+    (["run", "-o", "x", "--conf", "novalue"], "KEY=VALUE"),
+])
+def test_user_errors_are_one_line_and_exit_2(args, message, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "curate.cli", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and message in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ["extract", "dedup", "match", "count", "sample", "run"]:
+        done = subprocess.run([sys.executable, "-m", "curate.cli", command, "--help"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0
+        assert f"Example:  curate {command}" in done.stdout
