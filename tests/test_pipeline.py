@@ -155,3 +155,14 @@ def test_every_command_has_help_with_an_example():
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0
         assert f"Example:  curate {command}" in done.stdout
+
+
+def test_jobs_take_the_same_options_as_the_cli():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for command in ["extract", "dedup", "match", "count", "sample", "run"]:
+        job = subprocess.run([sys.executable, os.path.join(root, "jobs", f"{command}.py"),
+                              "--help"], capture_output=True, text=True, timeout=60)
+        cli = subprocess.run([sys.executable, "-m", "curate.cli", command, "--help"],
+                             capture_output=True, text=True, timeout=60)
+        assert job.returncode == cli.returncode == 0
+        assert job.stdout == cli.stdout

@@ -1,0 +1,152 @@
+"""Pipeline benchmark: every stage beside a floor measured in the same run.
+
+Corpus: a gzipped WARC built from the 181 real news pages in ../shared/data/html (3,808
+<img>), replicated under varied hosts (`--copies`) and split over `--files` files.
+
+Printed, per core:
+- extract core (pure Python, one process, CPU seconds): pages/s, pairs/s, MB/s compressed
+  and uncompressed, beside the floor of only reading every record's payload with warcio;
+- each Spark stage in local mode (wall seconds x cores): rows/s per core, beside a Spark
+  pass that reads the same input and writes it back unchanged.
+
+    .venv/bin/python bench/pipeline.py --copies 8 --files 4
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "html"
+
+
+def build_corpus(out: Path, copies: int, files: int) -> list[Path]:
+    truth = json.loads((DATA / "ground-truth.json").read_text("utf-8"))
+    pages = [(truth[f.name[:-len(".html.gz")]]["url"], gzip.open(f).read())
+             for f in sorted((DATA / "html").glob("*.html.gz"))]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"bench-{i:02d}.warc.gz" for i in range(files)]
+    streams = [open(p, "wb") for p in paths]
+    writers = [WARCWriter(s, gzip=True) for s in streams]
+    n = 0
+    for copy in range(copies):
+        for url, html in pages:
+            parts = urlsplit(url)
+            page_url = urlunsplit(parts._replace(netloc=f"c{copy}.{parts.netloc}"))
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                                  ("Content-Length", str(len(html)))],
+                                       protocol="HTTP/1.1")
+            record = writers[n % files].create_warc_record(
+                page_url, "response", payload=io.BytesIO(html), http_headers=headers)
+            writers[n % files].write_record(record)
+            n += 1
+    for s in streams:
+        s.close()
+    return paths
+
+
+def floor_read(path: Path) -> tuple[int, int]:
+    """Read every record's payload, parse nothing: what any extractor must pay."""
+    records = payload = 0
+    with open(path, "rb") as f:
+        for record in ArchiveIterator(f):
+            payload += len(record.content_stream().read())
+            records += 1
+    return records, payload
+
+
+def bench_extract_core(paths: list[Path]) -> None:
+    from curate.extract.records import FileReport, iter_file_pairs
+
+    compressed = sum(p.stat().st_size for p in paths)
+    started = time.process_time()
+    records = payload = 0
+    for p in paths:
+        r, b = floor_read(p)
+        records, payload = records + r, payload + b
+    floor_cpu = time.process_time() - started
+
+    started = time.process_time()
+    pairs = pages = 0
+    for p in paths:
+        report = FileReport()
+        pairs += sum(1 for _ in iter_file_pairs(str(p), report))
+        pages += report.counters["records_used"]
+    ours_cpu = time.process_time() - started
+    print(f"corpus: {len(paths)} files, {records} records, {compressed / 1e6:.1f} MB gz, "
+          f"{payload / 1e6:.1f} MB payload")
+    print(f"{'extract core (1 core, CPU s)':40s} {'pages/s':>9s} {'pairs/s':>9s} "
+          f"{'MB/s gz':>8s} {'MB/s raw':>9s}")
+    print(f"{'  floor: warcio read payloads':40s} {records / floor_cpu:9.0f} {'-':>9s} "
+          f"{compressed / 1e6 / floor_cpu:8.2f} {payload / 1e6 / floor_cpu:9.2f}")
+    print(f"{'  curate: iter_file_pairs':40s} {pages / ours_cpu:9.0f} {pairs / ours_cpu:9.0f} "
+          f"{compressed / 1e6 / ours_cpu:8.2f} {payload / 1e6 / ours_cpu:9.2f}")
+    print(f"  ratio curate / floor (time): {ours_cpu / floor_cpu:.2f}x")
+
+
+def bench_spark_stages(paths: list[Path], work: Path, cores: int) -> None:
+    from curate import api
+    from curate.spark import get_spark
+
+    spark = get_spark(f"local[{cores}]")
+    shutil.rmtree(work, ignore_errors=True)
+    d = {name: str(work / name) for name in ("pairs", "dedup", "matched", "counts", "curated")}
+    steps = [
+        ("extract", None, lambda: api.extract([str(p) for p in paths], d["pairs"], spark)),
+        ("dedup", "pairs", lambda: api.dedup(d["pairs"], d["dedup"], spark)),
+        ("match", "dedup", lambda: api.match(d["dedup"], d["matched"], session=spark)),
+        ("count", "matched", lambda: api.count(d["matched"], d["counts"], session=spark)),
+        ("sample", "matched", lambda: api.sample(d["matched"], d["counts"], d["curated"],
+                                                 t=100, session=spark)),
+    ]
+    spark.range(1000).count()   # start the JVM before the clock runs
+    print(f"\nSpark local[{cores}] (wall s x {cores} cores)  rows in   rows/s/core   "
+          f"floor rows/s/core   stage/floor time")
+    for stage, source, step in steps:
+        started = time.monotonic()
+        report = step()
+        seconds = time.monotonic() - started
+        per_core = report.rows_in / (seconds * cores)
+        if source is None:
+            print(f"  {stage:8s} {report.rows_in:>24d} {per_core:13.0f}   "
+                  f"(rows = text candidates; {report.details['records_used']} pages, "
+                  f"{report.details['records_used'] / (seconds * cores):.0f} pages/s/core)")
+            continue
+        floor_seconds = _floor_pass(spark, d[source], str(work / f"floor-{stage}"))
+        print(f"  {stage:8s} {report.rows_in:>24d} {per_core:13.0f} "
+              f"{report.rows_in / (floor_seconds * cores):19.0f} {seconds / floor_seconds:17.2f}x")
+
+
+def _floor_pass(spark, source: str, out: str) -> float:
+    """Read a stage's input and write it back unchanged: the cost of any Spark stage."""
+    started = time.monotonic()
+    spark.read.parquet(source).write.mode("overwrite").parquet(out)
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=8)
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    args = parser.parse_args()
+    paths = build_corpus(args.out / "corpus", args.copies, args.files)
+    bench_extract_core(paths)
+    bench_spark_stages(paths, args.out / "work", args.cores)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
