@@ -156,6 +156,10 @@ def _session(master, confs):
 def _print(report: StageReport) -> None:
     click.echo(f"{report.stage}: {report.rows_in} in, {report.rows_out} out, "
                f"{_dropped(report)} ({report.seconds:.1f} s) -> {report.output}")
+    failed = report.details.get("files_failed")
+    if failed:
+        click.echo(f"{report.stage}: {failed} of {report.details['files']} input files could "
+                   f"not be read completely; see {report.output}/_errors")
 
 
 def _dropped(report: StageReport) -> str:

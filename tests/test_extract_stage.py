@@ -1,0 +1,75 @@
+"""The extract stage on Spark over every real archive in ../shared/data: the same rows as the
+pure core, damaged files recorded in pairs/_errors, and the run goes on."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from curate.extract.records import FileReport, iter_file_pairs
+from curate.inputs import expand_inputs
+from curate.stages.extract import run_extract
+from curate.stages.output import ERRORS_DIR, read_report
+
+FOLDERS = ["commoncrawl", "webarchives", "edgecases"]
+
+
+@pytest.fixture(scope="module")
+def extracted(spark, data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("extract") / "pairs"
+    # Named explicitly, so files without an archive suffix are read too (and fail).
+    paths = sorted(str(p) for folder in FOLDERS for p in (data_dir / folder).iterdir())
+    report = run_extract(spark, paths, str(out))
+    return paths, out, report
+
+
+def core_results(paths):
+    rows, failed = [], {}
+    for path in paths:
+        report = FileReport()
+        rows.extend(iter_file_pairs(path, report))
+        if report.errors:
+            failed[path] = report.errors
+    return rows, failed
+
+
+def test_rows_equal_the_pure_core_on_every_file(extracted):
+    paths, out, report = extracted
+    rows, _failed = core_results(paths)
+    got = pd.read_parquet(out)
+    key = ["source_path", "image_uuid", "text", "text_source"]
+    expected = pd.DataFrame(rows, columns=got.columns)
+    assert len(got) == len(expected) == report.rows_out > 1000
+    assert sorted(map(tuple, got[key].values.tolist())) == \
+        sorted(map(tuple, expected[key].values.tolist()))
+
+
+def test_damaged_files_are_recorded_and_the_rest_goes_on(extracted):
+    paths, out, report = extracted
+    _rows, failed = core_results(paths)
+    errors = pd.read_parquet(out / ERRORS_DIR)
+    assert set(errors.path) == set(failed) and len(failed) >= 5
+    assert (errors.stage == "extract").all() and errors.reason.str.len().gt(0).all()
+    assert any(r.startswith("truncated gzip stream") for r in errors.reason)
+    assert report.details["files_failed"] == len(failed)
+    assert report.details["files_read"] + report.details["files_failed"] == len(paths)
+
+
+def test_report_adds_up_and_is_written(extracted):
+    _paths, out, report = extracted
+    stored = read_report(str(out))
+    assert stored.rows_in == stored.rows_out + sum(stored.dropped.values())
+    assert stored.rows_out == report.rows_out
+    assert stored.details["records"] == stored.details["records_used"] + sum(
+        stored.details["records_skipped"].values())
+
+
+def test_directories_and_globs_expand_to_archives_only(data_dir):
+    listed = expand_inputs([str(data_dir / "commoncrawl")])
+    assert all(p.endswith((".warc", ".wat", ".warc.gz", ".wat.gz")) for p in listed)
+    # WET files (plain text) and the licence are not archives of pages.
+    assert [p.rsplit("/", 1)[1][-20:] for p in listed] == [
+        "-8.ec2.internal.warc", "c2.internal.warc.wat", "20-34-sample.warc.gz",
+        "22-whirlwind.warc.gz", "hirlwind.warc.wat.gz"]
+    globbed = expand_inputs([str(data_dir / "commoncrawl" / "*.warc.gz")])
+    assert [p.rsplit("/", 1)[1] for p in globbed] == [
+        "CC-MAIN-2020-34-sample.warc.gz", "CC-MAIN-2024-22-whirlwind.warc.gz"]
