@@ -6,10 +6,12 @@ Corpus: a gzipped WARC built from the 181 real news pages in ../shared/data/html
 Printed, per core:
 - extract core (pure Python, one process, CPU seconds): pages/s, pairs/s, MB/s compressed
   and uncompressed, beside the floor of only reading every record's payload with warcio;
-- each Spark stage in local mode (wall seconds x cores): rows/s per core, beside a Spark
-  pass that reads the same input and writes it back unchanged.
+- the extract stage on Spark over that corpus (wall seconds x cores);
+- dedup, match, count and sample on Spark over a pool of `--rows` pairs whose texts are the
+  real captions and alt texts (1 row in 5 repeats an earlier (image, text), so dedup has work),
+  each beside a Spark pass that reads the same input and writes it back unchanged.
 
-    .venv/bin/python bench/pipeline.py --copies 8 --files 4
+    .venv/bin/python bench/pipeline.py --copies 8 --files 4 --rows 2000000
 """
 from __future__ import annotations
 
@@ -96,37 +98,69 @@ def bench_extract_core(paths: list[Path]) -> None:
     print(f"  ratio curate / floor (time): {ours_cpu / floor_cpu:.2f}x")
 
 
-def bench_spark_stages(paths: list[Path], work: Path, cores: int) -> None:
+def bench_spark_extract(spark, paths: list[Path], work: Path, cores: int) -> None:
     from curate import api
-    from curate.spark import get_spark
 
-    spark = get_spark(f"local[{cores}]")
-    shutil.rmtree(work, ignore_errors=True)
-    d = {name: str(work / name) for name in ("pairs", "dedup", "matched", "counts", "curated")}
+    started = time.monotonic()
+    report = api.extract([str(p) for p in paths], str(work / "pairs"), spark)
+    seconds = time.monotonic() - started
+    pages = report.details["records_used"]
+    compressed = sum(p.stat().st_size for p in paths)
+    print(f"\nSpark local[{cores}] extract: {pages / (seconds * cores):.0f} pages/s/core, "
+          f"{report.rows_out / (seconds * cores):.0f} pairs/s/core, "
+          f"{compressed / 1e6 / (seconds * cores):.2f} MB/s/core gz ({seconds:.1f} s wall)")
+
+
+def build_pool(spark, work: Path, n_rows: int) -> str:
+    """A pairs table of n_rows real texts (captions + the corpus' alt texts)."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate import schemas
+
+    with open(DATA.parent / "captions" / "Validation_GCC-1.1.0-Validation.tsv",
+              encoding="utf-8", newline="") as f:
+        texts = [row[0] for row in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
+    texts += pq.read_table(work / "pairs", columns=["text"])["text"].to_pylist()
+    out = work / "pool"
+    out.mkdir(parents=True, exist_ok=True)
+    chunk = 250_000
+    for start in range(0, n_rows, chunk):
+        ids = range(start, min(n_rows, start + chunk))
+        # Every fifth row repeats the (image, text) of the row four before it.
+        source = [i - 4 if i % 5 == 4 else i for i in ids]
+        images = [f"{j:024x}" for j in source]
+        columns = {name: [None] * len(ids) for name in schemas.PAIRS.names}
+        columns.update(image_uuid=images, url=[f"http://img.example/{u}.jpg" for u in images],
+                       text=[texts[j % len(texts)] for j in source], text_source=["alt"] * len(ids),
+                       source_path=["bench"] * len(ids))
+        pq.write_table(pa.table(columns, schema=schemas.PAIRS), out / f"part-{start:09d}.parquet")
+    return str(out)
+
+
+def bench_spark_stages(spark, pool: str, work: Path, cores: int) -> None:
+    from curate import api
+
+    d = {name: str(work / name) for name in ("dedup", "matched", "counts", "curated")}
     steps = [
-        ("extract", None, lambda: api.extract([str(p) for p in paths], d["pairs"], spark)),
-        ("dedup", "pairs", lambda: api.dedup(d["pairs"], d["dedup"], spark)),
-        ("match", "dedup", lambda: api.match(d["dedup"], d["matched"], session=spark)),
-        ("count", "matched", lambda: api.count(d["matched"], d["counts"], session=spark)),
-        ("sample", "matched", lambda: api.sample(d["matched"], d["counts"], d["curated"],
-                                                 t=100, session=spark)),
+        ("dedup", pool, lambda: api.dedup(pool, d["dedup"], spark)),
+        ("match", d["dedup"], lambda: api.match(d["dedup"], d["matched"], session=spark)),
+        ("count", d["matched"], lambda: api.count(d["matched"], d["counts"], session=spark)),
+        ("sample", d["matched"], lambda: api.sample(d["matched"], d["counts"], d["curated"],
+                                                    session=spark)),
     ]
-    spark.range(1000).count()   # start the JVM before the clock runs
-    print(f"\nSpark local[{cores}] (wall s x {cores} cores)  rows in   rows/s/core   "
-          f"floor rows/s/core   stage/floor time")
+    print(f"\nSpark local[{cores}], per core    rows in   stage rows/s   floor rows/s   "
+          f"stage/floor time")
     for stage, source, step in steps:
         started = time.monotonic()
         report = step()
         seconds = time.monotonic() - started
-        per_core = report.rows_in / (seconds * cores)
-        if source is None:
-            print(f"  {stage:8s} {report.rows_in:>24d} {per_core:13.0f}   "
-                  f"(rows = text candidates; {report.details['records_used']} pages, "
-                  f"{report.details['records_used'] / (seconds * cores):.0f} pages/s/core)")
-            continue
-        floor_seconds = _floor_pass(spark, d[source], str(work / f"floor-{stage}"))
-        print(f"  {stage:8s} {report.rows_in:>24d} {per_core:13.0f} "
-              f"{report.rows_in / (floor_seconds * cores):19.0f} {seconds / floor_seconds:17.2f}x")
+        floor_seconds = _floor_pass(spark, source, str(work / f"floor-{stage}"))
+        print(f"  {stage:8s} {report.rows_in:>24d} {report.rows_in / (seconds * cores):14.0f} "
+              f"{report.rows_in / (floor_seconds * cores):14.0f} "
+              f"{seconds / floor_seconds:17.2f}x")
 
 
 def _floor_pass(spark, source: str, out: str) -> float:
@@ -137,15 +171,23 @@ def _floor_pass(spark, source: str, out: str) -> float:
 
 
 def main() -> None:
+    from curate.spark import get_spark
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=8)
     parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     args = parser.parse_args()
     paths = build_corpus(args.out / "corpus", args.copies, args.files)
     bench_extract_core(paths)
-    bench_spark_stages(paths, args.out / "work", args.cores)
+    work = args.out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    spark = get_spark(f"local[{args.cores}]")
+    spark.range(1000).count()   # start the JVM before any clock runs
+    bench_spark_extract(spark, paths, work, args.cores)
+    bench_spark_stages(spark, build_pool(spark, work, args.rows), work, args.cores)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,10 @@ def sample_batches(batches: Iterator[pa.RecordBatch], p_by_lang: Mapping[str, np
     """Matched-schema batches in, the kept rows in curated schema out."""
     for batch in batches:
         langs = pc.fill_null(batch.column("lang"), default_lang).to_pylist()
+        missing = set(langs) - set(p_by_lang)
+        if missing:
+            raise ValueError(f"matched rows in language(s) {sorted(missing)} have no counts; "
+                             f"count this matched set first")
         keep = [
             keep_pair(seed, uuid, text, ids, p_by_lang[lang])
             for uuid, text, ids, lang in zip(batch.column("image_uuid").to_pylist(),

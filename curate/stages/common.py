@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.errors import UserError
-from curate.stages.output import local_path
+from curate.stages.output import StageReport, local_path, staged_output
 
 
 def read_stage_input(spark, path: str, expected_columns: list[str]):
@@ -23,3 +23,17 @@ def read_stage_input(spark, path: str, expected_columns: list[str]):
 def written_rows(spark, path: str) -> int:
     # Parquet footers hold the row counts, so this reads no data pages.
     return spark.read.parquet(path).count()
+
+
+def write_filtering_stage(spark, stage: str, rows, result, out: str, drop_reason: str,
+                          details: dict | None = None):
+    """Write `result` (what is left of `rows`) as the stage output; every row of `rows`
+    that is not in it is reported as dropped for `drop_reason`."""
+    with staged_output(out, stage) as (tmp, finish):
+        rows_in = rows.count()
+        result.write.parquet(tmp)
+        rows_out = written_rows(spark, tmp)
+        report = StageReport(stage, out, rows_in, rows_out,
+                             dropped={drop_reason: rows_in - rows_out}, details=details or {})
+        finish(report)
+    return report

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from curate import schemas
-from curate.stages.common import read_stage_input, written_rows
-from curate.stages.output import StageReport, staged_output
+from curate.stages.common import read_stage_input, write_filtering_stage
+from curate.stages.output import StageReport
 
 KEY = ("image_uuid", "text")
 
@@ -18,11 +18,4 @@ def run_dedup(spark, inp: str, out: str) -> StageReport:
     deduped = (pairs.groupBy(*KEY).agg(first)
                .select(*[F.col(c) if c in KEY else F.col(f"first.{c}") for c in
                          schemas.PAIRS.names]))
-    with staged_output(out, "dedup") as (tmp, finish):
-        rows_in = pairs.count()
-        deduped.write.parquet(tmp)
-        rows_out = written_rows(spark, tmp)
-        report = StageReport("dedup", out, rows_in, rows_out,
-                             dropped={"duplicate": rows_in - rows_out})
-        finish(report)
-    return report
+    return write_filtering_stage(spark, "dedup", pairs, deduped, out, "duplicate")

@@ -6,8 +6,8 @@ from curate.config import defaults
 from curate.matching import worker_matcher
 from curate.errors import UserError
 from curate.stages.broadcast import BroadcastMetadata
-from curate.stages.common import read_stage_input, written_rows
-from curate.stages.output import StageReport, staged_output
+from curate.stages.common import read_stage_input, write_filtering_stage
+from curate.stages.output import StageReport
 
 
 def run_match(spark, inp: str, out: str, metadata_path: str | None = None,
@@ -20,14 +20,8 @@ def run_match(spark, inp: str, out: str, metadata_path: str | None = None,
         yield from worker_matcher(metadata.on_worker()).match_batches(batches)
 
     matched = rows.mapInArrow(match_partition, schemas.spark_schema(schemas.MATCHED))
-    with staged_output(out, "match") as (tmp, finish):
-        rows_in = rows.count()
-        matched.write.parquet(tmp)
-        rows_out = written_rows(spark, tmp)
-        report = StageReport("match", out, rows_in, rows_out,
-                             dropped={"no_match": rows_in - rows_out},
-                             details=metadata_details(metadata.metadata))
-        finish(report)
+    report = write_filtering_stage(spark, "match", rows, matched, out, "no_match",
+                                   metadata_details(metadata.metadata))
     metadata.unpersist()
     return report
 

@@ -5,9 +5,9 @@ from curate import schemas
 from curate.config import defaults
 from curate.errors import UserError
 from curate.sampling import keep_probabilities, sample_batches
-from curate.stages.common import read_stage_input, written_rows
+from curate.stages.common import read_stage_input, write_filtering_stage
 from curate.stages.count import read_counts
-from curate.stages.output import StageReport, read_report, staged_output
+from curate.stages.output import StageReport, read_report
 
 
 def run_sample(spark, matched_path: str, counts_path: str, out: str, t: int | None = None,
@@ -28,15 +28,8 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str, t: int | No
 
     curated = matched.mapInArrow(sample_partition, schemas.spark_schema(schemas.CURATED))
     head = {code: int((vector >= t).sum()) for code, vector in counts.items()}
-    with staged_output(out, "sample") as (tmp, finish):
-        rows_in = matched.count()
-        curated.write.parquet(tmp)
-        rows_out = written_rows(spark, tmp)
-        report = StageReport("sample", out, rows_in, rows_out,
-                             dropped={"not_sampled": rows_in - rows_out},
-                             details={"t": t, "seed": seed, "unit": "pair",
-                                      "head_entries": head})
-        finish(report)
+    report = write_filtering_stage(spark, "sample", matched, curated, out, "not_sampled",
+                                   {"t": t, "seed": seed, "unit": "pair", "head_entries": head})
     p_broadcast.unpersist()
     return report
 
