@@ -30,5 +30,7 @@ extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$extras"
+# PYTHONWARNINGS: setuptools warns about every editable install of a package whose folders
+# are mapped (conf/ -> curate.conf); the warning is generic and the mapping intended.
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$extras"
 echo "setup: ready (.venv, Java $major)" >&2
