@@ -14,6 +14,9 @@ import pyarrow.compute as pc
 
 from curate import schemas
 
+# A partition's output: nonzero (lang, entry_id, count) rows, plus one row per language
+# with entry_id TEXTS_ROW whose count is the number of matched texts of that language.
+TEXTS_ROW = -1
 ENTRY_COUNT_ROWS = pa.schema([
     pa.field("lang", pa.string(), nullable=False),
     pa.field("entry_id", pa.int32(), nullable=False),
@@ -40,7 +43,11 @@ def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: int,
                            default_lang: str) -> Iterator[pa.RecordBatch]:
     """One partition's nonzero (lang, entry_id, count) rows: the only rows that leave it."""
     totals: dict[str, np.ndarray] = {}
+    texts: dict[str, int] = {}
     for batch in batches:
+        langs = pc.fill_null(batch.column("lang"), default_lang)
+        for item in pc.value_counts(langs).to_pylist():
+            texts[item["values"]] = texts.get(item["values"], 0) + item["counts"]
         for lang, vector in batch_entry_counts(batch, n_entries, default_lang).items():
             if lang in totals:
                 totals[lang] += vector
@@ -49,8 +56,9 @@ def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: int,
     for lang, vector in totals.items():
         nonzero = np.flatnonzero(vector)
         yield pa.RecordBatch.from_arrays(
-            [pa.array([lang] * len(nonzero), pa.string()),
-             pa.array(nonzero.astype(np.int32)), pa.array(vector[nonzero])],
+            [pa.array([lang] * (len(nonzero) + 1), pa.string()),
+             pa.array(np.append(nonzero, TEXTS_ROW).astype(np.int32)),
+             pa.array(np.append(vector[nonzero], texts[lang]).astype(np.int64))],
             schema=ENTRY_COUNT_ROWS)
 
 

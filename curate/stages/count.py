@@ -9,7 +9,8 @@ import pyarrow as pa
 
 from curate import schemas
 from curate.config import defaults
-from curate.counting import ENTRY_COUNT_ROWS, count_rows, partition_entry_counts, summarize
+from curate.counting import (ENTRY_COUNT_ROWS, TEXTS_ROW, count_rows, partition_entry_counts,
+                             summarize)
 from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.common import read_stage_input
 from curate.stages.match import check_same_metadata, metadata_details
@@ -35,8 +36,11 @@ def run_count(spark, inp: str, out: str, metadata_path: str | None = None,
                                   schemas.spark_schema(ENTRY_COUNT_ROWS))
     # Partitions ship only nonzero (lang, entry, count) rows: at most one per entry each.
     totals = partials.groupBy("lang", "entry_id").agg(F.sum("count").alias("count")).toArrow()
-    texts_by_lang = {r["lang"]: r["count"] for r in matched.groupBy("lang").count().collect()}
-    vectors = _vectors(totals, n_entries, set(texts_by_lang) | {lang})
+    is_texts = pa.compute.equal(totals["entry_id"], TEXTS_ROW)
+    texts_rows = totals.filter(is_texts)
+    texts_by_lang = dict(zip(texts_rows["lang"].to_pylist(), texts_rows["count"].to_pylist()))
+    vectors = _vectors(totals.filter(pa.compute.invert(is_texts)), n_entries,
+                       set(texts_by_lang) | {lang})
     summary = {
         "metadata": metadata_details(metadata.metadata)["metadata"],
         "languages": {
