@@ -15,6 +15,9 @@ PAIRS = pa.schema([
     pa.field("text_source", pa.string(), nullable=False),  # alt | title | data-image-title
     pa.field("page_url", pa.string()),
     pa.field("source_path", pa.string(), nullable=False),  # the input file it came from
+    pa.field("source_offset", pa.int64()),                 # byte offset of its record there
+    pa.field("crawl", pa.string()),                        # e.g. CC-MAIN-2014-35, when known
+    pa.field("fetch_time", pa.timestamp("us", tz="UTC")),  # the record's WARC-Date
     pa.field("lang", pa.string()),                         # filled by a later stage
 ])
 TEXT_SOURCES = ("alt", "title", "data-image-title")
@@ -55,6 +58,8 @@ def spark_schema(schema: pa.Schema) -> str:
 
 
 def _spark_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
     if pa.types.is_list(arrow_type):
         return f"array<{_spark_type(arrow_type.value_type)}>"
     simple = {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint",

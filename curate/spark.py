@@ -33,6 +33,9 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None,
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    # Timestamps as INT64 microseconds in UTC: read back as timestamps by pyarrow and pandas
+    # (Spark's default INT96 loses the time zone outside Spark).
+    spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     return spark
 
 
