@@ -5,6 +5,10 @@ from pathlib import Path
 
 import pytest
 
+# The loopback S3 (moto) and HTTP servers, shared by every test module that names them.
+from conftest_servers import (aws_env, data_server, moto_s3, s3, s3_data,  # noqa: F401
+                              s3_front, s3_fronted)
+
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
