@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from curate.inputs import bundled_sample, expand_inputs
+from curate.extract.options import ExtractOptions
+from curate.inputs import InputSelection, bundled_sample, resolve_inputs
 from curate.metadata import load_metadata
 from curate.stages.output import StageReport
 
@@ -35,10 +36,15 @@ def _spark(session):
     return session.spark() if isinstance(session, Session) else session
 
 
-def extract(inputs: list[str], output: str, session=None) -> StageReport:
+def extract(inputs: list[str], output: str, session=None,
+            selection: InputSelection = InputSelection(), options: ExtractOptions | None = None,
+            max_failed_fraction: float | None = None) -> StageReport:
+    """Inputs: local paths, directories, globs, s3:// keys or prefixes, https:// URLs, and
+    CommonCrawl listings (warc.paths.gz / wat.paths.gz) chosen by `selection`."""
     from curate.stages.extract import run_extract
-    paths = expand_inputs(inputs)
-    return run_extract(_spark(session), paths, output)
+    paths = resolve_inputs(inputs, selection)
+    return run_extract(_spark(session), paths, output, options, max_failed_fraction,
+                       seed=selection.seed)
 
 
 def dedup(pairs_dir: str, output: str, session=None) -> StageReport:
@@ -68,14 +74,22 @@ def sample(matched_dir: str, counts_dir: str, output: str, t: int | None = None,
 
 def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
         t: int | None = None, seed: int | None = None, session=None,
-        on_stage: Callable[[StageReport], None] | None = None) -> list[StageReport]:
+        on_stage: Callable[[StageReport], None] | None = None,
+        selection: InputSelection | None = None, options: ExtractOptions | None = None,
+        max_failed_fraction: float | None = None) -> list[StageReport]:
     """All five stages into workdir/{pairs,dedup,matched,counts,curated}."""
-    paths = expand_inputs(inputs or bundled_sample())
+    from curate.config import defaults
+    from curate.stages.extract import run_extract
+
+    seed = defaults().seed if seed is None else seed
+    selection = selection or InputSelection(seed=seed)
+    paths = resolve_inputs(inputs or bundled_sample(), selection)
     load_metadata(metadata)
     spark = _spark(session)
     d = {stage: os.path.join(workdir, name) for stage, name in STAGE_DIRS.items()}
     steps = [
-        lambda: extract(paths, d["extract"], spark),
+        lambda: run_extract(spark, paths, d["extract"], options, max_failed_fraction,
+                            seed=selection.seed),
         lambda: dedup(d["extract"], d["dedup"], spark),
         lambda: match(d["dedup"], d["match"], metadata, spark),
         lambda: count(d["match"], d["count"], metadata, spark),

@@ -11,7 +11,7 @@ import click
 
 from curate import api
 from curate.config import defaults
-from curate.errors import UserError
+from curate.errors import RunFailed, UserError
 from curate.stages.output import StageReport
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False)
@@ -42,17 +42,66 @@ def cli():
     """
 
 
+def extract_options(command):
+    """Options of the extract stage, shared by `extract` and `run`."""
+    options = [
+        click.option("--input-base-url", default=None,
+                     help="Where the keys of a warc.paths.gz / wat.paths.gz listing live: "
+                          "https://data.commoncrawl.org/ (default, no credentials needed) or "
+                          "s3://commoncrawl/."),
+        click.option("--limit", type=click.IntRange(min=1), default=None,
+                     help="Read only the first N input files (after sampling)."),
+        click.option("--sample-fraction", type=click.FloatRange(0, 1, min_open=True),
+                     default=None, help="Read a deterministic share F of the input files "
+                                        "(chosen by a hash of seed and path)."),
+        click.option("--lazy-images/--no-lazy-images", default=None,
+                     help="Also take data-src / srcset when src is missing or a placeholder "
+                          "(default: conf/pipeline.toml, off)."),
+        click.option("--max-failed-fraction", type=click.FloatRange(0, 1), default=None,
+                     help="Fail (exit 1) when more than this share of input files could not "
+                          "be read (default: conf/pipeline.toml, 0.01)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _extraction(input_base_url, limit, sample_fraction, lazy_images, seed):
+    from dataclasses import replace
+
+    from curate.inputs import InputSelection
+
+    selection = InputSelection(base_url=input_base_url, limit=limit,
+                               sample_fraction=sample_fraction, seed=seed)
+    options = defaults().extract
+    if lazy_images is not None:
+        options = replace(options, lazy_images=lazy_images)
+    return selection, options
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @OUTPUT
+@extract_options
+@click.option("--seed", type=int, default=lambda: defaults().seed,
+              show_default="conf/pipeline.toml, 0",
+              help="Seed of --sample-fraction and of the task order.")
 @spark_options
-def extract(inputs, output, master, confs):
-    """WARC/WAT/ARC files (.gz or plain, files, directories or globs) -> image-text pairs.
+def extract(inputs, output, input_base_url, limit, sample_fraction, lazy_images,
+            max_failed_fraction, seed, master, confs):
+    """WARC/WAT/ARC files -> image-text pairs.
+
+    INPUTS: local files (.gz or plain), directories, globs, s3://bucket/key, s3://bucket/prefix/,
+    https:// URLs, and CommonCrawl listings (warc.paths.gz, wat.paths.gz).
 
     \b
     Example:  curate extract 'crawl/*.warc.gz' crawl/wat/ -o work/pairs
+              curate extract wat.paths.gz --sample-fraction 0.01 -o work/pairs
     """
-    _print(api.extract(list(inputs), output, session=_session(master, confs)))
+    selection, options = _extraction(input_base_url, limit, sample_fraction, lazy_images, seed)
+    _print(api.extract(list(inputs), output, session=_session(master, confs),
+                       selection=selection, options=options,
+                       max_failed_fraction=max_failed_fraction))
 
 
 @cli.command()
@@ -129,16 +178,23 @@ def sample(matched_dir, counts_dir, output, t, seed, master, confs):
               help="Work directory; stages write pairs/ dedup/ matched/ counts/ curated/.")
 @METADATA
 @sampling_options
+@extract_options
 @spark_options
-def run(inputs, workdir, metadata, t, seed, master, confs):
+def run(inputs, workdir, metadata, t, seed, input_base_url, limit, sample_fraction,
+        lazy_images, max_failed_fraction, master, confs):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
+
+    INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
+    balanced sampling.
 
     \b
     Example:  curate run -o work
               curate run 'crawl/*.warc.gz' -o work --t 20000
     """
+    selection, options = _extraction(input_base_url, limit, sample_fraction, lazy_images, seed)
     reports = api.run(list(inputs) or None, workdir, metadata=metadata, t=t, seed=seed,
-                      session=_session(master, confs), on_stage=_print)
+                      session=_session(master, confs), on_stage=_print, selection=selection,
+                      options=options, max_failed_fraction=max_failed_fraction)
     click.echo("")
     click.echo(format_table(reports))
 
@@ -156,10 +212,15 @@ def _session(master, confs):
 def _print(report: StageReport) -> None:
     click.echo(f"{report.stage}: {report.rows_in} in, {report.rows_out} out, "
                f"{_dropped(report)} ({report.seconds:.1f} s) -> {report.output}")
-    failed = report.details.get("files_failed")
-    if failed:
-        click.echo(f"{report.stage}: {failed} of {report.details['files']} input files could "
-                   f"not be read completely; see {report.output}/_errors")
+    details = report.details
+    if "records_skipped" in details:
+        skipped = ", ".join(f"{k} {v}" for k, v in details["records_skipped"].items()) or "none"
+        click.echo(f"{report.stage}: {details['files']} files ({details['files_read']} read, "
+                   f"{details['files_failed']} failed), {details['records']} records "
+                   f"({details['records_used']} pages used; skipped: {skipped})")
+    if details.get("files_failed"):
+        click.echo(f"{report.stage}: {details['files_failed']} of {details['files']} input "
+                   f"files could not be read completely; see {report.output}/_errors")
 
 
 def _dropped(report: StageReport) -> str:
@@ -187,6 +248,9 @@ def main(args: list[str] | None = None) -> None:
         message = error.format_message() if isinstance(error, click.ClickException) else error
         click.echo(f"curate: error: {message}", err=True)
         sys.exit(2)
+    except RunFailed as failure:
+        click.echo(f"curate: failed: {failure}", err=True)
+        sys.exit(1)
     except click.Abort:
         click.echo("curate: aborted", err=True)
         sys.exit(1)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from curate.extract.options import ExtractOptions
+
 
 def _conf_file(name: str):
     return resources.files("curate.conf").joinpath(name)
@@ -18,14 +20,23 @@ class PipelineDefaults:
     t: int
     seed: int
     batch_rows: int
+    extract: ExtractOptions
+    max_failed_fraction: float
+    input_base_url: str
 
 
 @cache
 def defaults() -> PipelineDefaults:
     data = tomllib.loads(_conf_file("pipeline.toml").read_text("utf-8"))
-    return PipelineDefaults(lang=data["match"]["lang"], t=int(data["sample"]["t"]),
-                            seed=int(data["sample"]["seed"]),
-                            batch_rows=int(data["extract"]["batch_rows"]))
+    extract = data["extract"]
+    return PipelineDefaults(
+        lang=data["match"]["lang"], t=int(data["sample"]["t"]),
+        seed=int(data["sample"]["seed"]), batch_rows=int(extract["batch_rows"]),
+        extract=ExtractOptions(lazy_images=bool(extract["lazy_images"]),
+                               max_page_bytes=int(extract["max_page_bytes"]),
+                               page_time_limit=float(extract["page_time_limit"])),
+        max_failed_fraction=float(extract["max_failed_fraction"]),
+        input_base_url=str(extract["input_base_url"]))
 
 
 def local_spark_conf() -> dict[str, str]:

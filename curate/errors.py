@@ -3,3 +3,8 @@
 
 class UserError(Exception):
     """A wrong path, option or input combination. The message is shown as is."""
+
+
+class RunFailed(Exception):
+    """The stage ran but its result is not good enough to go on (e.g. too many failed
+    inputs). Its output is complete and kept; the CLI prints one line and exits 1."""

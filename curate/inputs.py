@@ -1,38 +1,75 @@
-"""Turning what a user names (files, directories, globs) into the list of input files.
+"""Turning what a user names into the list of input files, on the driver.
 
-Only names are listed here, on the driver; no file is opened.
+Names are local files, directories and globs, `s3://` keys and prefixes, `http(s)://` URLs,
+and CommonCrawl listings (`warc.paths.gz`, `wat.paths.gz`). Only names and listings are
+read here; no archive is opened.
 """
 from __future__ import annotations
 
 import glob
 import os
+from dataclasses import dataclass
 from importlib import resources
 
 from curate.errors import UserError
+from curate.sources import ARCHIVE_SUFFIXES, InputUnavailable, is_remote, list_inputs
 
-ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".wat", ".wat.gz", ".arc", ".arc.gz")
+
+@dataclass(frozen=True)
+class InputSelection:
+    """How a listing's (or any input list's) files are chosen."""
+    base_url: str | None = None        # where listing keys live (default: conf)
+    limit: int | None = None           # the first N after sampling
+    sample_fraction: float | None = None
+    seed: int = 0
+
+
+def resolve_inputs(names: list[str], selection: InputSelection = InputSelection()) -> list[str]:
+    """Input files in listing order, de-duplicated, then sampled and limited."""
+    from curate import listing
+    from curate.config import defaults
+
+    base_url = selection.base_url or defaults().input_base_url
+    found: dict[str, None] = {}
+    for name in names:
+        try:
+            if listing.is_listing(name):
+                paths = listing.read_listing(name, base_url)
+            elif is_remote(name):
+                paths = list_inputs(name)
+            else:
+                paths = _expand_local(name)
+        except InputUnavailable as e:
+            raise UserError(f"{name}: {e.reason}") from None
+        if not paths:
+            raise UserError(f"{name}: no such file, directory or matching WARC/WAT/ARC file")
+        found.update(dict.fromkeys(paths))
+    return listing.select(list(found), limit=selection.limit,
+                          sample_fraction=selection.sample_fraction, seed=selection.seed)
 
 
 def expand_inputs(names: list[str]) -> list[str]:
-    """Sorted, de-duplicated absolute paths; a name that matches nothing is a user error."""
-    paths: set[str] = set()
-    for name in names:
-        found = _expand_one(name)
-        if not found:
-            raise UserError(f"{name}: no such file, directory or matching WARC/WAT/ARC file")
-        paths.update(os.path.abspath(p) for p in found)
-    return sorted(paths)
+    """Local names only, sorted: files, directories (archives below them) and globs."""
+    return sorted({p for name in names for p in _checked_local(name)})
 
 
-def _expand_one(name: str) -> list[str]:
+def _checked_local(name: str) -> list[str]:
+    paths = _expand_local(name)
+    if not paths:
+        raise UserError(f"{name}: no such file, directory or matching WARC/WAT/ARC file")
+    return paths
+
+
+def _expand_local(name: str) -> list[str]:
     if glob.has_magic(name):
-        return [p for match in sorted(glob.glob(name, recursive=True))
-                for p in _expand_one(match)]
+        return sorted({os.path.abspath(p) for match in sorted(glob.glob(name, recursive=True))
+                       for p in _expand_local(match)})
     if os.path.isdir(name):
-        return [os.path.join(root, f) for root, _dirs, files in os.walk(name)
-                for f in sorted(files) if f.endswith(ARCHIVE_SUFFIXES)]
+        return sorted(os.path.abspath(os.path.join(root, f))
+                      for root, _dirs, files in os.walk(name)
+                      for f in files if f.endswith(ARCHIVE_SUFFIXES))
     if os.path.isfile(name):
-        return [name]   # a file named explicitly is read whatever its suffix
+        return [os.path.abspath(name)]   # a file named explicitly is read whatever its suffix
     return []
 
 

@@ -12,6 +12,7 @@ from typing import Iterator
 import pyarrow as pa
 
 from curate import schemas
+from curate.extract.options import ExtractOptions
 from curate.extract.records import FileReport, iter_file_pairs
 
 KIND_PAIR, KIND_ERROR, KIND_COUNTERS = "pair", "error", "counters"
@@ -24,10 +25,11 @@ STREAM = pa.schema([f.with_nullable(True) for f in schemas.PAIRS] + [
 ])
 
 
-def file_stream(path: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def file_stream(path: str, batch_rows: int, options: ExtractOptions
+                ) -> Iterator[pa.RecordBatch]:
     report = FileReport()
     rows: list[tuple] = []
-    for row in iter_file_pairs(path, report):
+    for row in iter_file_pairs(path, report, options):
         rows.append(row + (KIND_PAIR, None, None, None))
         if len(rows) >= batch_rows:
             yield _batch(rows)
