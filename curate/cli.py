@@ -5,6 +5,7 @@ the Python API (curate.api) share one set of options and one code path.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -49,6 +50,9 @@ def extract_options(command):
                      help="Where the keys of a warc.paths.gz / wat.paths.gz listing live: "
                           "https://data.commoncrawl.org/ (default, no credentials needed) or "
                           "s3://commoncrawl/."),
+        click.option("--s3-endpoint-url", default=None, metavar="URL",
+                     help="An S3-compatible endpoint (MinIO, R2, ...) for s3:// inputs; "
+                          "default: $CURATE_S3_ENDPOINT_URL, else AWS's."),
         click.option("--limit", type=click.IntRange(min=1), default=None,
                      help="Read only the first N input files (after sampling)."),
         click.option("--sample-fraction", type=click.FloatRange(0, 1, min_open=True),
@@ -66,10 +70,14 @@ def extract_options(command):
     return command
 
 
-def _extraction(input_base_url, limit, sample_fraction, lazy_images, seed):
+def _extraction(input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images, seed):
     from dataclasses import replace
 
     from curate.inputs import InputSelection
+    from curate.sources import S3_ENDPOINT_ENV
+
+    if s3_endpoint_url:
+        os.environ[S3_ENDPOINT_ENV] = s3_endpoint_url   # the driver's; tasks get it too
 
     selection = InputSelection(base_url=input_base_url, limit=limit,
                                sample_fraction=sample_fraction, seed=seed)
@@ -87,8 +95,8 @@ def _extraction(input_base_url, limit, sample_fraction, lazy_images, seed):
               show_default="conf/pipeline.toml, 0",
               help="Seed of --sample-fraction and of the task order.")
 @spark_options
-def extract(inputs, output, input_base_url, limit, sample_fraction, lazy_images,
-            max_failed_fraction, seed, master, confs):
+def extract(inputs, output, input_base_url, s3_endpoint_url, limit, sample_fraction,
+            lazy_images, max_failed_fraction, seed, master, confs):
     """WARC/WAT/ARC files -> image-text pairs.
 
     INPUTS: local files (.gz or plain), directories, globs, s3://bucket/key, s3://bucket/prefix/,
@@ -98,7 +106,8 @@ def extract(inputs, output, input_base_url, limit, sample_fraction, lazy_images,
     Example:  curate extract 'crawl/*.warc.gz' crawl/wat/ -o work/pairs
               curate extract wat.paths.gz --sample-fraction 0.01 -o work/pairs
     """
-    selection, options = _extraction(input_base_url, limit, sample_fraction, lazy_images, seed)
+    selection, options = _extraction(input_base_url, s3_endpoint_url, limit, sample_fraction,
+                                     lazy_images, seed)
     _print(api.extract(list(inputs), output, session=_session(master, confs),
                        selection=selection, options=options,
                        max_failed_fraction=max_failed_fraction))
@@ -180,8 +189,8 @@ def sample(matched_dir, counts_dir, output, t, seed, master, confs):
 @sampling_options
 @extract_options
 @spark_options
-def run(inputs, workdir, metadata, t, seed, input_base_url, limit, sample_fraction,
-        lazy_images, max_failed_fraction, master, confs):
+def run(inputs, workdir, metadata, t, seed, input_base_url, s3_endpoint_url, limit,
+        sample_fraction, lazy_images, max_failed_fraction, master, confs):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -191,7 +200,8 @@ def run(inputs, workdir, metadata, t, seed, input_base_url, limit, sample_fracti
     Example:  curate run -o work
               curate run 'crawl/*.warc.gz' -o work --t 20000
     """
-    selection, options = _extraction(input_base_url, limit, sample_fraction, lazy_images, seed)
+    selection, options = _extraction(input_base_url, s3_endpoint_url, limit, sample_fraction,
+                                     lazy_images, seed)
     reports = api.run(list(inputs) or None, workdir, metadata=metadata, t=t, seed=seed,
                       session=_session(master, confs), on_stage=_print, selection=selection,
                       options=options, max_failed_fraction=max_failed_fraction)

@@ -22,8 +22,12 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def spark():
     """One real local SparkSession (2 threads, loopback only) for the whole test run."""
+    import os
+
     from curate.spark import get_spark
 
+    # Python workers inherit this environment: no AWS lookup may leave the loopback.
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     session = get_spark("local[2]", {"spark.sql.shuffle.partitions": "4"})
     yield session
     session.stop()

@@ -10,6 +10,7 @@ from curate.config import defaults
 from curate.errors import RunFailed
 from curate.extract.options import ExtractOptions
 from curate.extract.stream import KIND_COUNTERS, KIND_ERROR, KIND_PAIR, STREAM, file_stream
+from curate.sources import S3_ENDPOINT_ENV
 from curate.stages.output import ERRORS_DIR, StageReport, staged_output
 
 INPUTS_FILE = "_inputs.txt"   # the expanded input list, one per line
@@ -51,7 +52,13 @@ def run_extract(spark, paths: list[str], out: str, options: ExtractOptions | Non
 
 
 def _stream(spark, paths: list[str], batch_rows: int, options: ExtractOptions):
+    # The driver's S3 endpoint (a MinIO, R2 or test server) travels with the task: the
+    # executors' environment was fixed when they started.
+    endpoint = os.environ.get(S3_ENDPOINT_ENV)
+
     def read_files(batches):
+        if endpoint:
+            os.environ[S3_ENDPOINT_ENV] = endpoint
         for batch in batches:
             for index in batch.column("id").to_pylist():
                 yield from file_stream(paths[index], batch_rows, options)
