@@ -26,8 +26,8 @@ MSG
   exit 1
 fi
 
-extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+extras="[fast]"
+[ "${1:-}" = "--test" ] && extras="[fast,test]"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 # PYTHONWARNINGS: setuptools warns about every editable install of a package whose folders

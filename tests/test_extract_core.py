@@ -9,12 +9,13 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from curate.extract import records
 from curate.extract.html import charset_of, decode_html, parse_html
+from curate.extract.options import ExtractOptions
 from curate.extract.records import FileReport, iter_file_pairs
 from curate.extract.text import clean_text, image_uuid, resolve_image_url
 from curate.extract.wat import parse_wat
@@ -29,9 +30,9 @@ THAILAND = "http://0pointer.de/photos/?gallery=Thailand%202011-01&photo=726&show
 WIKI_0X20 = "http://0x20.be/Special:WhatLinksHere/Thread:Talk:Gentse_feesten/foo"
 
 
-def extract(path) -> tuple[list[tuple], FileReport]:
+def extract(path, options: ExtractOptions = ExtractOptions()) -> tuple[list[tuple], FileReport]:
     report = FileReport()
-    rows = list(iter_file_pairs(str(path), report))
+    rows = list(iter_file_pairs(str(path), report, options))
     return rows, report
 
 
@@ -115,7 +116,8 @@ def test_parse_html_base_and_attributes():
     assert base == "http://example.com/static/"
     assert images == [
         {"src": "a.jpg", "alt": "café & bar"},
-        {"src": "b.png", "title": " line1\r\nline2 ", "alt": ""},
+        # HTML5 turns CR LF into LF before tokenizing, as browsers do.
+        {"src": "b.png", "title": " line1\nline2 ", "alt": ""},
         {"src": "//cdn.example.org/c.gif", "data-image-title": "cdn"},
         {"alt": "no source"},
         {"src": "data:image/png;base64,xx", "alt": "inline"},
@@ -129,11 +131,14 @@ def test_base_href_page_rows_and_counters(tmp_path):
     rows, report = extract(path)
     assert [r[1:4] for r in rows] == [
         ("http://example.com/static/a.jpg", "café & bar", "alt"),
-        ("http://example.com/static/b.png", "line1  line2", "title"),
+        ("http://example.com/static/b.png", "line1 line2", "title"),
         ("http://cdn.example.org/c.gif", "cdn", "data-image-title"),
         ("http://example.com/static/d.jpg", "first", "alt"),
     ]
-    assert all(r[4] == BASE_PAGE_URL and r[5] == str(path) and r[6] is None for r in rows)
+    # source_offset, crawl (no warcinfo, no crawl-data/ path), fetch_time (WARC-Date), lang
+    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert all(r[4] == BASE_PAGE_URL and r[5] == str(path) and r[6:] == (0, None, when, None)
+               for r in rows)
     assert all(len(r) == len(PAIRS.names) for r in rows)
     c = report.counters
     assert (c["images"], c["texts_found"], c["pairs"]) == (6, 7, 4)
@@ -160,7 +165,10 @@ def test_charset_choice():
 def test_decode_html_uses_superset_and_never_fails():
     # U+9555 is in GBK but not in GB2312; browsers decode "gb2312" pages as GBK.
     assert decode_html("朱镕基".encode("gbk"), "text/html; charset=gb2312") == "朱镕基"
-    assert decode_html(b"ok \xff\xfe", None) == "ok \ufffd\ufffd"
+    # Undeclared and not UTF-8: detected (windows-1252 wins the ties of short input).
+    assert decode_html(b"ok \xff\xfe", None) == "ok \xff\xfe".encode("latin-1").decode("cp1252")
+    # Declared but wrong: undecodable bytes become U+FFFD rather than failing.
+    assert decode_html(b"ok \xff\xfe", "text/html; charset=utf-8") == "ok \ufffd\ufffd"
 
 
 # --- WAT parsing --------------------------------------------------------------
@@ -223,7 +231,12 @@ def test_2014_warc_rows():
                           "496", "alt", AUSTRALIA)
     assert first[0] == hashlib.sha224(
         b"http://0pointer.de/photos/galleries/Australia/lq/img-496.jpg").hexdigest()[:24]
-    assert first[5:] == (str(WARC_2014), None)
+    # The response record starts 2 blank lines after the Australia request record.
+    data = WARC_2014.read_bytes()
+    request = data.index(b"WARC-Target-URI: " + AUSTRALIA.encode())
+    response = data.index(b"WARC/1.0\r\nWARC-Type: response", request)
+    assert first[5:] == (str(WARC_2014), response, "CC-MAIN-2014-35",   # warcinfo isPartOf
+                         datetime(2014, 8, 21, 5, 52, 58, tzinfo=timezone.utc), None)
     per_page = defaultdict(int)
     for r in rows:
         per_page[r[4]] += 1
@@ -310,9 +323,6 @@ FAILING = {
     # not an archive: warcio takes its 5-word lines for ARC headers
     "LICENSE.CC-MAIN-2014-35": "corrupt record: invalid length 'Ware'",
     "bad.arc": "corrupt record: invalid length '-1'",
-    # warcio refuses a gzip member holding several records
-    "example-bad-non-chunked.warc.gz": "non-chunked gzip",
-    "example-bad.warc.gz.bad": "non-chunked gzip",
     # the ARC record's data ends 12 bytes before its declared length
     "example-space-in-url.arc": "truncated file",
     "example-wrong-chunks.warc.gz": "gzip member ends inside a record",
@@ -320,7 +330,9 @@ FAILING = {
 }
 # Read to the end despite their names: the IA file was cut at a record boundary
 # (every record and the gzip stream are complete); example-trunc.warc has one
-# Content-Length 2 bytes short, which warcio reads past (records_misaligned).
+# Content-Length 2 bytes short, which warcio reads past (records_misaligned); the
+# two "non-chunked" gzip files (records sharing one gzip member, which warcio
+# refuses) are read on as one gzip stream.
 ALL_FILES = sorted(p for d in ("commoncrawl", "webarchives", "edgecases")
                    for p in (DATA / d).iterdir() if p.is_file())
 
@@ -402,8 +414,7 @@ def http_response(body: bytes, content_type: str | None) -> bytes:
     return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def test_untyped_payloads_are_sniffed_and_big_ones_skipped(tmp_path, monkeypatch):
-    monkeypatch.setattr(records, "PAYLOAD_LIMIT", 1000)
+def test_untyped_payloads_are_sniffed_and_big_ones_skipped(tmp_path):
     page = b'<!DOCTYPE html>\n<img src="/s.jpg" alt="sniffed">'
     big = b"<html>" + b"x" * 2000 + b'<img src="/big.jpg" alt="too big">'
     path = tmp_path / "mixed.warc"
@@ -415,13 +426,15 @@ def test_untyped_payloads_are_sniffed_and_big_ones_skipped(tmp_path, monkeypatch
         + warc_record("response", "http://h.org/x", http_response(page, "application/xhtml+xml"))
         + warc_record("metadata", "http://h.org/", wat_payload([]), "application/json")
         + warc_record("resource", "http://h.org/r", page, "text/html"))
-    rows, report = extract(path)
+    rows, report = extract(path, ExtractOptions(max_page_bytes=1000))
     assert [r[1:5] for r in rows] == [("http://h.org/s.jpg", "sniffed", "alt", "http://h.org/"),
                                       ("http://h.org/s.jpg", "sniffed", "alt", "http://h.org/x")]
     c = report.counters
     assert c["records_skipped:not_html"] == 2
     assert c["records_skipped:too_large"] == 1
     assert c["records_skipped:not_response"] == 1
-    assert c["records_used"] == 3          # two pages and the (image-less) WAT record
+    assert c["records_used"] == 2          # the two pages
+    # The WAT record of an HTML page without IMG@/src links is not parsed (prefilter).
+    assert c["records_skipped:no_image_links"] == 1
     assert c["files_read"] == 1
     assert_counters_add_up(report)

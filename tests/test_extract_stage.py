@@ -18,7 +18,7 @@ def extracted(spark, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("extract") / "pairs"
     # Named explicitly, so files without an archive suffix are read too (and fail).
     paths = sorted(str(p) for folder in FOLDERS for p in (data_dir / folder).iterdir())
-    report = run_extract(spark, paths, str(out))
+    report = run_extract(spark, paths, str(out), max_failed_fraction=1.0)
     return paths, out, report
 
 
@@ -73,3 +73,16 @@ def test_directories_and_globs_expand_to_archives_only(data_dir):
     globbed = expand_inputs([str(data_dir / "commoncrawl" / "*.warc.gz")])
     assert [p.rsplit("/", 1)[1] for p in globbed] == [
         "CC-MAIN-2020-34-sample.warc.gz", "CC-MAIN-2024-22-whirlwind.warc.gz"]
+
+
+def test_cli_exits_1_past_the_failed_fraction_and_keeps_the_output(spark, data_dir, tmp_path,
+                                                                    capsys):
+    from curate.cli import main
+
+    out = tmp_path / "pairs"
+    with pytest.raises(SystemExit) as done:
+        main(["extract", str(data_dir / "edgecases"), "-o", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert done.value.code == 1
+    assert err[-1].startswith("curate: failed: ") and "input files failed" in err[-1]
+    assert read_report(str(out)).details["files_failed"] > 0

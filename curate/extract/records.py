@@ -1,37 +1,50 @@
-"""Pairs rows from one local WARC / ARC / WAT file, gzip or plain: the extract core.
+"""Pairs rows from one WARC / ARC / WAT file, gzip or plain: the extract core.
 
-warcio's ArchiveIterator does the container work (multi-member gzip, plain
-files, ARC records converted to WARC ones). This module decides which records
-are pages, turns pages into `schemas.PAIRS` rows, and keeps per-file counters
-that add up (see FileReport). It never raises for bad input: a damaged file
-ends with an error entry, and the rows yielded before the damage stand.
+The file is opened with `curate.sources.open_input` (local, S3, HTTPS). Records
+come from one of two readers (`curate.extract.readers`): fastwarc when it is
+installed (`curate.extract.fast`, WARC files that look sound) and warcio, the
+reference, which reads everything else and takes over from fastwarc at the first
+sign of damage, so both give the same rows, counters and errors. This module
+decides which records are pages, turns pages into `schemas.PAIRS` rows, and keeps
+per-file counters that add up (see FileReport). It never raises for bad input: a
+damaged or unavailable file ends with an error entry, and the rows yielded before
+the damage stand.
 """
 from __future__ import annotations
 
 import collections
-import os
+import time
+from html import unescape
 from typing import Iterator
 
-from warcio.archiveiterator import ArchiveIterator
-
-from curate.extract.html import parse_html
-from curate.extract.text import clean_text, image_uuid, resolve_image_url
-from curate.extract.wat import parse_wat
+from curate.extract import fast
+from curate.extract.html import ParseTimeout, parse_html
+from curate.extract.lazy import lazy_source
+from curate.extract.options import ExtractOptions
+from curate.extract.provenance import (crawl_from_fields, crawl_from_path, parse_warc_date,
+                                       warc_fields)
+from curate.extract.readers import (CannotRewind, InputStream, ReadFault, RecordView, WarcioFile,
+                                    fault_reason)
+from curate.extract.text import PageImages, clean_text
+from curate.extract.wat import (HTML_METADATA_MARK, IMAGE_LINK_MARK, wat_page,
+                                warcinfo_fields)
 from curate.schemas import PAIRS, TEXT_SOURCES
+from curate.sources import InputUnavailable, open_input
 
 # Rows are plain tuples for speed; this pins their order to the schema's.
-_ROW_COLUMNS = ("image_uuid", "url", "text", "text_source", "page_url", "source_path", "lang")
+_ROW_COLUMNS = ("image_uuid", "url", "text", "text_source", "page_url", "source_path",
+                "source_offset", "crawl", "fetch_time", "lang")
 assert tuple(PAIRS.names) == _ROW_COLUMNS, "update the row tuple in _page_rows"
 
-# Larger payloads are skipped: real HTML pages are far smaller, and a payload is
-# held in memory whole while it is parsed.
-PAYLOAD_LIMIT = 10 * 1024 * 1024
 _CHUNK = 64 * 1024
+# A warcinfo block is read up to this much for its isPartOf / description.
+_WARCINFO_LIMIT = 1024 * 1024
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 # What the start of an untyped payload must look like to be parsed as HTML.
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
-# Record types skipped under their own name; other non-page types are `not_response`.
-_NAMED_SKIPS = ("warcinfo", "request", "revisit")
+_GZIP_MAGIC = b"\x1f\x8b"
+# Readers: None = fastwarc when installed, else warcio.
+READERS = ("fast", "warcio")
 
 
 class FileReport:
@@ -39,8 +52,15 @@ class FileReport:
 
     Counters add up: `records` = `records_used` + Σ `records_skipped:<reason>`;
     `texts_found` = `pairs` + Σ `texts_dropped:<reason>`; exactly one of
-    `files_read` / `files_failed` is 1. `images` counts img elements and
-    `IMG@/src` links; `records_misaligned` counts records warcio had to
+    `files_read` / `files_failed` is 1. Skip reasons: `warcinfo`, `request`,
+    `revisit`, `not_response`, `not_html`, `too_large` (payload over
+    max_page_bytes), `parse_error`, `parse_timeout` (over page_time_limit),
+    `not_wat_html_metadata` (a WAT record of no HTML page), `no_image_links` (a WAT
+    record of an HTML page without any IMG@/src link: its JSON is not parsed),
+    `corrupt` / `truncated` (the record that ended the file). Drop reasons:
+    `no_src`, `non_http_url`, `empty_text`. Besides: `images` counts img elements
+    and `IMG@/src` links; `images_lazy` those whose URL came from data-src/srcset
+    (ExtractOptions.lazy_images); `records_misaligned` records warcio had to
     resynchronise after (a wrong Content-Length it could read past).
     """
 
@@ -54,51 +74,6 @@ class FileReport:
         self.errors.append((offset, reason))
 
 
-def iter_file_pairs(path: str, report: FileReport) -> Iterator[tuple]:
-    """Yield PAIRS rows (tuples in schemas.PAIRS column order, lang=None,
-    source_path=path) from one local WARC / ARC / WAT file, gzip or plain.
-
-    Never raises for bad or missing input: records the error in report and
-    stops reading that file, keeping every row yielded before the fault.
-    """
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        report.fail(None, "missing file")
-        return
-    except OSError as e:
-        report.fail(None, f"unreadable file: {type(e).__name__}: {e.strerror or e}")
-        return
-    with fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            # Not an archive of zero records: a failed copy or download, most likely.
-            report.fail(None, "empty file")
-            return
-        iterator = _CheckedIterator(fh, arc2warc=True)
-        try:
-            yield from _file_rows(path, iterator, report)
-        finally:
-            if iterator.err_count:
-                report.counters["records_misaligned"] += iterator.err_count
-
-
-class _CheckedIterator(ArchiveIterator):
-    """An ArchiveIterator that notices a gzip stream cut between or inside record headers.
-
-    warcio ends the iteration quietly when the last gzip member stops early
-    (it takes the cut for the end of the file); the member's decompressor,
-    checked just before warcio drops it, tells the two apart.
-    """
-
-    gzip_cut = False
-
-    def close(self) -> None:
-        decompressor = self.reader.decompressor if self.reader is not None else None
-        if decompressor is not None and not decompressor.eof:
-            self.gzip_cut = True
-        super().close()
-
-
 class _Fault(Exception):
     """A record the file cannot be read past: its reading stops there."""
 
@@ -107,125 +82,308 @@ class _Fault(Exception):
         self.offset, self.reason, self.skip = offset, reason, skip
 
 
-def _file_rows(path: str, iterator: _CheckedIterator, report: FileReport) -> Iterator[tuple]:
-    counters = report.counters
-    records = iter(iterator)
-    while True:
+class _Item:
+    """A record read and classified, not yet counted: its page is parsed in _finish."""
+
+    __slots__ = ("offset", "kind", "payload", "page_url", "date", "content_type")
+
+    def __init__(self, offset, kind, payload, page_url, date, content_type):
+        self.offset, self.kind, self.payload = offset, kind, payload
+        self.page_url, self.date, self.content_type = page_url, date, content_type
+
+
+def iter_file_pairs(path: str, report: FileReport,
+                    options: ExtractOptions = ExtractOptions(), *,
+                    reader: str | None = None) -> Iterator[tuple]:
+    """Yield PAIRS rows (tuples in schemas.PAIRS column order, lang=None) from one
+    WARC / ARC / WAT file, gzip or plain, named as open_input takes it.
+
+    Never raises for bad or missing input: records the error in report and
+    stops reading that file, keeping every row yielded before the fault.
+    `reader` forces "fast" (fastwarc) or "warcio"; the default takes fastwarc
+    when it is installed. Both give the same rows, counters and errors.
+    """
+    if reader not in (None, *READERS):
+        raise ValueError(f"reader must be one of {READERS}, not {reader!r}")
+    if reader == "fast" and not fast.AVAILABLE:
+        raise ValueError("reader='fast' needs fastwarc installed")
+    try:
+        raw = open_input(path)
+    except InputUnavailable as e:
+        report.fail(None, e.reason)
+        return
+    stream = InputStream(raw)
+    try:
+        yield from _File(path, report, options, stream).rows(reader != "warcio" and fast.AVAILABLE)
+    finally:
         try:
-            record = next(records)
-        except StopIteration:
-            break
-        except Exception as e:  # warcio could not parse the next record's headers
-            report.fail(_offset(iterator), _fault_reason(e))
+            stream.close()
+        except Exception:
+            pass
+
+
+class _File:
+    """The reading of one file: its provenance and the per-record steps."""
+
+    def __init__(self, path: str, report: FileReport, options: ExtractOptions,
+                 stream: InputStream) -> None:
+        self.path, self.report, self.options, self.stream = path, report, options, stream
+        self.counters = report.counters
+        self.path_crawl = crawl_from_path(path)
+        self.crawl = self.path_crawl
+        self._date_text: str | None = None
+        self._date = None
+
+    def rows(self, use_fast: bool) -> Iterator[tuple]:
+        report, stream = self.report, self.stream
+        try:
+            head = stream.read(8)
+        except InputUnavailable as e:
+            report.fail(0, e.reason)
             return
-        counters["records"] += 1
+        if not head:
+            # Not an archive of zero records: a failed copy or download, most likely.
+            report.fail(None, "empty file")
+            return
+        start = 0
+        gzipped = head.startswith(_GZIP_MAGIC)
+        if use_fast and (gzipped or head.startswith(b"WARC/")):
+            stream.rewind(0)
+            try:
+                for item in fast.fast_items(stream, gzipped, self.read_item):
+                    yield from self.finish(item)
+            except fast.HandOff as handoff:
+                start = handoff.offset
+        yield from self._warcio_rows(start)
+
+    def _warcio_rows(self, start: int) -> Iterator[tuple]:
+        report, counters = self.report, self.counters
+        records = WarcioFile(self.stream, start)
         try:
-            page = _record_page(record, iterator, counters)
-        except _Fault as fault:
-            counters[f"records_skipped:{fault.skip}"] += 1
+            for view in records:
+                try:
+                    item = self.read_item(view)
+                except _Fault as fault:
+                    counters["records"] += 1
+                    counters[f"records_skipped:{fault.skip}"] += 1
+                    report.fail(fault.offset, fault.reason)
+                    return
+                yield from self.finish(item)
+        except InputUnavailable as e:
+            report.fail(records.position, e.reason)
+            return
+        except ReadFault as fault:
             report.fail(fault.offset, fault.reason)
             return
-        if page is not None:
-            page_url, base, images = page
-            yield from _page_rows(images, base or page_url, page_url, path, counters)
-    if iterator.gzip_cut:
-        report.fail(_offset(iterator), "truncated gzip stream: the file ends inside a gzip member")
-        return
-    counters["files_read"] += 1
+        except CannotRewind as e:
+            report.fail(e.args[0], "cannot re-read the input from this record: it does not seek "
+                                   "and the record is larger than the bytes kept")
+            return
+        finally:
+            if records.misaligned:
+                counters["records_misaligned"] += records.misaligned
+        counters["files_read"] += 1
 
+    # --- per record -----------------------------------------------------------------
 
-def _record_page(record, iterator: _CheckedIterator, counters: collections.Counter):
-    """(page URL, base, images) of a page record, or None for a skipped record (counted).
+    def read_item(self, view: RecordView) -> _Item:
+        """Classify a record and read the payload it needs; _Fault when it ends the file."""
+        length = view.length
+        if length is None or not length.strip().isdigit():
+            # warcio reads such a record as empty and carries on, but where the next
+            # record starts is then a guess (a text file "parses" as ARC records).
+            raise _Fault(view.offset, f"corrupt record: invalid length {length!r}", "corrupt")
+        try:
+            kind, payload, content_type = self._take_payload(view)
+            missing = view.drain()
+        except InputUnavailable:
+            raise
+        except Exception as e:
+            if self.stream.failure is not None:
+                raise self.stream.failure from None
+            raise _Fault(view.offset, fault_reason(e), "corrupt") from e
+        if missing:
+            # The file (or its gzip member) ends inside this record: its page may be
+            # cut mid-attribute, so none of its rows are kept.
+            raise _Fault(view.offset, view.truncation_reason(missing), "truncated")
+        return _Item(view.offset, kind, payload, view.target_uri, view.date, content_type)
 
-    Raises _Fault when the record is damaged in a way that ends the file.
-    """
-    offset = _offset(iterator)
-    length = record.rec_headers.get_header("Content-Length")
-    if not _valid_length(length):
-        # warcio reads such a record as empty and carries on, but where the next
-        # record starts is then a guess (a text file "parses" as ARC records).
-        raise _Fault(offset, f"corrupt record: invalid length {length!r}", "corrupt")
-    try:
-        kind, payload = _take_payload(record)
-        missing = _drain(record)
-    except Exception as e:
-        raise _Fault(offset, _fault_reason(e), "corrupt") from e
-    if missing:
-        # The file (or its gzip member) ends inside this record: its page may be
-        # cut mid-attribute, so none of its rows are kept.
-        raise _Fault(offset, _truncation_reason(iterator, missing), "truncated")
-    if payload is None:
-        counters[f"records_skipped:{kind}"] += 1
-        return None
-    page_url = record.rec_headers.get_header("WARC-Target-URI")
-    try:
-        if kind == "html":
-            headers = record.http_headers
+    def _take_payload(self, view: RecordView) -> tuple[str, bytes | None, str | None]:
+        """(kind, payload, HTTP content type): kind "html", "wat" or "warcinfo" with the
+        payload, or a skip reason and None."""
+        rec_type = view.rec_type
+        limit = self.options.max_page_bytes
+        if rec_type == "response":
+            headers = view.http_headers
             content_type = headers.get_header("Content-Type") if headers else None
-            page = (page_url, *parse_html(payload, page_url, content_type))
+            media = _media_type(content_type)
+            if media is not None and media not in _HTML_TYPES:
+                return "not_html", None, None
+            payload = _read_limited(view.content_stream(), limit)
+            if payload is None:
+                return "too_large", None, None
+            if media is None and not _looks_like_html(payload):
+                return "not_html", None, None
+            return "html", payload, content_type
+        if rec_type == "metadata":
+            # WAT records are recognised by content, not by file name.
+            if _media_type(view.content_type) != "application/json":
+                return "not_wat_html_metadata", None, None
+            payload = _read_limited(view.content_stream(), limit)
+            return ("too_large", None, None) if payload is None else ("wat", payload, None)
+        if rec_type == "warcinfo":
+            return "warcinfo", _read_limited(view.content_stream(), _WARCINFO_LIMIT) or b"", None
+        if rec_type in ("request", "revisit"):
+            return rec_type, None, None
+        return "not_response", None, None
+
+    def finish(self, item: _Item) -> Iterator[tuple]:
+        """Count a record and yield the rows of its page."""
+        counters = self.counters
+        counters["records"] += 1
+        kind, payload = item.kind, item.payload
+        if kind == "html":
+            deadline = time.monotonic() + self.options.page_time_limit
+            try:
+                base, images = parse_html(payload, item.page_url, item.content_type, deadline)
+            except ParseTimeout:
+                counters["records_skipped:parse_timeout"] += 1
+                return
+            except Exception:  # one unparsable page must not cost the rest of the file
+                counters["records_skipped:parse_error"] += 1
+                return
+            page_url = item.page_url
+        elif kind == "wat":
+            if IMAGE_LINK_MARK not in payload:
+                if HTML_METADATA_MARK in payload:
+                    counters["records_skipped:no_image_links"] += 1
+                else:
+                    if self.path_crawl is None and b'"WARC-Info-Metadata"' in payload:
+                        fields = warcinfo_fields(payload)
+                        if fields is not None:
+                            self.crawl = crawl_from_fields(fields) or self.crawl
+                    counters["records_skipped:not_wat_html_metadata"] += 1
+                return
+            try:
+                page = wat_page(payload)
+            except Exception:
+                counters["records_skipped:parse_error"] += 1
+                return
+            if page is None:  # JSON, but not the WAT record of an HTML page
+                counters["records_skipped:not_wat_html_metadata"] += 1
+                return
+            page_url, base, links = page
+            counters["records_used"] += 1
+            if links:
+                yield from self._wat_rows(links, base or page_url, page_url, item)
+            return
         else:
-            page = parse_wat(payload)
-    except Exception:  # one unparsable page must not cost the rest of the file
-        counters["records_skipped:parse_error"] += 1
-        return None
-    if page is None:  # JSON, but not the WAT record of an HTML page
-        counters["records_skipped:not_wat_html_metadata"] += 1
-        return None
-    counters["records_used"] += 1
-    return page
+            if kind == "warcinfo" and self.path_crawl is None and payload:
+                self.crawl = crawl_from_fields(warc_fields(payload)) or self.crawl
+            counters[f"records_skipped:{kind}"] += 1
+            return
+        counters["records_used"] += 1
+        if images:
+            yield from self._page_rows(images, base or page_url, page_url, item)
 
-
-def _page_rows(images: list[dict[str, str]], base: str | None, page_url: str | None,
-               path: str, counters: collections.Counter) -> Iterator[tuple]:
-    """One row per (image, text attribute) with a usable URL and a non-empty text."""
-    for img in images:
-        counters["images"] += 1
-        texts = [(source, img[source]) for source in TEXT_SOURCES if source in img]
-        if not texts:
-            continue
-        counters["texts_found"] += len(texts)
-        src = img.get("src", "")
-        url = resolve_image_url(src, base)
-        if url is None:
-            reason = "no_src" if not src.strip() else "non_http_url"
-            counters[f"texts_dropped:{reason}"] += len(texts)
-            continue
-        uuid = image_uuid(url)
-        for source, raw in texts:
-            text = clean_text(raw)
-            if not text:
-                counters["texts_dropped:empty_text"] += 1
+    def _wat_rows(self, links: list[dict], base: str | None, page_url: str | None,
+                  item: _Item) -> Iterator[tuple]:
+        """_page_rows for WAT image links (src, alt, title; never lazy): the same rows
+        and counters, without building an attribute dict per image first (WAT records
+        carry tens of image links each, so this loop is the WAT path's own cost)."""
+        counters = self.counters
+        resolve = PageImages(base).resolve
+        tail = (page_url, self.path, item.offset, self.crawl, self._fetch_time(item.date), None)
+        found = pairs = empty = no_src = non_http = 0
+        for link in links:
+            alt, title = link.get("alt"), link.get("title")
+            if type(alt) is not str:
+                alt = None
+                if type(title) is not str:
+                    continue
+            elif type(title) is not str:
+                title = None
+            texts = 1 if alt is None or title is None else 2
+            found += texts
+            src = link.get("url")
+            if type(src) is str:
+                if "&" in src:
+                    src = unescape(src)
+            else:
+                src = ""
+            resolved = resolve(src)
+            if resolved is None:
+                if src.strip():
+                    non_http += texts
+                else:
+                    no_src += texts
                 continue
-            counters["pairs"] += 1
-            yield (uuid, url, text, source, page_url, path, None)
+            url, uuid = resolved
+            for text, source in ((alt, "alt"), (title, "title")):
+                if text is None:
+                    continue
+                if "&" in text:   # pre-2019 WATs keep character references raw (wat._text)
+                    text = unescape(text)
+                text = clean_text(text)
+                if text:
+                    pairs += 1
+                    yield (uuid, url, text, source) + tail
+                else:
+                    empty += 1
+        counters["images"] += len(links)
+        counters["texts_found"] += found
+        for key, value in (("pairs", pairs), ("texts_dropped:empty_text", empty),
+                           ("texts_dropped:no_src", no_src),
+                           ("texts_dropped:non_http_url", non_http)):
+            if value:
+                counters[key] += value
 
+    def _fetch_time(self, date: str | None):
+        if date != self._date_text:
+            self._date_text, self._date = date, parse_warc_date(date)
+        return self._date
 
-def _take_payload(record) -> tuple[str, bytes | None]:
-    """(kind, payload): kind "html" or "wat" with the payload, or a skip reason and None."""
-    if record.rec_type == "response":
-        headers = record.http_headers
-        media = _media_type(headers.get_header("Content-Type") if headers else None)
-        if media is not None and media not in _HTML_TYPES:
-            return "not_html", None
-        payload = _read_limited(record.content_stream())
-        if payload is None:
-            return "too_large", None
-        if media is None and not _looks_like_html(payload):
-            return "not_html", None
-        return "html", payload
-    if record.rec_type == "metadata":
-        # WAT records are recognised by content, not by file name.
-        if _media_type(record.content_type) != "application/json":
-            return "not_wat_html_metadata", None
-        payload = _read_limited(record.content_stream())
-        return ("too_large", None) if payload is None else ("wat", payload)
-    if record.rec_type in _NAMED_SKIPS:
-        return record.rec_type, None
-    return "not_response", None
-
-
-def _valid_length(value: str | None) -> bool:
-    return value is not None and value.strip().isdigit()
+    def _page_rows(self, images: list[dict[str, str]], base: str | None, page_url: str | None,
+                   item: _Item) -> Iterator[tuple]:
+        """One row per (image, text attribute) with a usable URL and a non-empty text."""
+        counters = self.counters
+        resolve = PageImages(base).resolve
+        lazy = self.options.lazy_images
+        tail = (page_url, self.path, item.offset, self.crawl, self._fetch_time(item.date), None)
+        found = pairs = lazy_used = empty = no_src = non_http = 0
+        for img in images:
+            texts = [(source, img[source]) for source in TEXT_SOURCES if source in img]
+            if not texts:
+                continue
+            found += len(texts)
+            src = img.get("src", "")
+            if lazy:
+                lazy_src = lazy_source(img)
+                if lazy_src is not None:
+                    src = lazy_src
+                    lazy_used += 1
+            resolved = resolve(src)
+            if resolved is None:
+                if src.strip():
+                    non_http += len(texts)
+                else:
+                    no_src += len(texts)
+                continue
+            url, uuid = resolved
+            for source, raw in texts:
+                text = clean_text(raw)
+                if not text:
+                    empty += 1
+                    continue
+                pairs += 1
+                yield (uuid, url, text, source) + tail
+        counters["images"] += len(images)
+        counters["texts_found"] += found
+        for key, value in (("pairs", pairs), ("images_lazy", lazy_used),
+                           ("texts_dropped:empty_text", empty), ("texts_dropped:no_src", no_src),
+                           ("texts_dropped:non_http_url", non_http)):
+            if value:
+                counters[key] += value
 
 
 def _media_type(content_type: str | None) -> str | None:
@@ -238,51 +396,16 @@ def _looks_like_html(payload: bytes) -> bool:
     return start.startswith(_HTML_STARTS)
 
 
-def _read_limited(stream) -> bytes | None:
-    """The whole stream, or None as soon as it exceeds PAYLOAD_LIMIT (memory stays bounded)."""
+def _read_limited(stream, limit: int) -> bytes | None:
+    """The whole stream, or None when it holds more than limit bytes: at most limit + 1
+    bytes are read (memory stays bounded; the caller drains the rest)."""
     chunks, size = [], 0
-    while True:
-        chunk = stream.read(_CHUNK)
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
         if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > PAYLOAD_LIMIT:
-            return None
+            break
         chunks.append(chunk)
-
-
-def _drain(record) -> int:
-    """Read the rest of a record; return how many bytes of its declared length never came.
-
-    warcio silently returns a short record when the data ends early (a cut
-    file, a cut or corrupt gzip member), so this is where truncation shows.
-    """
-    raw = record.raw_stream
-    while raw.read(_CHUNK):
-        pass
-    # raw_stream is a LimitReader whenever the record declared a length.
-    return getattr(raw, "limit", 0)
-
-
-def _truncation_reason(iterator: ArchiveIterator, missing: int) -> str:
-    reader = iterator.reader
-    if reader is None or reader.decompressor is None:
-        return f"truncated file: record {missing} bytes short of its length"
-    if reader.rem_length() > 0:  # more gzip data follows: the member ended early
-        return f"gzip member ends inside a record: {missing} bytes short"
-    return f"truncated gzip stream: record {missing} bytes short of its length"
-
-
-def _fault_reason(e: Exception) -> str:
-    message = str(e).strip()
-    if "non-chunked gzip" in message:
-        return "non-chunked gzip: records share one gzip member"
-    first_line = message.splitlines()[0] if message else ""
-    return f"corrupt record: {type(e).__name__}: {first_line}"[:300]
-
-
-def _offset(iterator: ArchiveIterator) -> int | None:
-    # ArchiveIterator.offset holds the start of the record just parsed (or being
-    # parsed); get_record_offset() would consume the record's payload first.
-    offset = getattr(iterator, "offset", None)
-    return offset if isinstance(offset, int) and offset >= 0 else None
+        size += len(chunk)
+    if size > limit:
+        return None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
