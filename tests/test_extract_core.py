@@ -16,10 +16,10 @@ import pytest
 
 from curate.extract.html import charset_of, decode_html, parse_html
 from curate.extract.options import ExtractOptions
-from curate.extract.records import FileReport, iter_file_pairs
 from curate.extract.text import clean_text, image_uuid, resolve_image_url
 from curate.extract.wat import parse_wat
 from curate.schemas import PAIRS
+from extract_helpers import assert_counters_add_up, extract
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CC = DATA / "commoncrawl"
@@ -28,22 +28,6 @@ WAT_2014 = CC / "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc.
 AUSTRALIA = "http://0pointer.de/photos/?gallery=Australia&photo=496"
 THAILAND = "http://0pointer.de/photos/?gallery=Thailand%202011-01&photo=726&show_thumbs=yes&exif_style="
 WIKI_0X20 = "http://0x20.be/Special:WhatLinksHere/Thread:Talk:Gentse_feesten/foo"
-
-
-def extract(path, options: ExtractOptions = ExtractOptions()) -> tuple[list[tuple], FileReport]:
-    report = FileReport()
-    rows = list(iter_file_pairs(str(path), report, options))
-    return rows, report
-
-
-def assert_counters_add_up(report: FileReport) -> None:
-    c = report.counters
-    skipped = sum(v for k, v in c.items() if k.startswith("records_skipped:"))
-    dropped = sum(v for k, v in c.items() if k.startswith("texts_dropped:"))
-    assert c["records"] == c["records_used"] + skipped
-    assert c["texts_found"] == c["pairs"] + dropped
-    assert c["files_read"] + c["files_failed"] == 1
-    assert len(report.errors) == c["files_failed"]
 
 
 def url_text_source(rows) -> set[tuple[str, str, str]]:

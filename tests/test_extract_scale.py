@@ -26,8 +26,8 @@ from curate.extract.html import ParseTimeout, decode_html, scan_html
 from curate.extract.lazy import first_srcset_url, is_placeholder, lazy_source
 from curate.extract.options import ExtractOptions
 from curate.extract.provenance import crawl_from_path, parse_warc_date
-from curate.extract.records import FileReport, iter_file_pairs
 from curate.sources import InputUnavailable
+from extract_helpers import assert_counters_add_up, extract
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CC = DATA / "commoncrawl"
@@ -37,22 +37,6 @@ CLUEWEB = DATA / "webarchives" / "clueweb-quirk.warc.gz"
 HTML_PAGES = sorted((DATA / "html" / "html").glob("*.html.gz"))
 READERS = ["warcio"] + (["fast"] if fast.AVAILABLE else [])
 UTC = timezone.utc
-
-
-def extract(path, options: ExtractOptions = ExtractOptions(), reader=None):
-    report = FileReport()
-    rows = list(iter_file_pairs(str(path), report, options, reader=reader))
-    return rows, report
-
-
-def assert_counters_add_up(report: FileReport) -> None:
-    c = report.counters
-    skipped = sum(v for k, v in c.items() if k.startswith("records_skipped:"))
-    dropped = sum(v for k, v in c.items() if k.startswith("texts_dropped:"))
-    assert c["records"] == c["records_used"] + skipped
-    assert c["texts_found"] == c["pairs"] + dropped
-    assert c["files_read"] + c["files_failed"] == 1
-    assert len(report.errors) == c["files_failed"]
 
 
 def warc_record(rec_type: str, uri: str, block: bytes, date: str = "2024-01-01T00:00:00Z",
