@@ -21,6 +21,7 @@ also takes as keyword arguments.
 """
 from __future__ import annotations
 
+import abc
 import email.utils
 import functools
 import http.client
@@ -176,10 +177,10 @@ class _ResumingReader(io.RawIOBase):
         self._ensure_body()            # fail at open time for missing/forbidden inputs
 
     # -- subclass interface
+    @abc.abstractmethod
     def _open_body(self, offset: int):
         """A body positioned at `offset`; sets self._size. Raises InputUnavailable (final)
         or _Transient (retry)."""
-        raise NotImplementedError
 
     def _cut_short(self, reason: str) -> None:
         """Called when the body broke before its end; raise if it cannot be resumed."""
