@@ -304,3 +304,51 @@ def test_orjson_and_json_on_the_real_wats(monkeypatch, name):
     expected = extract(DATA / "commoncrawl" / name)
     monkeypatch.setattr(wat, "orjson", None)
     assert extract(DATA / "commoncrawl" / name) == expected
+
+
+BENCH_WAT = Path(__file__).resolve().parents[1] / "bench" / "out" / "extract" / "bench-60000.warc.wat.gz"
+
+
+def _wat_rows_reference(self, links, base, page_url, item):
+    """records._File._wat_rows by the generic route: parse_wat's image dicts through _page_rows."""
+    images = [{attr: value for (_, attr), value in zip(wat._LINK_KEYS, wat.image_fields(link))
+               if value is not None} for link in links]
+    return self._page_rows(images, base, page_url, item)
+
+
+def _wat_files(tmp_path):
+    files = [DATA / "commoncrawl" / "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc.wat",
+             DATA / "commoncrawl" / "CC-MAIN-2024-22-whirlwind.warc.wat.gz"]
+    if BENCH_WAT.exists():   # its first ~2000 records (gzip members, so a byte prefix is sound)
+        with open(BENCH_WAT, "rb") as f:
+            it = ArchiveIterator(f)
+            for i, _ in enumerate(it):
+                if i == 2000:
+                    end = it.get_record_offset()
+                    break
+            f.seek(0)
+            head = tmp_path / "bench-head.warc.wat.gz"
+            head.write_bytes(f.read(end))
+        files.append(head)
+    return files
+
+
+def test_wat_rows_equal_the_generic_page_rows(tmp_path, monkeypatch):
+    for path in _wat_files(tmp_path):
+        expected_fast = extract(path)
+        monkeypatch.setattr(records._File, "_wat_rows", _wat_rows_reference)
+        assert extract(path) == expected_fast, path.name
+        monkeypatch.undo()
+
+
+@pytest.mark.parametrize("links", [
+    '[{"path":"A@/href","url":"x"},{"path":"IMG@/src","url":"a.jpg","alt":"a"},{"url":"b.jpg"}]',
+    '[1,"IMG@/src",null,[],{"path":"IMG@/src","url":"c.jpg"},{"path":["IMG@/src"]},true]',
+    '[{"path":"A@/href","path":"IMG@/src","url":"d.jpg"},{"path":"IMG@/src","path":"x"}]',
+    '{"path":"IMG@/src"}',
+])
+def test_wat_page_link_selection(links):
+    doc = json.loads(_wat_doc(links))
+    expected = [link for link in doc["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"]
+                ["HTML-Metadata"]["Links"] if isinstance(link, dict) and link.get("path") == "IMG@/src"]
+    assert wat.wat_page(_wat_doc(links))[2] == expected

@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import time
 from html import unescape
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from curate.extract import fast
 from curate.extract.html import ParseTimeout, parse_html
@@ -237,8 +237,9 @@ class _File:
             return rec_type, None, None
         return "not_response", None, None
 
-    def finish(self, item: _Item) -> Iterator[tuple]:
-        """Count a record and yield the rows of its page."""
+    def finish(self, item: _Item) -> Iterable[tuple]:
+        """Count a record; return the rows of its page (a function, not a generator:
+        one generator level less per row)."""
         counters = self.counters
         counters["records"] += 1
         kind, payload = item.kind, item.payload
@@ -248,10 +249,10 @@ class _File:
                 base, images = parse_html(payload, item.page_url, item.content_type, deadline)
             except ParseTimeout:
                 counters["records_skipped:parse_timeout"] += 1
-                return
+                return ()
             except Exception:  # one unparsable page must not cost the rest of the file
                 counters["records_skipped:parse_error"] += 1
-                return
+                return ()
             page_url = item.page_url
         elif kind == "wat":
             if IMAGE_LINK_MARK not in payload:
@@ -263,49 +264,52 @@ class _File:
                         if fields is not None:
                             self.crawl = crawl_from_fields(fields) or self.crawl
                     counters["records_skipped:not_wat_html_metadata"] += 1
-                return
+                return ()
             try:
                 page = wat_page(payload)
             except Exception:
                 counters["records_skipped:parse_error"] += 1
-                return
+                return ()
             if page is None:  # JSON, but not the WAT record of an HTML page
                 counters["records_skipped:not_wat_html_metadata"] += 1
-                return
+                return ()
             page_url, base, links = page
             counters["records_used"] += 1
-            if links:
-                yield from self._wat_rows(links, base or page_url, page_url, item)
-            return
+            return self._wat_rows(links, base or page_url, page_url, item) if links else ()
         else:
             if kind == "warcinfo" and self.path_crawl is None and payload:
                 self.crawl = crawl_from_fields(warc_fields(payload)) or self.crawl
             counters[f"records_skipped:{kind}"] += 1
-            return
+            return ()
         counters["records_used"] += 1
-        if images:
-            yield from self._page_rows(images, base or page_url, page_url, item)
+        return self._page_rows(images, base or page_url, page_url, item) if images else ()
 
     def _wat_rows(self, links: list[dict], base: str | None, page_url: str | None,
-                  item: _Item) -> Iterator[tuple]:
+                  item: _Item) -> list[tuple]:
         """_page_rows for WAT image links (src, alt, title; never lazy): the same rows
         and counters, without building an attribute dict per image first (WAT records
-        carry tens of image links each, so this loop is the WAT path's own cost)."""
+        carry tens of image links each, so this loop is the WAT path's own cost). A
+        list, not a generator: one generator level less per row."""
         counters = self.counters
         resolve = PageImages(base).resolve
         tail = (page_url, self.path, item.offset, self.crawl, self._fetch_time(item.date), None)
-        found = pairs = empty = no_src = non_http = 0
+        rows: list[tuple] = []
+        add = rows.append
+        found = empty = no_src = non_http = 0
         for link in links:
-            alt, title = link.get("alt"), link.get("title")
+            get = link.get
+            alt, title = get("alt"), get("title")
             if type(alt) is not str:
                 alt = None
                 if type(title) is not str:
                     continue
+                found += 1
             elif type(title) is not str:
                 title = None
-            texts = 1 if alt is None or title is None else 2
-            found += texts
-            src = link.get("url")
+                found += 1
+            else:
+                found += 2
+            src = get("url")
             if type(src) is str:
                 if "&" in src:
                     src = unescape(src)
@@ -313,30 +317,38 @@ class _File:
                 src = ""
             resolved = resolve(src)
             if resolved is None:
+                texts = 1 if alt is None or title is None else 2
                 if src.strip():
                     non_http += texts
                 else:
                     no_src += texts
                 continue
-            url, uuid = resolved
-            for text, source in ((alt, "alt"), (title, "title")):
-                if text is None:
-                    continue
-                if "&" in text:   # pre-2019 WATs keep character references raw (wat._text)
-                    text = unescape(text)
-                text = clean_text(text)
-                if text:
-                    pairs += 1
-                    yield (uuid, url, text, source) + tail
+            head = (resolved[1], resolved[0])   # (uuid, url)
+            # clean_text inlined; "&": pre-2019 WATs keep character references raw (wat._text)
+            if alt is not None:
+                if "&" in alt:
+                    alt = unescape(alt)
+                alt = alt.replace("\n", " ").replace("\r", " ").strip()
+                if alt:
+                    add(head + (alt, "alt") + tail)
+                else:
+                    empty += 1
+            if title is not None:
+                if "&" in title:
+                    title = unescape(title)
+                title = title.replace("\n", " ").replace("\r", " ").strip()
+                if title:
+                    add(head + (title, "title") + tail)
                 else:
                     empty += 1
         counters["images"] += len(links)
         counters["texts_found"] += found
-        for key, value in (("pairs", pairs), ("texts_dropped:empty_text", empty),
+        for key, value in (("pairs", len(rows)), ("texts_dropped:empty_text", empty),
                            ("texts_dropped:no_src", no_src),
                            ("texts_dropped:non_http_url", non_http)):
             if value:
                 counters[key] += value
+        return rows
 
     def _fetch_time(self, date: str | None):
         if date != self._date_text:

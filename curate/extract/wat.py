@@ -16,6 +16,8 @@ from __future__ import annotations
 import html
 import json
 import re
+from itertools import compress, repeat
+from operator import eq
 from typing import Any
 from urllib.parse import urljoin
 
@@ -119,9 +121,11 @@ def wat_page(payload: bytes) -> tuple[str | None, str | None, list[dict]] | None
     links = meta.get("Links")
     if type(links) is not list:
         return page_url, base, []
-    try:   # the links are objects (CommonCrawl's writer) ...
-        return page_url, base, [link for link in links if link.get("path") == "IMG@/src"]
-    except AttributeError:   # ... or not: skip what is not one
+    try:   # the links are objects (CommonCrawl's writer): `link.get("path") == "IMG@/src"`
+        # for each, in C (a page has hundreds of links, mostly not images) ...
+        paths = map(dict.get, links, repeat("path"))
+        return page_url, base, list(compress(links, map(eq, paths, repeat("IMG@/src"))))
+    except TypeError:   # ... or not (dict.get of a non-dict): skip what is not one
         return page_url, base, [link for link in links
                                 if type(link) is dict and link.get("path") == "IMG@/src"]
 
