@@ -146,7 +146,7 @@ def match(input_dir, output, metadata, master, confs):
 @METADATA
 @spark_options
 def count(input_dir, output, metadata, master, confs):
-    """Count matches per metadata entry (zeros included) and write summary.json.
+    """Count matches per metadata entry (zeros included) and write _summary.json.
 
     \b
     Example:  curate count work/matched -o work/counts

@@ -48,18 +48,6 @@ def resolve_inputs(names: list[str], selection: InputSelection = InputSelection(
                           sample_fraction=selection.sample_fraction, seed=selection.seed)
 
 
-def expand_inputs(names: list[str]) -> list[str]:
-    """Local names only, sorted: files, directories (archives below them) and globs."""
-    return sorted({p for name in names for p in _checked_local(name)})
-
-
-def _checked_local(name: str) -> list[str]:
-    paths = _expand_local(name)
-    if not paths:
-        raise UserError(f"{name}: no such file, directory or matching WARC/WAT/ARC file")
-    return paths
-
-
 def _expand_local(name: str) -> list[str]:
     if glob.has_magic(name):
         return sorted({os.path.abspath(p) for match in sorted(glob.glob(name, recursive=True))

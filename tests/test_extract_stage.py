@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from curate.extract.records import FileReport, iter_file_pairs
-from curate.inputs import expand_inputs
+from curate.inputs import resolve_inputs
 from curate.stages.extract import run_extract
 from curate.stages.output import ERRORS_DIR, read_report
 
@@ -64,13 +64,13 @@ def test_report_adds_up_and_is_written(extracted):
 
 
 def test_directories_and_globs_expand_to_archives_only(data_dir):
-    listed = expand_inputs([str(data_dir / "commoncrawl")])
+    listed = resolve_inputs([str(data_dir / "commoncrawl")])
     assert all(p.endswith((".warc", ".wat", ".warc.gz", ".wat.gz")) for p in listed)
     # WET files (plain text) and the licence are not archives of pages.
     assert [p.rsplit("/", 1)[1][-20:] for p in listed] == [
         "-8.ec2.internal.warc", "c2.internal.warc.wat", "20-34-sample.warc.gz",
         "22-whirlwind.warc.gz", "hirlwind.warc.wat.gz"]
-    globbed = expand_inputs([str(data_dir / "commoncrawl" / "*.warc.gz")])
+    globbed = resolve_inputs([str(data_dir / "commoncrawl" / "*.warc.gz")])
     assert [p.rsplit("/", 1)[1] for p in globbed] == [
         "CC-MAIN-2020-34-sample.warc.gz", "CC-MAIN-2024-22-whirlwind.warc.gz"]
 

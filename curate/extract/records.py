@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import time
-from html import unescape
 from typing import Iterable, Iterator
 
 from curate.extract import fast
@@ -26,7 +25,7 @@ from curate.extract.provenance import (crawl_from_fields, crawl_from_path, parse
 from curate.extract.readers import (CannotRewind, InputStream, ReadFault, RecordView, WarcioFile,
                                     fault_reason)
 from curate.extract.text import PageImages, clean_text
-from curate.extract.wat import (HTML_METADATA_MARK, IMAGE_LINK_MARK, wat_page,
+from curate.extract.wat import (HTML_METADATA_MARK, IMAGE_LINK_MARK, wat_page, wat_text,
                                 warcinfo_fields)
 from curate.schemas import PAIRS, TEXT_SOURCES
 from curate.sources import InputUnavailable, open_input
@@ -309,12 +308,7 @@ class _File:
                 found += 1
             else:
                 found += 2
-            src = get("url")
-            if type(src) is str:
-                if "&" in src:
-                    src = unescape(src)
-            else:
-                src = ""
+            src = wat_text(get("url")) or ""
             resolved = resolve(src)
             if resolved is None:
                 texts = 1 if alt is None or title is None else 2
@@ -324,23 +318,13 @@ class _File:
                     no_src += texts
                 continue
             head = (resolved[1], resolved[0])   # (uuid, url)
-            # clean_text inlined; "&": pre-2019 WATs keep character references raw (wat._text)
-            if alt is not None:
-                if "&" in alt:
-                    alt = unescape(alt)
-                alt = alt.replace("\n", " ").replace("\r", " ").strip()
-                if alt:
-                    add(head + (alt, "alt") + tail)
-                else:
-                    empty += 1
-            if title is not None:
-                if "&" in title:
-                    title = unescape(title)
-                title = title.replace("\n", " ").replace("\r", " ").strip()
-                if title:
-                    add(head + (title, "title") + tail)
-                else:
-                    empty += 1
+            for text, source in ((alt, "alt"), (title, "title")):
+                if text is not None:
+                    text = clean_text(wat_text(text))
+                    if text:
+                        add(head + (text, source) + tail)
+                    else:
+                        empty += 1
         counters["images"] += len(links)
         counters["texts_found"] += found
         for key, value in (("pairs", len(rows)), ("texts_dropped:empty_text", empty),

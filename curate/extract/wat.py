@@ -77,7 +77,7 @@ def _get(doc: Any, *keys: str) -> Any:
     return doc
 
 
-def _text(value: Any) -> str | None:
+def wat_text(value: Any) -> str | None:
     # CommonCrawl's WAT writer stored attribute values with their character
     # references undecoded until 2019 (commoncrawl/ia-web-commons#14: `&amp;`
     # in URLs, `&quot;` in alts; the CC-MAIN-2014-35 WAT here shows it in its
@@ -112,7 +112,7 @@ def wat_page(payload: bytes) -> tuple[str | None, str | None, list[dict]] | None
     page_url = _get(doc, "Envelope", "WARC-Header-Metadata", "WARC-Target-URI")
     if not isinstance(page_url, str):  # a WARC header, not HTML: never unescaped
         page_url = None
-    base = _text(_get(meta, "Head", "Base"))
+    base = wat_text(_get(meta, "Head", "Base"))
     if base is not None:
         try:
             base = urljoin(page_url or "", base.strip())
@@ -133,9 +133,9 @@ def wat_page(payload: bytes) -> tuple[str | None, str | None, list[dict]] | None
 def image_fields(link: dict) -> tuple[str | None, str | None, str | None]:
     """(src, alt, title) of an image link: strings with character references decoded, or None."""
     src, alt, title = link.get("url"), link.get("alt"), link.get("title")
-    return (_text(src) if type(src) is str else None,
-            _text(alt) if type(alt) is str else None,
-            _text(title) if type(title) is str else None)
+    return (wat_text(src) if type(src) is str else None,
+            wat_text(alt) if type(alt) is str else None,
+            wat_text(title) if type(title) is str else None)
 
 
 def parse_wat(payload: bytes) -> tuple[str | None, str | None, list[dict[str, str]]] | None:

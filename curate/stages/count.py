@@ -89,10 +89,5 @@ def read_counts(spark, path: str) -> dict[str, np.ndarray]:
     """Counts output -> one count vector per language, indexed by entry id."""
     table = read_stage_input(spark, path, schemas.COUNTS.names).select(
         "lang", "entry_id", "count").toArrow()
-    vectors = {}
-    for code in set(table["lang"].to_pylist()):
-        rows = table.filter(pa.compute.equal(table["lang"], code))
-        vector = np.zeros(int(pa.compute.max(rows["entry_id"]).as_py()) + 1, dtype=np.int64)
-        vector[rows["entry_id"].to_numpy()] = rows["count"].to_numpy()
-        vectors[code] = vector
-    return vectors
+    n_entries = int(pa.compute.max(table["entry_id"]).as_py()) + 1 if table.num_rows else 0
+    return _vectors(table, n_entries, set(table["lang"].to_pylist()))
