@@ -1,6 +1,6 @@
 """The speed-ups give the reference's output: the fastwarc reader the warcio reader's, the
 lexbor HTML5 parse the stdlib html.parser's on real pages, the URL shortcuts urljoin's,
-orjson the stdlib json's."""
+simdjson the stdlib json's."""
 from __future__ import annotations
 
 import gzip
@@ -265,7 +265,11 @@ def test_url_shortcuts_equal_urljoin():
     assert shortcut > 5_000
 
 
-# --- WAT: orjson against the stdlib -------------------------------------------------------
+# --- WAT: simdjson against the stdlib -----------------------------------------------------
+
+needs_simdjson = pytest.mark.skipif(
+    wat.simdjson is None, reason="pysimdjson is not installed (the optional fast JSON route)")
+
 
 def _wat_record(doc_bytes: bytes) -> bytes:
     return _record("metadata", "http://h.org/p", doc_bytes, content_type="application/json")
@@ -277,32 +281,59 @@ def _wat_doc(links, extra="") -> bytes:
             '{"Head":{},"Links":' + links + '}}}}' + extra + '}').encode()
 
 
-def test_orjson_and_json_give_the_same_rows(tmp_path, monkeypatch):
-    docs = [
-        _wat_doc('[{"path":"IMG@/src","url":"a.jpg","alt":"plain"}]'),
-        _wat_doc('[{"path":"IMG@/src","url":"b.jpg","alt":"lone \\ud800 surrogate"}]'),   # orjson refuses
-        _wat_doc('[{"path":"IMG@/src","url":"c.jpg","alt":"pair \\ud83d\\ude00"}]'),
-        _wat_doc('[{"path":"IMG@/src","url":"d.jpg","alt":"nan"}]', ',"x":NaN'),          # orjson refuses
-        _wat_doc('[{"path":"IMG@/src","url":"e.jpg","alt":"big"}]', ',"x":123456789012345678901234567890'),
-        _wat_doc('[{"path":"IMG@/src","url":"f.jpg","alt":"dup"}]', ',"Envelope":{}'),    # last key wins
-        _wat_doc('[{"path":"IMG@/src","url":"g.jpg","alt":"broken"}'),                    # not JSON
-    ]
+ODD_WAT_DOCS = [
+    _wat_doc('[{"path":"IMG@/src","url":"a.jpg","alt":"plain"}]'),
+    _wat_doc('[{"path":"IMG@/src","url":"b.jpg","alt":"lone \\ud800 surrogate"}]'),  # simdjson refuses
+    _wat_doc('[{"path":"IMG@/src","url":"c.jpg","alt":"pair \\ud83d\\ude00"}]'),
+    _wat_doc('[{"path":"IMG@/src","url":"d.jpg","alt":"nan"}]', ',"x":NaN'),         # simdjson refuses
+    _wat_doc('[{"path":"IMG@/src","url":"e.jpg","alt":"big"}]', ',"x":123456789012345678901234567890'),
+    _wat_doc('[{"path":"IMG@/src","url":"f.jpg","alt":"dup"}]', ',"Envelope":{}'),   # first key wins
+    _wat_doc('[{"path":"IMG@/src","url":"g.jpg","alt":"broken"}'),                   # not JSON
+    _wat_doc('[{"path":"IMG@/src","url":"h.jpg","alt":"first","alt":"second","title":"t",'
+             '"url":"not-this.jpg"},{"path":"A@/href","path":"IMG@/src","url":"no.jpg","alt":"no"}]'),
+    b"\xef\xbb\xbf" + _wat_doc('[{"path":"IMG@/src","url":"i.jpg","alt":"bom"}]'),
+    _wat_doc('[{"path":"IMG@/src","url":"j.jpg","alt":"deep"}]', ',"x":' + "[" * 2000 + "]" * 2000),
+    _wat_doc('[{"path":"IMG@/src","url":"k.jpg","alt":"inf"}]', ',"x":1e400'),       # simdjson refuses
+    # JSON may be UTF-16, but the IMG@/src mark is looked for in CommonCrawl's UTF-8
+    _wat_doc('[{"path":"IMG@/src","url":"l.jpg","alt":"utf-16"}]').decode().encode("utf-16"),
+    _wat_doc('[{"path":"IMG@/src","url":"m.jpg","alt":1,"title":null},'
+             '{"path":"IMG@/src","url":["n.jpg"],"alt":"list src"}]'),
+]
+
+
+def test_simdjson_and_the_stdlib_give_the_same_rows(tmp_path, monkeypatch):
     path = tmp_path / "odd.wat"
-    path.write_bytes(b"".join(_wat_record(d) for d in docs))
-    with_orjson = extract(path)
-    monkeypatch.setattr(wat, "orjson", None)
-    assert extract(path) == with_orjson
-    rows, counters, _ = with_orjson
-    assert [r[2] for r in rows] == ["plain", "lone \ufffd surrogate", "pair \U0001F600", "nan", "big"]
-    assert counters["records_skipped:parse_error"] == 1
-    assert counters["records_skipped:not_wat_html_metadata"] == 1   # the duplicated Envelope
+    path.write_bytes(b"".join(_wat_record(d) for d in ODD_WAT_DOCS))
+    installed = extract(path)
+    monkeypatch.setattr(wat, "simdjson", None)
+    assert extract(path) == installed
+    rows, counters, _ = installed
+    assert [(r[1].rsplit("/", 1)[1], r[2], r[3]) for r in rows] == [
+        ("a.jpg", "plain", "alt"), ("b.jpg", "lone \ufffd surrogate", "alt"),
+        ("c.jpg", "pair \U0001F600", "alt"), ("d.jpg", "nan", "alt"), ("e.jpg", "big", "alt"),
+        ("f.jpg", "dup", "alt"), ("h.jpg", "first", "alt"), ("h.jpg", "t", "title"),
+        ("i.jpg", "bom", "alt"), ("k.jpg", "inf", "alt")]
+    # not JSON; nested deeper than either parser goes
+    assert counters["records_skipped:parse_error"] == 2
+    assert counters["texts_dropped:no_src"] == 1   # the list-valued url
+    assert counters["records_skipped:not_wat_html_metadata"] == 1   # the UTF-16 one
+
+
+@needs_simdjson
+def test_simdjson_route_is_taken_and_leaves_no_proxy():
+    page = wat._simdjson_page(ODD_WAT_DOCS[7])
+    assert page == ("http://h.org/p", None, [("h.jpg", "first", "t")])
+    assert wat._simdjson_page(ODD_WAT_DOCS[1]) is wat._REFUSED
+    # the parser is free again: a proxy left alive would make this parse refuse
+    assert wat._simdjson_page(ODD_WAT_DOCS[0]) == ("http://h.org/p", None,
+                                                   [("a.jpg", "plain", None)])
 
 
 @pytest.mark.parametrize("name", ["CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc.wat",
                                   "CC-MAIN-2024-22-whirlwind.warc.wat.gz"])
-def test_orjson_and_json_on_the_real_wats(monkeypatch, name):
+def test_simdjson_and_the_stdlib_on_the_real_wats(monkeypatch, name):
     expected = extract(DATA / "commoncrawl" / name)
-    monkeypatch.setattr(wat, "orjson", None)
+    monkeypatch.setattr(wat, "simdjson", None)
     assert extract(DATA / "commoncrawl" / name) == expected
 
 
@@ -311,7 +342,7 @@ BENCH_WAT = Path(__file__).resolve().parents[1] / "bench" / "out" / "extract" / 
 
 def _wat_rows_reference(self, links, base, page_url, item):
     """records._File._wat_rows by the generic route: parse_wat's image dicts through _page_rows."""
-    images = [{attr: value for (_, attr), value in zip(wat._LINK_KEYS, wat.image_fields(link))
+    images = [{attr: wat.wat_text(value) for attr, value in zip(("src", "alt", "title"), link)
                if value is not None} for link in links]
     return self._page_rows(images, base, page_url, item)
 
@@ -341,14 +372,30 @@ def test_wat_rows_equal_the_generic_page_rows(tmp_path, monkeypatch):
         monkeypatch.undo()
 
 
+def _first_key_wins(pairs):
+    fields = {}
+    for key, value in pairs:
+        if key not in fields:
+            fields[key] = value
+    return fields
+
+
 @pytest.mark.parametrize("links", [
     '[{"path":"A@/href","url":"x"},{"path":"IMG@/src","url":"a.jpg","alt":"a"},{"url":"b.jpg"}]',
     '[1,"IMG@/src",null,[],{"path":"IMG@/src","url":"c.jpg"},{"path":["IMG@/src"]},true]',
     '[{"path":"A@/href","path":"IMG@/src","url":"d.jpg"},{"path":"IMG@/src","path":"x"}]',
+    '[{"path":"IMG@/src","url":"e.jpg","url":"f.jpg","title":"x","alt":"y","alt":"z"}]',
     '{"path":"IMG@/src"}',
 ])
-def test_wat_page_link_selection(links):
-    doc = json.loads(_wat_doc(links))
-    expected = [link for link in doc["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"]
-                ["HTML-Metadata"]["Links"] if isinstance(link, dict) and link.get("path") == "IMG@/src"]
+@pytest.mark.parametrize("route", ["installed", "stdlib"])
+def test_wat_page_link_selection(links, route, monkeypatch):
+    if route == "stdlib":
+        monkeypatch.setattr(wat, "simdjson", None)
+    doc = json.loads(_wat_doc(links), object_pairs_hook=_first_key_wins)
+    found = doc["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"]["HTML-Metadata"]["Links"]
+    if not isinstance(found, list):
+        found = []
+    expected = [tuple(v if isinstance(v, str) else None for v in (link.get("url"), link.get("alt"),
+                                                                  link.get("title")))
+                for link in found if isinstance(link, dict) and link.get("path") == "IMG@/src"]
     assert wat.wat_page(_wat_doc(links))[2] == expected

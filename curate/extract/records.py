@@ -283,48 +283,43 @@ class _File:
         counters["records_used"] += 1
         return self._page_rows(images, base or page_url, page_url, item) if images else ()
 
-    def _wat_rows(self, links: list[dict], base: str | None, page_url: str | None,
+    def _wat_rows(self, links: list[tuple], base: str | None, page_url: str | None,
                   item: _Item) -> list[tuple]:
-        """_page_rows for WAT image links (src, alt, title; never lazy): the same rows
-        and counters, without building an attribute dict per image first (WAT records
-        carry tens of image links each, so this loop is the WAT path's own cost). A
-        list, not a generator: one generator level less per row."""
+        """_page_rows for WAT image links ((src, alt, title) tuples; never lazy): the
+        same rows and counters, without building an attribute dict per image first (WAT
+        records carry tens of image links each, so this loop is the WAT path's own
+        cost). A list, not a generator: one generator level less per row."""
         counters = self.counters
         resolve = PageImages(base).resolve
         tail = (page_url, self.path, item.offset, self.crawl, self._fetch_time(item.date), None)
         rows: list[tuple] = []
         add = rows.append
         found = empty = no_src = non_http = 0
-        for link in links:
-            get = link.get
-            alt, title = get("alt"), get("title")
-            if type(alt) is not str:
-                alt = None
-                if type(title) is not str:
+        for src, alt, title in links:
+            if alt is None:
+                if title is None:
                     continue
-                found += 1
-            elif type(title) is not str:
-                title = None
-                found += 1
+                texts = ((title, "title"),)
+            elif title is None:
+                texts = ((alt, "alt"),)
             else:
-                found += 2
-            src = wat_text(get("url")) or ""
+                texts = ((alt, "alt"), (title, "title"))
+            found += len(texts)
+            src = wat_text(src) or ""
             resolved = resolve(src)
             if resolved is None:
-                texts = 1 if alt is None or title is None else 2
                 if src.strip():
-                    non_http += texts
+                    non_http += len(texts)
                 else:
-                    no_src += texts
+                    no_src += len(texts)
                 continue
             head = (resolved[1], resolved[0])   # (uuid, url)
-            for text, source in ((alt, "alt"), (title, "title")):
-                if text is not None:
-                    text = clean_text(wat_text(text))
-                    if text:
-                        add(head + (text, source) + tail)
-                    else:
-                        empty += 1
+            for text, source in texts:
+                text = clean_text(wat_text(text))
+                if text:
+                    add(head + (text, source) + tail)
+                else:
+                    empty += 1
         counters["images"] += len(links)
         counters["texts_found"] += found
         for key, value in (("pairs", len(rows)), ("texts_dropped:empty_text", empty),

@@ -5,51 +5,54 @@ A WAT record's payload is CommonCrawl's pre-parsed JSON of one WARC record:
 `Links` hold `{"path": "IMG@/src", "url": ..., "alt": ..., "title": ...}`.
 
 Most WAT records (requests, metadata, pages without images) hold no image link:
-`has_image_links` tells them by their bytes, so their JSON is never parsed. The
-JSON is parsed with orjson when it is installed (an optional speed-up) and with
-the stdlib otherwise; where orjson refuses a document the stdlib accepts (NaN,
-integers over 64 bits, lone surrogates), the stdlib decides, so the result does
-not depend on what is installed.
+`has_image_links` tells them by their bytes, so their JSON is never parsed.
+
+Where an object repeats a key, the first value wins, as HTML keeps the first of a
+repeated attribute (so a WAT link reads like the `<img>` it was written from).
+JSON is parsed with pysimdjson when it is installed (an optional speed-up: it parses
+in C++ and builds Python objects only for what is looked at) and with the stdlib
+otherwise; a document simdjson refuses (lone surrogates, NaN, integers over 64
+bits, UTF-16) goes to the stdlib, so the result does not depend on what is installed.
 """
 from __future__ import annotations
 
 import html
 import json
 import re
-from itertools import compress, repeat
-from operator import eq
 from typing import Any
 from urllib.parse import urljoin
 
 try:
-    import orjson
+    import simdjson
 except ImportError:  # the optional extra is not installed
-    orjson = None
+    simdjson = None
 
-_HTML_METADATA = ("Envelope", "Payload-Metadata", "HTTP-Response-Metadata", "HTML-Metadata")
-# WAT link keys -> the attribute names the HTML extractor uses (`data-image-title`
-# never appears in WAT).
-_LINK_KEYS = (("url", "src"), ("alt", "alt"), ("title", "title"))
+IMAGE_LINK = "IMG@/src"
 # JSON text can only hold these as the key / value CommonCrawl writes (a `"` inside
 # a string is escaped), so their absence proves there is nothing to parse for.
 IMAGE_LINK_MARK = b'"IMG@/src"'
 HTML_METADATA_MARK = b'"HTML-Metadata"'
-# json.loads joins escaped surrogate pairs; any surrogate left stands alone.
+# An escaped UTF-16 surrogate: json.loads may leave a lone one in a string.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+# An image link: (src, alt, title), each a string (character references not yet
+# decoded: wat_text does that) or None.
+ImageLink = tuple
 
 
 def has_image_links(payload: bytes) -> bool:
     return IMAGE_LINK_MARK in payload
 
 
+def _first_wins(pairs: list[tuple[str, Any]]) -> dict:
+    return dict(reversed(pairs))
+
+
 def loads(payload: bytes) -> Any:
-    """JSON, as the stdlib reads it (orjson first when installed). Raises ValueError."""
-    if orjson is not None:
-        try:
-            return orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            pass
-    return _sanitize(json.loads(payload))
+    """JSON by the stdlib, the first of a repeated key winning. Raises ValueError."""
+    doc = json.loads(payload, object_pairs_hook=_first_wins)
+    return _sanitize(doc) if _SURROGATE_ESCAPE.search(payload) else doc
 
 
 def _sanitize(value: Any) -> Any:
@@ -68,15 +71,6 @@ def _sanitize(value: Any) -> Any:
     return value
 
 
-def _get(doc: Any, *keys: str) -> Any:
-    """doc[k1][k2]... or None when a level is missing or not an object."""
-    for key in keys:
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(key)
-    return doc
-
-
 def wat_text(value: Any) -> str | None:
     # CommonCrawl's WAT writer stored attribute values with their character
     # references undecoded until 2019 (commoncrawl/ia-web-commons#14: `&amp;`
@@ -92,67 +86,112 @@ def warcinfo_fields(payload: bytes) -> dict[str, str] | None:
     """The WARC-Info-Metadata (the WARC's warcinfo fields) of a WAT record, if it has them."""
     try:
         doc = loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    fields = _get(doc, "Envelope", "Payload-Metadata", "WARC-Info-Metadata")
+    fields = _Tree(dict, list).get(doc, "Envelope", "Payload-Metadata", "WARC-Info-Metadata")
     if not isinstance(fields, dict):
         return None
     return {k: v for k, v in fields.items() if isinstance(v, str)}
 
 
-def wat_page(payload: bytes) -> tuple[str | None, str | None, list[dict]] | None:
+def wat_page(payload: bytes) -> tuple[str | None, str | None, list[ImageLink]] | None:
     """(page URL, base URL or None, image links) of a WAT record, None when it has no
-    HTML-Metadata. The links are the record's own `IMG@/src` objects (values not yet
-    unescaped: `image_fields` does that). Raises ValueError when the payload is not JSON.
+    HTML-Metadata. Image links are (src, alt, title) tuples of the record's `IMG@/src`
+    objects, in order. Raises ValueError when the payload is not JSON.
     """
-    doc = loads(payload)
-    meta = _get(doc, *_HTML_METADATA)
-    if not isinstance(meta, dict):
-        return None
-    page_url = _get(doc, "Envelope", "WARC-Header-Metadata", "WARC-Target-URI")
-    if not isinstance(page_url, str):  # a WARC header, not HTML: never unescaped
-        page_url = None
-    base = wat_text(_get(meta, "Head", "Base"))
-    if base is not None:
-        try:
-            base = urljoin(page_url or "", base.strip())
-        except ValueError:
-            base = None
-    links = meta.get("Links")
-    if type(links) is not list:
-        return page_url, base, []
-    try:   # the links are objects (CommonCrawl's writer): `link.get("path") == "IMG@/src"`
-        # for each, in C (a page has hundreds of links, mostly not images) ...
-        paths = map(dict.get, links, repeat("path"))
-        return page_url, base, list(compress(links, map(eq, paths, repeat("IMG@/src"))))
-    except TypeError:   # ... or not (dict.get of a non-dict): skip what is not one
-        return page_url, base, [link for link in links
-                                if type(link) is dict and link.get("path") == "IMG@/src"]
-
-
-def image_fields(link: dict) -> tuple[str | None, str | None, str | None]:
-    """(src, alt, title) of an image link: strings with character references decoded, or None."""
-    src, alt, title = link.get("url"), link.get("alt"), link.get("title")
-    return (wat_text(src) if type(src) is str else None,
-            wat_text(alt) if type(alt) is str else None,
-            wat_text(title) if type(title) is str else None)
+    if simdjson is not None:
+        page = _simdjson_page(payload)
+        if page is not _REFUSED:
+            return page
+    return _STDLIB.page(loads(payload))
 
 
 def parse_wat(payload: bytes) -> tuple[str | None, str | None, list[dict[str, str]]] | None:
-    """(page URL, base URL or None, images) of a WAT record, None when it has no HTML-Metadata.
-
-    Images use the HTML extractor's shape: dicts with `src` and the text
-    attributes present. Raises ValueError when the payload is not JSON.
-    """
+    """wat_page with the images in the HTML extractor's shape: dicts with `src` and the
+    text attributes present, character references decoded."""
     page = wat_page(payload)
     if page is None:
         return None
     page_url, base, links = page
-    images = []
-    for link in links:
-        img = {}
-        for (_, attr), value in zip(_LINK_KEYS, image_fields(link)):
-            if value is not None:
-                img[attr] = value
-        images.append(img)
+    images = [{attr: wat_text(value) for attr, value in zip(("src", "alt", "title"), link)
+               if value is not None} for link in links]
     return page_url, base, images
+
+
+class _Tree:
+    """Walking a parsed WAT document whose objects / arrays are of the given types (the
+    stdlib's dict / list, or simdjson's lazy Object / Array: both have .get)."""
+
+    def __init__(self, object_type: type, array_type: type) -> None:
+        self.object_type, self.array_type = object_type, array_type
+
+    def get(self, doc: Any, *keys: str) -> Any:
+        """doc[k1][k2]... or None when a level is missing or not an object."""
+        for key in keys:
+            if type(doc) is not self.object_type:
+                return None
+            doc = doc.get(key)
+        return doc
+
+    def page(self, doc: Any) -> tuple[str | None, str | None, list[ImageLink]] | None:
+        meta = self.get(doc, "Envelope", "Payload-Metadata", "HTTP-Response-Metadata",
+                        "HTML-Metadata")
+        if type(meta) is not self.object_type:
+            return None
+        page_url = self.get(doc, "Envelope", "WARC-Header-Metadata", "WARC-Target-URI")
+        if type(page_url) is not str:  # a WARC header, not HTML: never unescaped
+            page_url = None
+        base = wat_text(self.get(meta, "Head", "Base"))
+        if base is not None:
+            try:
+                base = urljoin(page_url or "", base.strip())
+            except ValueError:
+                base = None
+        links = meta.get("Links")
+        if type(links) is not self.array_type:
+            return page_url, base, []
+        return page_url, base, self.image_links(links)
+
+    def image_links(self, links) -> list[ImageLink]:
+        object_type = self.object_type
+        try:   # links are objects (CommonCrawl's writer): the comprehension's test in C ...
+            found = [link for link in links if object_type.get(link, "path") == IMAGE_LINK]
+        except TypeError:   # ... or not: skip what is not one
+            found = [link for link in links
+                     if type(link) is object_type and link.get("path") == IMAGE_LINK]
+        return [self.image_link(link) for link in found]
+
+    def image_link(self, link) -> ImageLink:
+        fields = link
+        if self.object_type is not dict:
+            # A missing key is slow to ask simdjson for: one dict of the fields, the
+            # first of a repeated key winning as everywhere else.
+            fields = dict(link.items())
+            if len(fields) != len(link):
+                fields = dict(reversed(list(link.items())))
+        src, alt, title = fields.get("url"), fields.get("alt"), fields.get("title")
+        return (src if type(src) is str else None, alt if type(alt) is str else None,
+                title if type(title) is str else None)
+
+
+_STDLIB = _Tree(dict, list)
+_REFUSED = object()
+
+if simdjson is not None:
+    _SIMDJSON = _Tree(simdjson.Object, simdjson.Array)
+    # One parser per process: it reuses its buffers, holding one document at a time.
+    _PARSER = simdjson.Parser()
+
+
+def _simdjson_page(payload: bytes):
+    """_Tree.page by simdjson, or _REFUSED when simdjson does not read the document."""
+    try:
+        doc = _PARSER.parse(payload)
+    except Exception:   # not JSON to simdjson (or the parser still busy): the stdlib decides
+        return _REFUSED
+    try:
+        return _SIMDJSON.page(doc)
+    except Exception:   # whatever it is, the stdlib route decides (and raises) the same
+        return _REFUSED
+    finally:
+        del doc   # no proxy of the document may outlive this call: the parser is reused
