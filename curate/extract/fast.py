@@ -49,12 +49,13 @@ class HandOff(Exception):
 class _Block:
     """A fastwarc record block as a stream with readline(), counting what was read."""
 
-    __slots__ = ("reader", "buf", "taken")
+    __slots__ = ("reader", "buf", "taken", "length")
 
-    def __init__(self, reader) -> None:
+    def __init__(self, reader, length: int) -> None:
         self.reader = reader
         self.buf = b""
         self.taken = 0
+        self.length = length   # the declared block length: no read is made past it
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
@@ -71,6 +72,9 @@ class _Block:
         return data
 
     def _read(self, size: int) -> bytes:
+        size = min(size, self.length - self.taken - len(self.buf))
+        if size <= 0:
+            return b""
         data = self.reader.read(size)
         if 0 < len(data) < size:   # a short read is not the end: fill up
             parts = [data]
@@ -159,10 +163,10 @@ def _view(record, offset: int, frame) -> RecordView | None:
         return None
     rec_type = found.get("warc-type")
     uri = normalize_target_uri(found.get("warc-target-uri"))
-    block = _Block(record.reader)
     declared = record.content_length
     if declared != int(length):
         return None
+    block = _Block(record.reader, declared)
     try:
         http_headers = parse_http_headers(rec_type, uri, declared, block)
     except Exception:

@@ -42,6 +42,7 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 # What the start of an untyped payload must look like to be parsed as HTML.
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<!--")
 _GZIP_MAGIC = b"\x1f\x8b"
+_UNKNOWN = object()
 # Readers: None = fastwarc when installed, else warcio.
 READERS = ("fast", "warcio")
 
@@ -254,7 +255,8 @@ class _File:
                 return ()
             page_url = item.page_url
         elif kind == "wat":
-            if IMAGE_LINK_MARK not in payload:
+            # (from the end: the last image link sits nearer the end than the first to the start)
+            if payload.rfind(IMAGE_LINK_MARK) < 0:
                 if HTML_METADATA_MARK in payload:
                     counters["records_skipped:no_image_links"] += 1
                 else:
@@ -290,7 +292,8 @@ class _File:
         records carry tens of image links each, so this loop is the WAT path's own
         cost). A list, not a generator: one generator level less per row."""
         counters = self.counters
-        resolve = PageImages(base).resolve
+        images = PageImages(base)
+        resolve, known = images.resolve, images.known
         tail = (page_url, self.path, item.offset, self.crawl, self._fetch_time(item.date), None)
         rows: list[tuple] = []
         add = rows.append
@@ -305,17 +308,21 @@ class _File:
             else:
                 texts = ((alt, "alt"), (title, "title"))
             found += len(texts)
-            src = wat_text(src) or ""
-            resolved = resolve(src)
-            if resolved is None:
+            if src is None:
+                src = ""
+            elif "&" in src:
+                src = wat_text(src)
+            head = known(src, _UNKNOWN)   # (uuid, url), None, or not seen yet on this page
+            if head is _UNKNOWN:
+                head = resolve(src)
+            if head is None:
                 if src.strip():
                     non_http += len(texts)
                 else:
                     no_src += len(texts)
                 continue
-            head = (resolved[1], resolved[0])   # (uuid, url)
             for text, source in texts:
-                text = clean_text(wat_text(text))
+                text = clean_text(wat_text(text) if "&" in text else text)
                 if text:
                     add(head + (text, source) + tail)
                 else:
@@ -360,14 +367,13 @@ class _File:
                 else:
                     no_src += len(texts)
                 continue
-            url, uuid = resolved
             for source, raw in texts:
                 text = clean_text(raw)
                 if not text:
                     empty += 1
                     continue
                 pairs += 1
-                yield (uuid, url, text, source) + tail
+                yield resolved + (text, source) + tail
         counters["images"] += len(images)
         counters["texts_found"] += found
         for key, value in (("pairs", pairs), ("images_lazy", lazy_used),

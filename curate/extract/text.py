@@ -36,6 +36,10 @@ _ROOT_PATH = re.compile(r"(/[^?#;\t\r\n]*)(?:\?[^#\t\r\n]+)?(?:#[^\t\r\n]+)?\Z")
 # control character (urlsplit strips those, leaving the base itself); the same
 # rules for the rest, and the same check of its segments.
 _RELATIVE_PATH = re.compile(r"([^\x00-\x20/.?#;:][^?#;:\t\r\n]*)(?:\?[^#\t\r\n]+)?(?:#[^\t\r\n]+)?\Z")
+# A source with a scheme, as urlsplit finds one (`data:`, `javascript:`, `HTTP:` ...).
+# urljoin keeps a source's own scheme (it returns the source as it is, or joins it to
+# a base of the same scheme), so one that is not http(s) never gives an image URL.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 _MISSING = object()
@@ -50,16 +54,20 @@ class PageImages:
     `/path` the base's scheme and host, `dir/file` the base's directory (when the
     base's path has no empty, `.` or `..` segment), for sources whose
     urlsplit/urlunsplit round trip is the identity (`_NET_PATH`, `_ROOT_PATH`,
-    `_RELATIVE_PATH`). Everything else, and
+    `_RELATIVE_PATH`); `http(s)://...#` loses the empty fragment as urljoin drops it;
+    a source with another scheme (`data:`, `javascript:`) has none. Everything else, and
     every source under a base urljoin would refuse, goes through urljoin, once per
     distinct source of the page.
     """
 
-    __slots__ = ("base", "_cache", "_scheme", "_origin", "_directory")
+    __slots__ = ("base", "_cache", "_scheme", "_origin", "_directory", "known")
 
     def __init__(self, base: str | None) -> None:
         self.base = base
         self._cache: dict[str, tuple[str, str] | None] = {}
+        # known(src, default): resolve's answer for a source already resolved, else default
+        # (the cache's own get, for callers' inner loops).
+        self.known = self._cache.get
         self._scheme: str | None = None   # the base's http(s) scheme when the shortcuts apply
         self._origin: str | None = None   # "scheme://host" of the base
         self._directory: str | None = None   # "scheme://host/dir/" of a base with a plain path
@@ -79,29 +87,44 @@ class PageImages:
                             self._directory = self._origin + path[:path.rfind("/") + 1]
 
     def resolve(self, src: str) -> tuple[str, str] | None:
-        """(absolute http(s) URL, its uuid) of an image source, or None."""
+        """(uuid, absolute http(s) URL) of an image source (a pairs row's first two
+        columns), or None."""
         found = self._cache.get(src, _MISSING)
         if found is not _MISSING:
             return found
         url = self._shortcut(src.strip())
         if url is None:
             url = resolve_image_url(src, self.base)
-        if url is None:
+        if not url:
             found = None
         else:   # image_uuid, inlined
             key = url.replace("\t", "").replace(" ", "") if ("\t" in url or " " in url) else url
-            found = (url, sha224(key.encode("utf-8")).hexdigest()[:24])
+            found = (sha224(key.encode("utf-8")).hexdigest()[:24], url)
         self._cache[src] = found
         return found
 
-    def _shortcut(self, src: str) -> str | None:
+    def _absolute(self, src: str, scheme: str, start: int) -> str | None:
+        if _NET_PATH.match(src, start):
+            return src
+        if src.endswith("#") and src.find("#") == len(src) - 1 and _NET_PATH.match(src, start,
+                                                                                    len(src) - 1):
+            # An empty fragment: urljoin drops it when it joins the source to a base of
+            # the same scheme (urlunsplit), and keeps the source whole otherwise.
+            return src[:-1] if scheme == self._scheme else src
+        return None
+
+    def _shortcut(self, src: str) -> str | None | bool:
+        """The URL urljoin gives, False when it gives none, None when it is not known."""
         scheme = self._scheme
         if scheme == "invalid":
             return None
         if src.startswith("http://"):
-            return src if _NET_PATH.match(src, 5) else None
+            return self._absolute(src, "http", 5)
         if src.startswith("https://"):
-            return src if _NET_PATH.match(src, 6) else None
+            return self._absolute(src, "https", 6)
+        found = _SCHEME.match(src)
+        if found:
+            return False if found.group().lower() not in ("http:", "https:") else None
         if scheme is None:
             return None
         if src.startswith("//"):

@@ -130,7 +130,8 @@ class _Tree:
         for key in keys:
             if type(doc) is not self.object_type:
                 return None
-            doc = doc.get(key)
+            # (simdjson answers a missing key by an exception inside: its key list is faster)
+            doc = doc.get(key) if key in doc.keys() else None
         return doc
 
     def page(self, doc: Any) -> tuple[str | None, str | None, list[ImageLink]] | None:
@@ -153,20 +154,20 @@ class _Tree:
         return page_url, base, self.image_links(links)
 
     def image_links(self, links) -> list[ImageLink]:
-        object_type = self.object_type
-        try:   # links are objects (CommonCrawl's writer): the comprehension's test in C ...
-            found = [link for link in links if object_type.get(link, "path") == IMAGE_LINK]
-        except TypeError:   # ... or not: skip what is not one
-            found = [link for link in links
-                     if type(link) is object_type and link.get("path") == IMAGE_LINK]
-        return [self.image_link(link) for link in found]
+        image_link = self.image_link
+        try:   # links are objects with a path (CommonCrawl's writer): the quick test ...
+            return [image_link(link) for link in links if link["path"] == IMAGE_LINK]
+        except (KeyError, TypeError):   # ... or not: skip what is not one
+            object_type = self.object_type
+            return [image_link(link) for link in links
+                    if type(link) is object_type and link.get("path") == IMAGE_LINK]
 
     def image_link(self, link) -> ImageLink:
         fields = link
         if self.object_type is not dict:
-            # A missing key is slow to ask simdjson for: one dict of the fields, the
-            # first of a repeated key winning as everywhere else.
-            fields = dict(link.items())
+            # One dict of the fields (a missing key is slow to ask simdjson for); its
+            # as_dict keeps the last of a repeated key, so then the first is put back.
+            fields = link.as_dict()
             if len(fields) != len(link):
                 fields = dict(reversed(list(link.items())))
         src, alt, title = fields.get("url"), fields.get("alt"), fields.get("title")
