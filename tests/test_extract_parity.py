@@ -400,3 +400,19 @@ def test_wat_page_link_selection(links, route, monkeypatch):
                                                                   link.get("title")))
                 for link in found if isinstance(link, dict) and link.get("path") == "IMG@/src"]
     assert wat.wat_page(_wat_doc(links))[2] == expected
+
+
+def test_wat_text_unescapes_as_html_unescape():
+    """wat_text skips html.unescape where it would change nothing: the same result on
+    strings built from entity names, their prefixes, numeric references and URL queries."""
+    import html
+    rng = random.Random(3)
+    names = rng.sample(sorted(html.entities.html5), 300)
+    pieces = ["&", "#", "x", "1", "a", ";", " ", "=", "w", "amp", "am", "lt", "&&", "\t", "é",
+              "#x4", "#12", "?w=640&h=480"] + names + ["&" + name for name in names]
+    changed = 0
+    for _ in range(100_000):
+        s = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        assert wat.wat_text(s) == html.unescape(s), s
+        changed += html.unescape(s) != s
+    assert changed > 30_000

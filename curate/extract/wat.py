@@ -17,6 +17,7 @@ bits, UTF-16) goes to the stdlib, so the result does not depend on what is insta
 from __future__ import annotations
 
 import html
+import html.entities
 import json
 import re
 from typing import Any
@@ -78,8 +79,24 @@ def wat_text(value: Any) -> str | None:
     # hrefs). Decoding makes old WATs agree with the HTML parser; on newer,
     # already decoded WATs it changes only text that literally shows an entity.
     if isinstance(value, str):
-        return html.unescape(value) if "&" in value else value
+        return _unescape(value) if "&" in value else value
     return None
+
+
+# html.unescape changes a `&` only when `#` or the first two characters of an entity name
+# follow it (names are two characters or more): URL query strings (`&w=640&h=480`)
+# mostly have neither, and skip its slower search.
+_ENTITY_STARTS = frozenset(name[:2] for name in html.entities.html5)
+
+
+def _unescape(value: str) -> str:
+    at = value.find("&")
+    while at >= 0:
+        follow = value[at + 1:at + 3]
+        if follow[:1] == "#" or follow in _ENTITY_STARTS:
+            return html.unescape(value)
+        at = value.find("&", at + 1)
+    return value
 
 
 def warcinfo_fields(payload: bytes) -> dict[str, str] | None:
