@@ -11,7 +11,7 @@ from typing import Callable
 
 from curate.extract.options import ExtractOptions
 from curate.inputs import InputSelection, bundled_sample, resolve_inputs
-from curate.metadata import load_metadata
+from curate.metadata import load_metadata_set
 from curate.stages.output import StageReport
 
 STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count": "counts",
@@ -52,17 +52,21 @@ def dedup(pairs_dir: str, output: str, session=None) -> StageReport:
     return run_dedup(_spark(session), pairs_dir, output)
 
 
-def match(dedup_dir: str, output: str, metadata: str | None = None,
-          session=None) -> StageReport:
-    from curate.stages.match import run_match
-    load_metadata(metadata)
-    return run_match(_spark(session), dedup_dir, output, metadata)
+def match(dedup_dir: str, output: str, metadata: str | None = None, session=None,
+          languages: str | None = None, assume_lang: str | None = None,
+          spacing: str | None = None) -> StageReport:
+    """languages: "en" (default), "all" or "en,de,..."; assume_lang skips language
+    identification; spacing "v1" / "v2" (default: v1 for "en", v2 for "all")."""
+    from curate.stages.match import match_plan, run_match
+    match_plan(load_metadata_set(metadata), languages, assume_lang, spacing)
+    return run_match(_spark(session), dedup_dir, output, metadata, languages, assume_lang,
+                     spacing)
 
 
 def count(matched_dir: str, output: str, metadata: str | None = None,
           session=None) -> StageReport:
     from curate.stages.count import run_count
-    load_metadata(metadata)
+    load_metadata_set(metadata)
     return run_count(_spark(session), matched_dir, output, metadata)
 
 
@@ -76,7 +80,8 @@ def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
         t: int | None = None, seed: int | None = None, session=None,
         on_stage: Callable[[StageReport], None] | None = None,
         selection: InputSelection | None = None, options: ExtractOptions | None = None,
-        max_failed_fraction: float | None = None) -> list[StageReport]:
+        max_failed_fraction: float | None = None, languages: str | None = None,
+        assume_lang: str | None = None, spacing: str | None = None) -> list[StageReport]:
     """All five stages into workdir/{pairs,dedup,matched,counts,curated}."""
     from curate.config import defaults
     from curate.stages.extract import run_extract
@@ -84,14 +89,15 @@ def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
     seed = defaults().seed if seed is None else seed
     selection = selection or InputSelection(seed=seed)
     paths = resolve_inputs(inputs or bundled_sample(), selection)
-    load_metadata(metadata)
+    from curate.stages.match import match_plan
+    match_plan(load_metadata_set(metadata), languages, assume_lang, spacing)
     spark = _spark(session)
     d = {stage: os.path.join(workdir, name) for stage, name in STAGE_DIRS.items()}
     steps = [
         lambda: run_extract(spark, paths, d["extract"], options, max_failed_fraction,
                             seed=selection.seed),
         lambda: dedup(d["extract"], d["dedup"], spark),
-        lambda: match(d["dedup"], d["match"], metadata, spark),
+        lambda: match(d["dedup"], d["match"], metadata, spark, languages, assume_lang, spacing),
         lambda: count(d["match"], d["count"], metadata, spark),
         lambda: sample(d["match"], d["count"], d["sample"], t=t, seed=seed, session=spark),
     ]

@@ -17,9 +17,29 @@ from curate.stages.output import StageReport
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False)
 METADATA = click.option(
-    "--metadata", type=click.Path(exists=True, dir_okay=False), default=None,
+    "--metadata", type=click.Path(exists=True), default=None,
     help="Metadata: a JSON list of strings (MetaCLIP's metadata.json) or a UTF-8 text file, "
-         "one entry per line; entry id = position. Default: the shipped English list.")
+         "one entry per line (entry id = position), or a directory of per-language lists "
+         "(en.json, de.json, zh.json ...). Default: the shipped English list.")
+
+
+def match_options(command):
+    options = [
+        click.option("--languages", default="en", show_default=True, metavar="all|L[,L...]",
+                     help="Languages matched, each against its own list: `en` is MetaCLIP "
+                          "v1 (texts identified as another language leave, counted); `all` "
+                          "is Meta CLIP 2's worldwide mode."),
+        click.option("--assume-lang", default=None, metavar="L",
+                     help="Treat every text as language L and skip language identification "
+                          "(for pools already filtered by language)."),
+        click.option("--spacing", type=click.Choice(["v1", "v2"]), default=None,
+                     help="Entry keys: v1 pads every entry with spaces; v2 does not next to "
+                          "CJK/Thai/Lao/Burmese/Khmer/Tibetan characters or punctuation. "
+                          "Default: v1 for --languages en, v2 for all."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 OUTPUT = click.option("-o", "--output", required=True, type=click.Path(),
                       help="Output directory (replaced as a whole when the stage succeeds).")
 
@@ -130,14 +150,19 @@ def dedup(input_dir, output, master, confs):
 @click.argument("input_dir", metavar="DEDUP_DIR", type=EXISTING_DIR)
 @OUTPUT
 @METADATA
+@match_options
 @spark_options
-def match(input_dir, output, metadata, master, confs):
-    """Substring-match texts against the metadata; unmatched rows leave.
+def match(input_dir, output, metadata, languages, assume_lang, spacing, master, confs):
+    """Identify each text's language and substring-match it against that language's
+    metadata; unmatched rows leave, counted by language.
 
     \b
     Example:  curate match work/dedup -o work/matched --metadata metadata.json
+              curate match work/dedup -o work/matched --assume-lang en --spacing v1
+              curate match work/dedup -o work/matched --metadata lists/ --languages all
     """
-    _print(api.match(input_dir, output, metadata=metadata, session=_session(master, confs)))
+    _print(api.match(input_dir, output, metadata=metadata, session=_session(master, confs),
+                     languages=languages, assume_lang=assume_lang, spacing=spacing))
 
 
 @cli.command()
@@ -186,11 +211,12 @@ def sample(matched_dir, counts_dir, output, t, seed, master, confs):
 @click.option("-o", "--output", "workdir", required=True, type=click.Path(),
               help="Work directory; stages write pairs/ dedup/ matched/ counts/ curated/.")
 @METADATA
+@match_options
 @sampling_options
 @extract_options
 @spark_options
-def run(inputs, workdir, metadata, t, seed, input_base_url, s3_endpoint_url, limit,
-        sample_fraction, lazy_images, max_failed_fraction, master, confs):
+def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, seed, input_base_url,
+        s3_endpoint_url, limit, sample_fraction, lazy_images, max_failed_fraction, master, confs):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -204,7 +230,8 @@ def run(inputs, workdir, metadata, t, seed, input_base_url, s3_endpoint_url, lim
                                      lazy_images, seed)
     reports = api.run(list(inputs) or None, workdir, metadata=metadata, t=t, seed=seed,
                       session=_session(master, confs), on_stage=_print, selection=selection,
-                      options=options, max_failed_fraction=max_failed_fraction)
+                      options=options, max_failed_fraction=max_failed_fraction,
+                      languages=languages, assume_lang=assume_lang, spacing=spacing)
     click.echo("")
     click.echo(format_table(reports))
 

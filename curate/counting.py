@@ -6,7 +6,7 @@ because its matched set holds each id once.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -24,22 +24,26 @@ ENTRY_COUNT_ROWS = pa.schema([
 ])
 
 
-def batch_entry_counts(batch: pa.RecordBatch, n_entries: int, default_lang: str
+def batch_entry_counts(batch: pa.RecordBatch, n_entries: Mapping[str, int], default_lang: str
                        ) -> dict[str, np.ndarray]:
+    """One count vector per language of the batch (`n_entries[lang]` long: its list's size)."""
     langs = pc.fill_null(batch.column("lang"), default_lang)
     ids = batch.column("matched_entry_ids")
     counts = {}
     for lang in pc.unique(langs).to_pylist():
+        if lang not in n_entries:
+            raise ValueError(f"matched rows in language {lang!r}, which the metadata has no "
+                             f"list for (it has {', '.join(sorted(n_entries))})")
         rows = ids.filter(pc.equal(langs, lang))
         flat = rows.flatten().to_numpy(zero_copy_only=False)
-        if len(flat) and (flat.max() >= n_entries or flat.min() < 0):
-            raise ValueError(f"entry id {int(flat.max())} outside the metadata "
-                             f"({n_entries} entries)")
-        counts[lang] = np.bincount(flat, minlength=n_entries).astype(np.int64)
+        if len(flat) and (flat.max() >= n_entries[lang] or flat.min() < 0):
+            raise ValueError(f"entry id {int(flat.max())} outside the {lang} metadata "
+                             f"({n_entries[lang]} entries)")
+        counts[lang] = np.bincount(flat, minlength=n_entries[lang]).astype(np.int64)
     return counts
 
 
-def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: int,
+def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: Mapping[str, int],
                            default_lang: str) -> Iterator[pa.RecordBatch]:
     """One partition's nonzero (lang, entry_id, count) rows: the only rows that leave it."""
     totals: dict[str, np.ndarray] = {}
@@ -74,13 +78,13 @@ def summarize(vector: np.ndarray, texts: int | None, matched_texts: int) -> dict
     }
 
 
-def count_rows(entry_ids: np.ndarray, entries, vectors: dict[str, np.ndarray]
-               ) -> Iterator[pa.RecordBatch]:
-    """COUNTS rows for these entry ids, one batch per language."""
-
-    names = pa.array([entries[i] for i in entry_ids], pa.string())
-    ids = pa.array(entry_ids.astype(np.int32))
+def count_rows(entry_ids: np.ndarray, entries_by_lang: Mapping[str, Sequence[str]],
+               vectors: dict[str, np.ndarray]) -> Iterator[pa.RecordBatch]:
+    """COUNTS rows for these entry ids (those a language's list has), one batch per language."""
     for code, vector in sorted(vectors.items()):
+        entries = entries_by_lang[code]
+        own = entry_ids[entry_ids < len(entries)]
         yield pa.RecordBatch.from_arrays(
-            [ids, names, pa.array([code] * len(ids), pa.string()), pa.array(vector[entry_ids])],
+            [pa.array(own.astype(np.int32)), pa.array([entries[i] for i in own], pa.string()),
+             pa.array([code] * len(own), pa.string()), pa.array(vector[own])],
             schema=schemas.COUNTS)

@@ -1,21 +1,55 @@
-"""Substring matching of texts against metadata (ALGORITHM.md §3), pure Python.
+"""Substring matching of texts against metadata (ALGORITHM.md §3, §6), pure Python.
 
-`Matcher` holds one Aho-Corasick automaton over the English (v1) keys of all entries.
-On Spark, `worker_matcher` builds it once per Python worker and reuses it across
-batches and tasks.
+`Matcher` holds one Aho-Corasick automaton over the keys of one language's entries, v1
+(English: every key padded by spaces) or v2 (worldwide: no padding next to a character
+of a language written without spaces, or punctuation). `match_batches` is the stage's
+core: each text gets its language (identified, or assumed), the distinct texts of a
+batch are matched once each with their language's matcher, and the rows without a match
+leave, counted by language and reason. On Spark, `worker_matcher` builds a language's
+matcher once per Python worker, on first use, and reuses it across batches and tasks.
 """
 from __future__ import annotations
 
-from typing import Iterator
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import ahocorasick
 import pyarrow as pa
 
 from curate import schemas
-from curate.metadata import Metadata
+from curate.metadata import MetadataSet
 
 WRAPPED_PUNCTUATION = (",", ".", ";", ":", "?", "!", "`")
 SPACED_CHARACTERS = ("\t", "\n", "\r")
+KEY_VERSIONS = ("v1", "v2")
+ALL_LANGUAGES = "all"
+OTHER = "other"   # the language of a text whose identified language has no metadata
+
+# Scripts written without spaces between words (ALGORITHM.md §6: bo, dz, ja, km, lo, my,
+# ryu, th, zh): Tibetan (bo, dz), Thai, Lao, Myanmar, Khmer, Han, kana and Bopomofo.
+_UNSPACED_RANGES = (
+    (0x0E00, 0x0E7F),    # Thai
+    (0x0E80, 0x0EFF),    # Lao
+    (0x0F00, 0x0FFF),    # Tibetan
+    (0x1000, 0x109F),    # Myanmar
+    (0x1780, 0x17FF),    # Khmer
+    (0x19E0, 0x19FF),    # Khmer symbols
+    (0x2E80, 0x2FDF),    # CJK radicals, Kangxi radicals
+    (0x3000, 0x303F),    # CJK symbols and punctuation
+    (0x3040, 0x30FF),    # Hiragana, Katakana
+    (0x3100, 0x312F),    # Bopomofo
+    (0x31A0, 0x31FF),    # Bopomofo extended, CJK strokes, Katakana phonetic extensions
+    (0x3400, 0x4DBF),    # CJK extension A
+    (0x4E00, 0x9FFF),    # CJK unified ideographs
+    (0xA9E0, 0xA9FF),    # Myanmar extended-B
+    (0xAA60, 0xAA7F),    # Myanmar extended-A
+    (0xF900, 0xFAFF),    # CJK compatibility ideographs
+    (0xFF65, 0xFF9F),    # halfwidth Katakana
+    (0x1B000, 0x1B16F),  # Kana supplement and extended-A
+    (0x20000, 0x323AF),  # CJK extensions B-H, compatibility supplement
+)
 
 
 def spacing(text: str) -> str:
@@ -28,24 +62,47 @@ def spacing(text: str) -> str:
     return spaced
 
 
-def entry_key(entry: str) -> str:
-    """English (v1) key: the entry between two spaces, so only whole words match."""
-    return f" {entry} "
+def unspaced(char: str) -> bool:
+    """A character next to which a v2 key has no space: of a script written without
+    spaces, or punctuation (Unicode category P*)."""
+    code = ord(char)
+    for low, high in _UNSPACED_RANGES:
+        if low <= code <= high:
+            return True
+    return unicodedata.category(char).startswith("P")
+
+
+def entry_key(entry: str, version: str = "v1") -> str:
+    """The string whose occurrence in spacing(text) makes a match.
+
+    v1: the entry between two spaces, so only whole words match. v2: a leading space only
+    when the entry's first character is not `unspaced`, a trailing one likewise, so CJK
+    and Thai entries match inside unspaced text and English ones still as whole words.
+    """
+    if version == "v1" or not entry:
+        return f" {entry} "
+    lead = "" if unspaced(entry[0]) else " "
+    trail = "" if unspaced(entry[-1]) else " "
+    return f"{lead}{entry}{trail}"
 
 
 class Matcher:
-    def __init__(self, metadata: Metadata):
-        self.metadata = metadata
-        self._automaton = _build_automaton(metadata.entries)
+    """One language's automaton: `match(text)` is the sorted ids of the entries whose key
+    occurs in spacing(text)."""
+
+    def __init__(self, entries: Sequence[str], key_version: str = "v1"):
+        if key_version not in KEY_VERSIONS:
+            raise ValueError(f"key_version must be one of {KEY_VERSIONS}, not {key_version!r}")
+        self.key_version = key_version
+        self._automaton = _build_automaton(entries, key_version)
 
     def match(self, text: str) -> list[int]:
-        """Sorted ids of every entry whose key occurs in spacing(text)."""
         found: set[int] = set()
         for _end, entry_ids in self._automaton.iter(spacing(text)):
             found.update(entry_ids)
         return sorted(found)
 
-    def match_texts(self, texts: list[str | None]) -> list[list[int]]:
+    def match_texts(self, texts: Sequence[str | None]) -> list[list[int]]:
         # Web texts repeat heavily ("image", "logo"): match each distinct text once.
         seen: dict[str, list[int]] = {}
         out = []
@@ -59,23 +116,12 @@ class Matcher:
             out.append(ids)
         return out
 
-    def match_batches(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        """Dedup-schema batches in, matched-schema batches out; rows with no match leave."""
-        for batch in batches:
-            ids = self.match_texts(batch.column("text").to_pylist())
-            keep = pa.array([bool(i) for i in ids], pa.bool_())
-            columns = [batch.column(name) for name in schemas.DEDUP.names]
-            columns.append(pa.array(ids, schemas.MATCHED.field("matched_entry_ids").type))
-            matched = pa.RecordBatch.from_arrays(columns, schema=schemas.MATCHED).filter(keep)
-            if matched.num_rows:
-                yield matched
 
-
-def _build_automaton(entries) -> ahocorasick.Automaton:
+def _build_automaton(entries: Sequence[str], key_version: str) -> ahocorasick.Automaton:
     automaton = ahocorasick.Automaton()
     ids_by_key: dict[str, list[int]] = {}
     for entry_id, entry in enumerate(entries):
-        ids_by_key.setdefault(entry_key(entry), []).append(entry_id)
+        ids_by_key.setdefault(entry_key(entry, key_version), []).append(entry_id)
     # Duplicate entries share a key; each keeps its own id (ids are positions).
     for key, ids in ids_by_key.items():
         automaton.add_word(key, tuple(ids))
@@ -83,12 +129,72 @@ def _build_automaton(entries) -> ahocorasick.Automaton:
     return automaton
 
 
-_WORKER_MATCHERS: dict[str, Matcher] = {}
+@dataclass(frozen=True)
+class MatchPlan:
+    """What the match stage does with each text (small: it travels to every task).
+
+    languages: the metadata languages matched, or None for all of them (worldwide);
+    texts of any other language leave. assume_lang: every text is of this language
+    and no identification runs. key_version: "v1" or "v2" (see entry_key).
+    """
+    languages: frozenset[str] | None
+    assume_lang: str | None
+    key_version: str
+
+    def selects(self, lang: str) -> bool:
+        return lang != OTHER and (self.languages is None or lang in self.languages)
 
 
-def worker_matcher(metadata: Metadata) -> Matcher:
-    """This Python worker's matcher for that metadata, built on first use and kept."""
-    matcher = _WORKER_MATCHERS.get(metadata.fingerprint)
+def text_languages(texts: list[str], plan: MatchPlan, available: frozenset[str]
+                   ) -> tuple[list[str], list[str]]:
+    """(metadata language or OTHER, identified code) per text."""
+    if plan.assume_lang is not None:
+        codes = [plan.assume_lang] * len(texts)
+        return codes, codes
+    from curate import lid   # the fastText model loads on first use, once per worker
+    codes = lid.identify(texts)
+    langs = [lid.metadata_language(code, available) for code in codes]
+    return langs, [lid.normalize_code(code) for code in codes]
+
+
+def match_batches(batches: Iterator[pa.RecordBatch], metadata: MetadataSet, plan: MatchPlan,
+                  counters: Counter) -> Iterator[pa.RecordBatch]:
+    """Dedup-schema batches in, matched-schema batches out (with `lang`); rows without a
+    match leave. `counters` gets, per row, `matched:<lang>` or a drop reason:
+    `no_match:<lang>`, `language_not_selected:<lang>`, `no_metadata:<identified code>`."""
+    available = frozenset(metadata.languages)
+    for batch in batches:
+        texts = batch.column("text").to_pylist()
+        langs, codes = text_languages(texts, plan, available)
+        ids: list[list[int]] = [[]] * len(texts)
+        for lang in set(langs):
+            rows = [i for i, row_lang in enumerate(langs) if row_lang == lang]
+            if not plan.selects(lang):
+                for i in rows:
+                    counters[f"no_metadata:{codes[i]}" if lang == OTHER
+                             else f"language_not_selected:{lang}"] += 1
+                continue
+            matcher = worker_matcher(metadata, lang, plan.key_version)
+            for i, found in zip(rows, matcher.match_texts([texts[i] for i in rows])):
+                ids[i] = found
+                counters[f"matched:{lang}" if found else f"no_match:{lang}"] += 1
+        keep = pa.array([bool(found) for found in ids], pa.bool_())
+        columns = [batch.column(name) for name in schemas.DEDUP.names]
+        columns[schemas.DEDUP.names.index("lang")] = pa.array(langs, pa.string())
+        columns.append(pa.array(ids, schemas.MATCHED.field("matched_entry_ids").type))
+        matched = pa.RecordBatch.from_arrays(columns, schema=schemas.MATCHED).filter(keep)
+        if matched.num_rows:
+            yield matched
+
+
+_WORKER_MATCHERS: dict[tuple[str, str, str], Matcher] = {}
+
+
+def worker_matcher(metadata: MetadataSet, lang: str, key_version: str) -> Matcher:
+    """This Python worker's matcher for one language of that metadata, built on first use
+    and kept (an automaton of 500k keys takes seconds to build)."""
+    key = (metadata.lists[lang].fingerprint, lang, key_version)
+    matcher = _WORKER_MATCHERS.get(key)
     if matcher is None:
-        matcher = _WORKER_MATCHERS[metadata.fingerprint] = Matcher(metadata)
+        matcher = _WORKER_MATCHERS[key] = Matcher(metadata.lists[lang].entries, key_version)
     return matcher

@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import zlib
 from dataclasses import dataclass
 from importlib import resources
@@ -32,6 +33,10 @@ if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; the annotation is only a 
 
 __all__ = [
     "Metadata",
+    "MetadataSet",
+    "load_metadata_set",
+    "metadata_set_from_bytes",
+    "read_metadata_set_bytes",
     "default_metadata_path",
     "load_metadata",
     "metadata_from_bytes",
@@ -56,6 +61,83 @@ class Metadata:
             f"Metadata(entries=<{len(self.entries)} entries>, lang={self.lang!r}, "
             f"fingerprint={self.fingerprint[:16]!r}..., source={self.source!r})"
         )
+
+
+@dataclass(frozen=True, repr=False)
+class MetadataSet:
+    """The lists matching runs against: one per language (ALGORITHM.md §6), entry ids per
+    list. A file gives one list (its language: `lang`, English by default); a directory
+    gives one list per `{lang}.json` / `{lang}.txt` file in it (optionally `.gz`)."""
+    lists: dict[str, Metadata]   # by language code, sorted
+    fingerprint: str   # sha256 of the languages and their lists' fingerprints
+    source: str
+    worldwide: bool   # read from a directory of per-language lists
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(self.lists)
+
+    def details(self) -> dict:
+        """What stage reports record of it: outputs holding entry ids carry this."""
+        return {"source": self.source, "fingerprint": self.fingerprint,
+                "worldwide": self.worldwide,
+                "entries": sum(len(m.entries) for m in self.lists.values()),
+                "languages": {lang: {"entries": len(m.entries), "fingerprint": m.fingerprint}
+                              for lang, m in self.lists.items()}}
+
+    def __repr__(self) -> str:
+        return (f"MetadataSet({', '.join(f'{k}: {len(v.entries)}' for k, v in self.lists.items())}"
+                f", fingerprint={self.fingerprint[:16]!r}..., source={self.source!r})")
+
+
+# `de.json`, `zh.txt.gz`, `pt-br.json`: a language code, then the format.
+_LANG_FILE = re.compile(r"([a-z]{2,3}(?:[-_][a-z0-9]+)?)\.(?:json|txt)(?:\.gz)?")
+
+
+def set_fingerprint(fingerprints: dict[str, str]) -> str:
+    canonical = json.dumps(dict(sorted(fingerprints.items())), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def read_metadata_set_bytes(path: str | os.PathLike | None, lang: str = "en"
+                            ) -> dict[str, bytes]:
+    """{language: raw list bytes} of a metadata file (one language: `lang`) or directory."""
+    if path is not None and os.path.isdir(path):
+        found: dict[str, str] = {}
+        for name in sorted(os.listdir(path)):
+            match = _LANG_FILE.fullmatch(name)
+            if match:
+                code = match.group(1).replace("_", "-")
+                if code in found:
+                    raise UserError(f"metadata directory {os.fspath(path)} has two lists for "
+                                    f"{code}: {found[code]} and {name}")
+                found[code] = name
+        if not found:
+            raise UserError(f"metadata directory {os.fspath(path)} holds no {{lang}}.json or "
+                            "{lang}.txt list (e.g. en.json, de.json, zh.json)")
+        return {code: read_metadata_bytes(os.path.join(path, name))
+                for code, name in found.items()}
+    return {lang: read_metadata_bytes(path)}
+
+
+def metadata_set_from_bytes(raw: dict[str, bytes], source: str, worldwide: bool) -> MetadataSet:
+    lists = {code: metadata_from_bytes(data, f"{source} [{code}]" if worldwide else source, code)
+             for code, data in sorted(raw.items())}
+    fingerprint = set_fingerprint({code: m.fingerprint for code, m in lists.items()})
+    return MetadataSet(lists, fingerprint, source, worldwide)
+
+
+def metadata_source(path: str | os.PathLike | None) -> tuple[str, bool]:
+    """(the source a MetadataSet records, whether it is a directory of per-language lists)."""
+    if path is None:
+        return DEFAULT_SOURCE, False
+    return os.fspath(path), os.path.isdir(path)
+
+
+def load_metadata_set(path: str | os.PathLike | None = None, lang: str = "en") -> MetadataSet:
+    """The metadata of a file or a directory of per-language lists (None: the packaged
+    default English list). Any problem raises UserError naming the path."""
+    return metadata_set_from_bytes(read_metadata_set_bytes(path, lang), *metadata_source(path))
 
 
 def default_metadata_path() -> Traversable:

@@ -8,12 +8,15 @@ import pyarrow as pa
 import pytest
 
 from curate import schemas
-from curate.matching import Matcher, spacing
-from curate.metadata import Metadata, load_metadata
+from collections import Counter
+
+from curate.matching import MatchPlan, Matcher, match_batches, spacing
+from curate.metadata import Metadata, MetadataSet, load_metadata
 
 
-def metadata(entries) -> Metadata:
-    return Metadata(entries=tuple(entries), lang="en", fingerprint="test", source="test")
+def metadata_set(lists: dict) -> MetadataSet:
+    return MetadataSet({lang: Metadata(tuple(entries), lang, f"test-{lang}", "test")
+                        for lang, entries in lists.items()}, "test", "test", len(lists) > 1)
 
 
 def brute_force(entries, text: str) -> list[int]:
@@ -62,13 +65,13 @@ def test_examples_of_the_spec(text, expected):
     entries = ["Adult", "T-shirt", "shirt", "3", "5", "3.5", "U.S.", "made", "in", "the",
                "Washington", "Washington, D.C.", "at", "night", "photo", "of", "a", "cat",
                "photo of a cat"]
-    ids = Matcher(metadata(entries)).match(text)
+    ids = Matcher(entries).match(text)
     assert {entries[i] for i in ids} == expected
     assert ids == brute_force(entries, text)
 
 
 def test_duplicate_entries_each_keep_their_id():
-    assert Matcher(metadata(["dog", "cat", "dog"])).match("a dog") == [0, 2]
+    assert Matcher(["dog", "cat", "dog"]).match("a dog") == [0, 2]
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +83,7 @@ def captions(data_dir):
 
 def test_aho_corasick_equals_brute_force_on_real_captions(captions):
     default = load_metadata(None)
-    matcher = Matcher(default)
+    matcher = Matcher(default.entries)
     assert len(captions) == 15_833
     keys = keys_of(default.entries)
     mismatches, matched = [], 0
@@ -97,13 +100,18 @@ def test_aho_corasick_equals_brute_force_on_real_captions(captions):
 
 
 def test_match_batches_drops_unmatched_rows_and_keeps_columns():
-    matcher = Matcher(metadata(["cat", "dog"]))
     rows = {name: [None] * 3 for name in schemas.DEDUP.names}
     rows.update(image_uuid=["a", "b", "c"], url=["u1", "u2", "u3"],
                 text=["a cat", "nothing here", "dog and cat"],
                 text_source=["alt"] * 3, source_path=["f"] * 3)
     batch = pa.RecordBatch.from_pydict(rows, schema=schemas.DEDUP)
-    out = pa.Table.from_batches(list(matcher.match_batches(iter([batch]))))
+    counters = Counter()
+    plan = MatchPlan(frozenset({"en"}), "en", "v1")
+    out = pa.Table.from_batches(list(match_batches(iter([batch]),
+                                                   metadata_set({"en": ["cat", "dog"]}),
+                                                   plan, counters)))
     assert out.schema.names == schemas.MATCHED.names
     assert out["image_uuid"].to_pylist() == ["a", "c"]
     assert out["matched_entry_ids"].to_pylist() == [[0], [0, 1]]
+    assert out["lang"].to_pylist() == ["en", "en"]
+    assert counters == {"matched:en": 2, "no_match:en": 1}

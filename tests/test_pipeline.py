@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from curate import schemas
+from curate import lid, schemas
 from curate.cli import main
 from curate.matching import Matcher
 from curate.metadata import load_metadata
@@ -73,10 +73,20 @@ def test_dedup_keeps_each_distinct_image_text_once(workdir):
 
 
 def test_matched_and_counts_equal_the_pure_matcher(workdir):
-    matcher = Matcher(load_metadata(None))
+    """The default run is MetaCLIP v1: texts identified as English, v1 keys."""
+    matcher = Matcher(load_metadata(None).entries, "v1")
     dedup, matched = read(workdir, "dedup"), read(workdir, "matched")
-    expected = {(u, t): matcher.match(t) for u, t in zip(dedup.image_uuid, dedup.text)}
+    english = [lid.metadata_language(code, {"en"}) == "en"
+               for code in lid.identify(dedup.text.tolist())]
+    expected = {(u, t): matcher.match(t) for u, t, en in
+                zip(dedup.image_uuid, dedup.text, english) if en}
+    n_english = len(expected)
     expected = {k: v for k, v in expected.items() if v}
+    assert (matched.lang == "en").all()
+    report = read_report(str(workdir / "matched"))
+    assert report.dropped["no_match:en"] == n_english - len(expected)
+    assert sum(v for k, v in report.dropped.items() if k.startswith("no_metadata:")) == \
+        len(dedup) - n_english > 0
     got = {(u, t): list(ids) for u, t, ids in
            zip(matched.image_uuid, matched.text, matched.matched_entry_ids)}
     assert got == expected
@@ -88,7 +98,7 @@ def test_matched_and_counts_equal_the_pure_matcher(workdir):
     assert counts["count"].tolist() == np.bincount(flat, minlength=len(entries)).tolist()
     summary = json.loads((workdir / "counts" / "_summary.json").read_text())["languages"]["en"]
     assert summary["matched_texts"] == len(expected)
-    assert summary["texts"] == len(dedup)
+    assert summary["texts"] == n_english
     assert summary["total_matches"] == len(flat)
 
 
@@ -129,7 +139,7 @@ def test_count_refuses_other_metadata_than_match_used(workdir, tmp_path, capsys)
                    "--metadata", str(other))
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert "is not the list" in err and "Traceback" not in err
+    assert "is not the metadata" in err and "Traceback" not in err
     assert not (tmp_path / "c").exists()
 
 

@@ -1,28 +1,32 @@
-"""Metadata on Spark workers: the raw file is broadcast once (a few MB); each Python
-worker parses it once and keeps it, with whatever it builds from it (the automaton)."""
+"""Metadata on Spark workers: the raw lists are broadcast once (a few MB); each Python
+worker parses them once and keeps them, with whatever it builds from them (automata)."""
 from __future__ import annotations
 
-from curate.metadata import Metadata, metadata_from_bytes, read_metadata_bytes
+from curate.metadata import (MetadataSet, metadata_set_from_bytes, metadata_source,
+                             read_metadata_set_bytes)
 
-_WORKER_METADATA: dict[str, Metadata] = {}
+_WORKER_METADATA: dict[str, MetadataSet] = {}
 
 
 class BroadcastMetadata:
+    """`metadata` (a MetadataSet) on the driver; `on_worker()` the same on a worker."""
+
     def __init__(self, spark, metadata_path: str | None, lang: str):
-        raw = read_metadata_bytes(metadata_path)
-        self.metadata = metadata_from_bytes(raw, name=metadata_path or "default", lang=lang)
+        raw = read_metadata_set_bytes(metadata_path, lang)
+        self.source, self.worldwide = metadata_source(metadata_path)
+        self.metadata = metadata_set_from_bytes(raw, self.source, self.worldwide)
         self.fingerprint = self.metadata.fingerprint
-        self.lang = lang
         self._raw = spark.sparkContext.broadcast(raw)
 
     def __getstate__(self):
-        # Only the broadcast handle and the fingerprint travel to tasks, never the list.
-        return {"fingerprint": self.fingerprint, "lang": self.lang, "_raw": self._raw}
+        # Only the broadcast handle and small fields travel to tasks, never the lists.
+        return {"fingerprint": self.fingerprint, "source": self.source,
+                "worldwide": self.worldwide, "_raw": self._raw}
 
-    def on_worker(self) -> Metadata:
+    def on_worker(self) -> MetadataSet:
         metadata = _WORKER_METADATA.get(self.fingerprint)
         if metadata is None:
-            metadata = metadata_from_bytes(self._raw.value, name="broadcast", lang=self.lang)
+            metadata = metadata_set_from_bytes(self._raw.value, self.source, self.worldwide)
             if metadata.fingerprint != self.fingerprint:
                 raise RuntimeError("metadata changed between driver and worker")
             _WORKER_METADATA[self.fingerprint] = metadata

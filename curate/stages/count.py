@@ -28,7 +28,8 @@ def run_count(spark, inp: str, out: str, metadata_path: str | None = None,
     match_report = read_report(inp)
     metadata = BroadcastMetadata(spark, metadata_path, lang)
     check_same_metadata(metadata.metadata, match_report)
-    n_entries = len(metadata.metadata.entries)
+    lists = metadata.metadata.lists
+    n_entries = {code: len(m.entries) for code, m in lists.items()}
     matched = read_stage_input(spark, inp, ["lang", "matched_entry_ids"])
     matched = matched.select(F.coalesce("lang", F.lit(lang)).alias("lang"), "matched_entry_ids")
 
@@ -39,13 +40,12 @@ def run_count(spark, inp: str, out: str, metadata_path: str | None = None,
     is_texts = pa.compute.equal(totals["entry_id"], TEXTS_ROW)
     texts_rows = totals.filter(is_texts)
     texts_by_lang = dict(zip(texts_rows["lang"].to_pylist(), texts_rows["count"].to_pylist()))
-    vectors = _vectors(totals.filter(pa.compute.invert(is_texts)), n_entries,
-                       set(texts_by_lang) | {lang})
+    vectors = _vectors(totals.filter(pa.compute.invert(is_texts)), n_entries)
     summary = {
         "metadata": metadata_details(metadata.metadata)["metadata"],
         "languages": {
-            code: summarize(vector, match_report.rows_in if match_report and code == lang
-                            else None, texts_by_lang.get(code, 0))
+            code: summarize(vector, _texts_of(match_report, code, lang),
+                            texts_by_lang.get(code, 0))
             for code, vector in sorted(vectors.items())},
     }
     rows_in = sum(texts_by_lang.values())
@@ -56,17 +56,27 @@ def run_count(spark, inp: str, out: str, metadata_path: str | None = None,
         # Every matched text is counted (once per entry of its set): none is dropped.
         report = StageReport("count", out, rows_in, rows_in,
                              details={**metadata_details(metadata.metadata),
-                                      "count_rows": n_entries * len(vectors)})
+                                      "count_rows": int(sum(map(len, vectors.values())))})
         finish(report)
     metadata.unpersist()
     return report
 
 
-def _vectors(totals: pa.Table, n_entries: int, langs: set[str]) -> dict[str, np.ndarray]:
+def _texts_of(match_report: StageReport | None, code: str, default_lang: str) -> int | None:
+    """The texts of a language the match stage looked for entries in (matched or not)."""
+    if match_report is None:
+        return None
+    by_language = match_report.details.get("matched_by_language")
+    if by_language is None:   # a match output of one unlabelled language
+        return match_report.rows_in if code == default_lang else None
+    return by_language.get(code, 0) + match_report.dropped.get(f"no_match:{code}", 0)
+
+
+def _vectors(totals: pa.Table, n_entries: dict[str, int]) -> dict[str, np.ndarray]:
     vectors = {}
-    for code in langs:
+    for code, size in n_entries.items():
         rows = totals.filter(pa.compute.equal(totals["lang"], code))
-        vectors[code] = np.zeros(n_entries, dtype=np.int64)
+        vectors[code] = np.zeros(size, dtype=np.int64)
         vectors[code][rows["entry_id"].to_numpy()] = rows["count"].to_numpy()
     return vectors
 
@@ -74,14 +84,14 @@ def _vectors(totals: pa.Table, n_entries: int, langs: set[str]) -> dict[str, np.
 def _counts_frame(spark, metadata: BroadcastMetadata, vectors: dict[str, np.ndarray]):
     """The full counts table, built by the workers from broadcasts (entries are on them)."""
     vectors_broadcast = spark.sparkContext.broadcast(vectors)
-    n_entries = len(metadata.metadata.entries)
+    n_rows = max(len(v) for v in vectors.values())
 
     def rows(batches):
-        entries = metadata.on_worker().entries
+        entries = {code: m.entries for code, m in metadata.on_worker().lists.items()}
         for batch in batches:
             yield from count_rows(batch.column(0).to_numpy(), entries, vectors_broadcast.value)
 
-    return spark.range(0, n_entries, 1, 1 + n_entries // 1_000_000).mapInArrow(
+    return spark.range(0, n_rows, 1, 1 + n_rows // 1_000_000).mapInArrow(
         rows, schemas.spark_schema(schemas.COUNTS))
 
 
@@ -89,5 +99,8 @@ def read_counts(spark, path: str) -> dict[str, np.ndarray]:
     """Counts output -> one count vector per language, indexed by entry id."""
     table = read_stage_input(spark, path, schemas.COUNTS.names).select(
         "lang", "entry_id", "count").toArrow()
-    n_entries = int(pa.compute.max(table["entry_id"]).as_py()) + 1 if table.num_rows else 0
-    return _vectors(table, n_entries, set(table["lang"].to_pylist()))
+    sizes = {}
+    for code in set(table["lang"].to_pylist()):
+        ids = table.filter(pa.compute.equal(table["lang"], code))["entry_id"]
+        sizes[code] = int(pa.compute.max(ids).as_py()) + 1
+    return _vectors(table, sizes)

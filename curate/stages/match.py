@@ -1,41 +1,134 @@
-"""match: keep the rows whose text matches at least one metadata entry, with the ids."""
+"""match: keep the rows whose text matches at least one metadata entry of its language,
+with `lang` and the matched ids; every other row is counted by language and reason."""
 from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pyarrow as pa
 
 from curate import schemas
 from curate.config import defaults
-from curate.matching import worker_matcher
 from curate.errors import UserError
+from curate.matching import ALL_LANGUAGES, KEY_VERSIONS, MatchPlan, match_batches
+from curate.metadata import MetadataSet
 from curate.stages.broadcast import BroadcastMetadata
-from curate.stages.common import read_stage_input, write_filtering_stage
-from curate.stages.output import StageReport
+from curate.stages.common import read_stage_input, written_rows
+from curate.stages.output import StageReport, staged_output
+
+# The stage's task output: matched rows, and per partition one row of counters.
+STREAM = pa.schema([f.with_nullable(True) for f in schemas.MATCHED] + [
+    pa.field("counters_json", pa.string())])
+
+
+def match_plan(metadata: MetadataSet, languages: str | None = None,
+               assume_lang: str | None = None, spacing: str | None = None) -> MatchPlan:
+    """The plan for `--languages`, `--assume-lang`, `--spacing`; UserError when the
+    metadata has no list for a language named. Default: `--languages en` with v1 keys
+    (MetaCLIP v1), `--languages all` with v2 keys (Meta CLIP 2)."""
+    languages = (languages or "en").strip()
+    if languages == ALL_LANGUAGES:
+        selected = None
+    else:
+        selected = frozenset(code.strip() for code in languages.split(",") if code.strip())
+        _check_languages(metadata, selected, "--languages")
+    if assume_lang is not None:
+        _check_languages(metadata, {assume_lang}, "--assume-lang")
+        if selected is not None and assume_lang not in selected:
+            raise UserError(f"--assume-lang {assume_lang} is not among --languages {languages}")
+    spacing = spacing or ("v2" if selected is None else "v1")
+    if spacing not in KEY_VERSIONS:
+        raise UserError(f"--spacing must be one of {', '.join(KEY_VERSIONS)}, not {spacing}")
+    return MatchPlan(selected, assume_lang, spacing)
+
+
+def _check_languages(metadata: MetadataSet, codes, option: str) -> None:
+    missing = sorted(set(codes) - set(metadata.languages))
+    if missing or not codes:
+        raise UserError(f"{option}: the metadata ({metadata.source}) has no list for "
+                        f"{', '.join(missing) or 'no language'}; it has "
+                        f"{', '.join(metadata.languages)}")
 
 
 def run_match(spark, inp: str, out: str, metadata_path: str | None = None,
-              lang: str | None = None) -> StageReport:
-    lang = lang or defaults().lang
-    metadata = BroadcastMetadata(spark, metadata_path, lang)
+              languages: str | None = None, assume_lang: str | None = None,
+              spacing: str | None = None) -> StageReport:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    metadata = BroadcastMetadata(spark, metadata_path, defaults().lang)
+    plan = match_plan(metadata.metadata, languages, assume_lang, spacing)
     rows = read_stage_input(spark, inp, schemas.DEDUP.names).select(*schemas.DEDUP.names)
 
     def match_partition(batches):
-        yield from worker_matcher(metadata.on_worker()).match_batches(batches)
+        counters: Counter = Counter()
+        yield from (_with_counters(b, None) for b in
+                    match_batches(batches, metadata.on_worker(), plan, counters))
+        yield _counters_batch(counters)
 
-    matched = rows.mapInArrow(match_partition, schemas.spark_schema(schemas.MATCHED))
-    report = write_filtering_stage(spark, "match", rows, matched, out, "no_match",
-                                   metadata_details(metadata.metadata))
-    metadata.unpersist()
+    stream = rows.mapInArrow(match_partition, schemas.spark_schema(STREAM))
+    stream = stream.persist(StorageLevel.DISK_ONLY)
+    try:
+        with staged_output(out, "match") as (tmp, finish):
+            counters_json = F.col("counters_json")
+            stream.where(counters_json.isNull()).select(*schemas.MATCHED.names).write.parquet(tmp)
+            counters: Counter = Counter()
+            for row in stream.where(counters_json.isNotNull()).select(counters_json).collect():
+                counters.update(json.loads(row.counters_json))
+            report = match_report(out, counters, written_rows(spark, tmp), metadata.metadata,
+                                  plan)
+            if report.rows_in != rows.count():   # every input row is counted exactly once
+                raise RuntimeError(f"match: {rows.count()} rows in, {report.rows_in} counted")
+            finish(report)
+    finally:
+        stream.unpersist()
+        metadata.unpersist()
     return report
 
 
-def metadata_details(metadata) -> dict:
-    return {"metadata": {"source": metadata.source, "fingerprint": metadata.fingerprint,
-                         "entries": len(metadata.entries), "lang": metadata.lang}}
+def _with_counters(batch: pa.RecordBatch, counters_json: str | None) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        list(batch.columns) + [pa.array([counters_json] * batch.num_rows, pa.string())],
+        schema=STREAM)
 
 
-def check_same_metadata(metadata, upstream: StageReport | None) -> None:
-    """Refuse metadata other than the list `upstream` was matched with: ids would lie."""
+def _counters_batch(counters: Counter) -> pa.RecordBatch:
+    columns = [pa.nulls(1, f.type) for f in STREAM][:-1]
+    columns.append(pa.array([json.dumps(dict(counters), sort_keys=True)], pa.string()))
+    return pa.RecordBatch.from_arrays(columns, schema=STREAM)
+
+
+def match_report(out: str, counters: Counter, rows_out: int, metadata: MetadataSet,
+                 plan: MatchPlan) -> StageReport:
+    matched = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
+               if k.startswith("matched:")}
+    dropped = {k: v for k, v in sorted(counters.items()) if not k.startswith("matched:")}
+    if sum(matched.values()) != rows_out:
+        raise RuntimeError(f"match: {rows_out} rows written but {sum(matched.values())} "
+                           "counted as matched")
+    details = {**metadata_details(metadata), "matched_by_language": matched,
+               "languages": "all" if plan.languages is None else sorted(plan.languages),
+               "assume_lang": plan.assume_lang, "spacing": plan.key_version}
+    return StageReport("match", out, rows_in=sum(counters.values()), rows_out=rows_out,
+                       dropped=dropped, details=details)
+
+
+def metadata_details(metadata: MetadataSet) -> dict:
+    return {"metadata": metadata.details()}
+
+
+def check_same_metadata(metadata: MetadataSet, upstream: StageReport | None) -> None:
+    """Refuse metadata other than the lists `upstream` was matched with: ids would lie."""
     used = (upstream.details.get("metadata") if upstream else None) or {}
     if used and used.get("fingerprint") != metadata.fingerprint:
         raise UserError(
-            f"metadata {metadata.source} ({len(metadata.entries)} entries) is not the list "
-            f"{upstream.output} was matched with ({used.get('source')}, "
-            f"{used.get('entries')} entries); pass the same --metadata")
+            f"metadata {metadata.source} ({_describe(metadata.details())}) is not the metadata "
+            f"{upstream.output} was matched with ({used.get('source')}, {_describe(used)}); "
+            "pass the same --metadata")
+
+
+def _describe(details: dict) -> str:
+    languages = details.get("languages") or {}
+    if isinstance(languages, dict) and languages:
+        return ", ".join(f"{code}: {v.get('entries')} entries" for code, v in languages.items())
+    return f"{details.get('entries')} entries"

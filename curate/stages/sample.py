@@ -28,8 +28,11 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str, t: int | No
 
     curated = matched.mapInArrow(sample_partition, schemas.spark_schema(schemas.CURATED))
     head = {code: int((vector >= t).sum()) for code, vector in counts.items()}
+    matched_report = read_report(matched_path)
+    metadata = (matched_report.details.get("metadata") if matched_report else None) or {}
     report = write_filtering_stage(spark, "sample", matched, curated, out, "not_sampled",
-                                   {"t": t, "seed": seed, "unit": "pair", "head_entries": head})
+                                   {"t": t, "seed": seed, "unit": "pair", "head_entries": head,
+                                    "metadata": metadata})
     p_broadcast.unpersist()
     return report
 
