@@ -47,7 +47,8 @@ _UNSPACED_RANGES = (
     (0xAA60, 0xAA7F),    # Myanmar extended-A
     (0xF900, 0xFAFF),    # CJK compatibility ideographs
     (0xFF65, 0xFF9F),    # halfwidth Katakana
-    (0x1B000, 0x1B16F),  # Kana supplement and extended-A
+    (0x1AFF0, 0x1AFFF),  # Kana extended-B
+    (0x1B000, 0x1B16F),  # Kana supplement, extended-A, small Kana extension
     (0x20000, 0x323AF),  # CJK extensions B-H, compatibility supplement
 )
 
@@ -153,8 +154,10 @@ def text_languages(texts: list[str], plan: MatchPlan, available: frozenset[str]
         return codes, codes
     from curate import lid   # the fastText model loads on first use, once per worker
     codes = lid.identify(texts)
-    langs = [lid.metadata_language(code, available) for code in codes]
-    return langs, [lid.normalize_code(code) for code in codes]
+    # a batch holds a few distinct codes: map each once
+    language = {code: lid.metadata_language(code, available) for code in set(codes)}
+    normal = {code: lid.normalize_code(code) for code in language}
+    return [language[code] for code in codes], [normal[code] for code in codes]
 
 
 def match_batches(batches: Iterator[pa.RecordBatch], metadata: MetadataSet, plan: MatchPlan,
@@ -164,27 +167,42 @@ def match_batches(batches: Iterator[pa.RecordBatch], metadata: MetadataSet, plan
     `no_match:<lang>`, `language_not_selected:<lang>`, `no_metadata:<identified code>`."""
     available = frozenset(metadata.languages)
     for batch in batches:
-        texts = batch.column("text").to_pylist()
+        # Web texts repeat heavily ("image", "logo"): each distinct text of the batch is
+        # identified and matched once; `slots` maps rows to distinct texts.
+        order: dict[str, int] = {}
+        slots = [order.setdefault(text, len(order)) for text in batch.column("text").to_pylist()]
+        texts = list(order)
         langs, codes = text_languages(texts, plan, available)
-        ids: list[list[int]] = [[]] * len(texts)
-        for lang in set(langs):
-            rows = [i for i, row_lang in enumerate(langs) if row_lang == lang]
-            if not plan.selects(lang):
-                for i in rows:
-                    counters[f"no_metadata:{codes[i]}" if lang == OTHER
-                             else f"language_not_selected:{lang}"] += 1
-                continue
-            matcher = worker_matcher(metadata, lang, plan.key_version)
-            for i, found in zip(rows, matcher.match_texts([texts[i] for i in rows])):
-                ids[i] = found
-                counters[f"matched:{lang}" if found else f"no_match:{lang}"] += 1
-        keep = pa.array([bool(found) for found in ids], pa.bool_())
+        ids, outcomes = _match_distinct(texts, langs, codes, metadata, plan)
+        counters.update(outcomes[slot] for slot in slots)
+        keep = pa.array([bool(ids[slot]) for slot in slots], pa.bool_())
         columns = [batch.column(name) for name in schemas.DEDUP.names]
-        columns[schemas.DEDUP.names.index("lang")] = pa.array(langs, pa.string())
-        columns.append(pa.array(ids, schemas.MATCHED.field("matched_entry_ids").type))
+        columns[schemas.DEDUP.names.index("lang")] = pa.array([langs[s] for s in slots],
+                                                              pa.string())
+        columns.append(pa.array([ids[slot] for slot in slots],
+                                schemas.MATCHED.field("matched_entry_ids").type))
         matched = pa.RecordBatch.from_arrays(columns, schema=schemas.MATCHED).filter(keep)
         if matched.num_rows:
             yield matched
+
+
+def _match_distinct(texts: list[str], langs: list[str], codes: list[str],
+                    metadata: MetadataSet, plan: MatchPlan) -> tuple[list, list[str]]:
+    """(matched ids, counter key) of each distinct text, with its language's matcher."""
+    ids: list[list[int]] = [[]] * len(texts)
+    outcomes = [""] * len(texts)
+    for lang in set(langs):
+        rows = [i for i, row_lang in enumerate(langs) if row_lang == lang]
+        if not plan.selects(lang):
+            for i in rows:
+                outcomes[i] = (f"no_metadata:{codes[i]}" if lang == OTHER
+                               else f"language_not_selected:{lang}")
+            continue
+        matcher = worker_matcher(metadata, lang, plan.key_version)
+        for i, found in zip(rows, matcher.match_texts([texts[i] for i in rows])):
+            ids[i] = found
+            outcomes[i] = f"matched:{lang}" if found else f"no_match:{lang}"
+    return ids, outcomes
 
 
 _WORKER_MATCHERS: dict[tuple[str, str, str], Matcher] = {}
