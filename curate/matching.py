@@ -10,6 +10,7 @@ matcher once per Python worker, on first use, and reuses it across batches and t
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from curate.metadata import MetadataSet
 
 WRAPPED_PUNCTUATION = (",", ".", ";", ":", "?", "!", "`")
 SPACED_CHARACTERS = ("\t", "\n", "\r")
+_SPACED = re.compile("[" + re.escape("".join(WRAPPED_PUNCTUATION + SPACED_CHARACTERS)) + "]")
 KEY_VERSIONS = ("v1", "v2")
 ALL_LANGUAGES = "all"
 OTHER = "other"   # the language of a text whose identified language has no metadata
@@ -55,6 +57,8 @@ _UNSPACED_RANGES = (
 
 def spacing(text: str) -> str:
     """MetaCLIP's normalisation: pad the text, wrap punctuation in spaces, whitespace to space."""
+    if _SPACED.search(text) is None:   # one scan instead of ten replaces (half of captions)
+        return f" {text} "
     spaced = f" {text} "
     for punct in WRAPPED_PUNCTUATION:
         spaced = spaced.replace(punct, f" {punct} ")
