@@ -2,10 +2,9 @@
 with `lang` and the matched ids; every other row is counted by language and reason."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 
-import pyarrow as pa
+from pyspark.accumulators import AccumulatorParam
 
 from curate import schemas
 from curate.config import defaults
@@ -15,11 +14,6 @@ from curate.metadata import MetadataSet
 from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.common import read_stage_input, written_rows
 from curate.stages.output import StageReport, staged_output
-
-# The stage's task output: matched rows, and per partition one row of counters.
-STREAM = pa.schema([f.with_nullable(True) for f in schemas.MATCHED] + [
-    pa.field("counters_json", pa.string())])
-
 
 def match_plan(metadata: MetadataSet, languages: str | None = None,
                assume_lang: str | None = None, spacing: str | None = None) -> MatchPlan:
@@ -53,49 +47,39 @@ def _check_languages(metadata: MetadataSet, codes, option: str) -> None:
 def run_match(spark, inp: str, out: str, metadata_path: str | None = None,
               languages: str | None = None, assume_lang: str | None = None,
               spacing: str | None = None) -> StageReport:
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
     metadata = BroadcastMetadata(spark, metadata_path, defaults().lang)
     plan = match_plan(metadata.metadata, languages, assume_lang, spacing)
     rows = read_stage_input(spark, inp, schemas.DEDUP.names).select(*schemas.DEDUP.names)
+    # Each task adds its rows' outcomes once, when it has matched them all: the counts come
+    # with the one pass that writes the output (the report's checks catch a double count).
+    outcomes = spark.sparkContext.accumulator(Counter(), _CounterParam())
 
     def match_partition(batches):
         counters: Counter = Counter()
-        yield from (_with_counters(b, None) for b in
-                    match_batches(batches, metadata.on_worker(), plan, counters))
-        yield _counters_batch(counters)
+        yield from match_batches(batches, metadata.on_worker(), plan, counters)
+        outcomes.add(counters)
 
-    stream = rows.mapInArrow(match_partition, schemas.spark_schema(STREAM))
-    stream = stream.persist(StorageLevel.DISK_ONLY)
+    matched = rows.mapInArrow(match_partition, schemas.spark_schema(schemas.MATCHED))
     try:
         with staged_output(out, "match") as (tmp, finish):
-            counters_json = F.col("counters_json")
-            stream.where(counters_json.isNull()).select(*schemas.MATCHED.names).write.parquet(tmp)
-            counters: Counter = Counter()
-            for row in stream.where(counters_json.isNotNull()).select(counters_json).collect():
-                counters.update(json.loads(row.counters_json))
-            report = match_report(out, counters, written_rows(spark, tmp), metadata.metadata,
-                                  plan)
+            matched.write.parquet(tmp)
+            report = match_report(out, outcomes.value, written_rows(spark, tmp),
+                                  metadata.metadata, plan)
             if report.rows_in != rows.count():   # every input row is counted exactly once
                 raise RuntimeError(f"match: {rows.count()} rows in, {report.rows_in} counted")
             finish(report)
     finally:
-        stream.unpersist()
         metadata.unpersist()
     return report
 
 
-def _with_counters(batch: pa.RecordBatch, counters_json: str | None) -> pa.RecordBatch:
-    return pa.RecordBatch.from_arrays(
-        list(batch.columns) + [pa.array([counters_json] * batch.num_rows, pa.string())],
-        schema=STREAM)
+class _CounterParam(AccumulatorParam):
+    def zero(self, value: Counter) -> Counter:
+        return Counter()
 
-
-def _counters_batch(counters: Counter) -> pa.RecordBatch:
-    columns = [pa.nulls(1, f.type) for f in STREAM][:-1]
-    columns.append(pa.array([json.dumps(dict(counters), sort_keys=True)], pa.string()))
-    return pa.RecordBatch.from_arrays(columns, schema=STREAM)
+    def addInPlace(self, total: Counter, more: Counter) -> Counter:
+        total.update(more)
+        return total
 
 
 def match_report(out: str, counters: Counter, rows_out: int, metadata: MetadataSet,
