@@ -23,8 +23,16 @@ METADATA = click.option(
          "(en.json, de.json, zh.json ...). Default: the shipped English list.")
 
 
+def _with_options(command, options):
+    """command decorated by each option, listed in --help in the given order."""
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def match_options(command):
-    options = [
+    """Options of the match stage, shared by `match` and `run`."""
+    return _with_options(command, [
         click.option("--languages", default="en", show_default=True, metavar="all|L[,L...]",
                      help="Languages matched, each against its own list: `en` is MetaCLIP "
                           "v1 (texts identified as another language leave, counted); `all` "
@@ -36,10 +44,7 @@ def match_options(command):
                      help="Entry keys: v1 pads every entry with spaces; v2 does not next to "
                           "CJK/Thai/Lao/Burmese/Khmer/Tibetan characters or punctuation. "
                           "Default: v1 for --languages en, v2 for all."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    ])
 OUTPUT = click.option("-o", "--output", required=True, type=click.Path(),
                       help="Output directory (replaced as a whole when the stage succeeds).")
 
@@ -65,7 +70,7 @@ def cli():
 
 def extract_options(command):
     """Options of the extract stage, shared by `extract` and `run`."""
-    options = [
+    return _with_options(command, [
         click.option("--input-base-url", default=None,
                      help="Where the keys of a warc.paths.gz / wat.paths.gz listing live: "
                           "https://data.commoncrawl.org/ (default, no credentials needed) or "
@@ -84,10 +89,7 @@ def extract_options(command):
         click.option("--max-failed-fraction", type=click.FloatRange(0, 1), default=None,
                      help="Fail (exit 1) when more than this share of input files could not "
                           "be read (default: conf/pipeline.toml, 0.01)."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    ])
 
 
 def _extraction(input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images, seed):

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate import api, lid, schemas
-from curate.cli import main
+from cli_helpers import run_cli
 from curate.matching import Matcher
 from curate.metadata import load_metadata_set
 from curate.stages.output import read_report
@@ -31,14 +31,6 @@ LISTS = {
     "de": ["Katze", "Sofa", "Brücke", "Fluss", "Nacht"],
     "zh": ["猫", "沙发", "东京", "桥", "河"],
 }
-
-
-def run_cli(*args) -> int:
-    try:
-        main(list(args))
-    except SystemExit as done:
-        return done.code
-    return 0
 
 
 @pytest.fixture(scope="module")

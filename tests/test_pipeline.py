@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from curate import lid, schemas
-from curate.cli import main
+from cli_helpers import run_cli
 from curate.matching import Matcher
 from curate.metadata import load_metadata
 from curate.sampling import keep_pair, keep_probabilities
@@ -20,14 +20,6 @@ from curate.stages.output import REPORT_FILE, read_report
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
           ("sample", "curated")]
-
-
-def run_cli(*args) -> int:
-    try:
-        main(list(args))
-    except SystemExit as done:
-        return done.code
-    return 0
 
 
 @pytest.fixture(scope="module")
