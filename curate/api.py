@@ -12,6 +12,7 @@ from typing import Callable
 from curate.extract.options import ExtractOptions
 from curate.inputs import InputSelection, bundled_sample, resolve_inputs
 from curate.metadata import load_metadata_set
+from curate.sampling import Balance
 from curate.stages.output import StageReport
 
 STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count": "counts",
@@ -64,20 +65,25 @@ def match(dedup_dir: str, output: str, metadata: str | None = None, session=None
 
 
 def count(matched_dir: str, output: str, metadata: str | None = None,
-          session=None) -> StageReport:
+          session=None, balance: Balance = Balance()) -> StageReport:
+    """balance.t / balance.t_lang: the thresholds the summary describes head and tail at."""
     from curate.stages.count import run_count
+    from curate.stages.sample import check_balance
+    check_balance(balance)
     load_metadata_set(metadata)
-    return run_count(_spark(session), matched_dir, output, metadata)
+    return run_count(_spark(session), matched_dir, output, metadata, t=balance.t,
+                     t_lang=balance.t_lang)
 
 
-def sample(matched_dir: str, counts_dir: str, output: str, t: int | None = None,
-           seed: int | None = None, session=None) -> StageReport:
-    from curate.stages.sample import run_sample
-    return run_sample(_spark(session), matched_dir, counts_dir, output, t=t, seed=seed)
+def sample(matched_dir: str, counts_dir: str, output: str, balance: Balance = Balance(),
+           session=None) -> StageReport:
+    from curate.stages.sample import check_balance, run_sample
+    check_balance(balance)
+    return run_sample(_spark(session), matched_dir, counts_dir, output, balance)
 
 
 def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
-        t: int | None = None, seed: int | None = None, session=None,
+        balance: Balance = Balance(), session=None,
         on_stage: Callable[[StageReport], None] | None = None,
         selection: InputSelection | None = None, options: ExtractOptions | None = None,
         max_failed_fraction: float | None = None, languages: str | None = None,
@@ -86,11 +92,13 @@ def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
     from curate.config import defaults
     from curate.stages.extract import run_extract
 
-    seed = defaults().seed if seed is None else seed
+    seed = defaults().seed if balance.seed is None else balance.seed
     selection = selection or InputSelection(seed=seed)
     paths = resolve_inputs(inputs or bundled_sample(), selection)
     from curate.stages.match import match_plan
+    from curate.stages.sample import check_balance
     match_plan(load_metadata_set(metadata), languages, assume_lang, spacing)
+    check_balance(balance)
     spark = _spark(session)
     d = {stage: os.path.join(workdir, name) for stage, name in STAGE_DIRS.items()}
     steps = [
@@ -98,8 +106,8 @@ def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
                             seed=selection.seed),
         lambda: dedup(d["extract"], d["dedup"], spark),
         lambda: match(d["dedup"], d["match"], metadata, spark, languages, assume_lang, spacing),
-        lambda: count(d["match"], d["count"], metadata, spark),
-        lambda: sample(d["match"], d["count"], d["sample"], t=t, seed=seed, session=spark),
+        lambda: count(d["match"], d["count"], metadata, spark, balance),
+        lambda: sample(d["match"], d["count"], d["sample"], balance, session=spark),
     ]
     reports = []
     for step in steps:

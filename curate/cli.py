@@ -13,6 +13,7 @@ import click
 from curate import api
 from curate.config import defaults
 from curate.errors import RunFailed, UserError
+from curate.sampling import Balance
 from curate.stages.output import StageReport
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False)
@@ -167,28 +168,65 @@ def match(input_dir, output, metadata, languages, assume_lang, spacing, master, 
                      languages=languages, assume_lang=assume_lang, spacing=spacing))
 
 
+def threshold_options(command):
+    """--t and --t-lang: the thresholds of count's summary and of sample."""
+    return _with_options(command, [
+        click.option("--t", "t", type=click.IntRange(min=1), default=lambda: defaults().t,
+                     show_default="conf/pipeline.toml, 20000",
+                     help="Head/tail threshold of English (or of the one list): entries "
+                          "matched t times or more are sampled down to about t. Other "
+                          "languages get the t that gives them English's tail proportion."),
+        click.option("--t-lang", "t_lang", multiple=True, metavar="L=T",
+                     help="The t of language L, instead of the derived one (repeatable)."),
+    ])
+
+
+def sampling_options(command):
+    """Options of the sample stage, shared by `sample` and `run`."""
+    return _with_options(threshold_options(command), [
+        click.option("--seed", type=int, default=lambda: defaults().seed,
+                     show_default="conf/pipeline.toml, 0",
+                     help="Seed of the per-(image, text, entry) coins and of each image's "
+                          "text draw."),
+        click.option("--unit", type=click.Choice(["image", "pair"]), default="image",
+                     show_default=True,
+                     help="image: one of each image's matched texts, by a seeded draw, then "
+                          "the keep rule (Meta CLIP 2); pair: the keep rule on every pair "
+                          "(Algorithm 1 literally)."),
+        click.option("--target-size", type=click.IntRange(min=1), default=None,
+                     help="Choose t (English's; the others follow) so that the expected "
+                          "output size is N rows, by bisection; overrides --t."),
+    ])
+
+
+def _balance(t, t_lang, seed=None, unit="image", target_size=None) -> Balance:
+    overrides = {}
+    for item in t_lang:
+        code, sep, value = item.partition("=")
+        if not sep or not code.strip() or not value.strip().isdigit():
+            raise click.BadParameter(f"{item!r} is not L=T (e.g. de=5000)",
+                                     param_hint="--t-lang")
+        overrides[code.strip()] = int(value)
+    return Balance(t=t, t_lang=overrides, seed=seed, unit=unit, target_size=target_size)
+
+
 @cli.command()
 @click.argument("input_dir", metavar="MATCHED_DIR", type=EXISTING_DIR)
 @OUTPUT
 @METADATA
+@threshold_options
 @spark_options
-def count(input_dir, output, metadata, master, confs):
-    """Count matches per metadata entry (zeros included) and write _summary.json.
+def count(input_dir, output, metadata, t, t_lang, master, confs):
+    """Count matches per metadata entry and language (zeros included); write _summary.json
+    (per language: texts, matches, head entries and tail proportion at t) and
+    _entry_counts/{lang}.json (MetaCLIP's {entry: count} form).
 
     \b
     Example:  curate count work/matched -o work/counts
+              curate count work/matched -o work/counts --metadata lists/ --t 20000 --t-lang de=5000
     """
-    _print(api.count(input_dir, output, metadata=metadata, session=_session(master, confs)))
-
-
-def sampling_options(command):
-    command = click.option("--seed", type=int, default=lambda: defaults().seed,
-                           show_default="conf/pipeline.toml, 0",
-                           help="Seed of the per-(image, text, entry) coins.")(command)
-    return click.option("--t", "t", type=click.IntRange(min=1), default=lambda: defaults().t,
-                        show_default="conf/pipeline.toml, 20000",
-                        help="Head/tail threshold: entries matched t times or more are "
-                             "sampled down to about t.")(command)
+    _print(api.count(input_dir, output, metadata=metadata, session=_session(master, confs),
+                     balance=_balance(t, t_lang)))
 
 
 @cli.command()
@@ -198,13 +236,18 @@ def sampling_options(command):
 @OUTPUT
 @sampling_options
 @spark_options
-def sample(matched_dir, counts_dir, output, t, seed, master, confs):
-    """Balanced sampling: tail entries kept, head entries capped at about t.
+def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, master,
+           confs):
+    """Balanced sampling: tail entries kept, head entries capped at about t. The output is
+    flat Parquet files with url and text columns, ready for img2dataset
+    (--input_format parquet --url_col url --caption_col text).
 
     \b
     Example:  curate sample work/matched --counts work/counts -o work/curated --t 20000
+              curate sample work/matched --counts work/counts -o work/curated --target-size 1000000
     """
-    _print(api.sample(matched_dir, counts_dir, output, t=t, seed=seed,
+    _print(api.sample(matched_dir, counts_dir, output,
+                      _balance(t, t_lang, seed, unit, target_size),
                       session=_session(master, confs)))
 
 
@@ -217,8 +260,9 @@ def sample(matched_dir, counts_dir, output, t, seed, master, confs):
 @sampling_options
 @extract_options
 @spark_options
-def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, seed, input_base_url,
-        s3_endpoint_url, limit, sample_fraction, lazy_images, max_failed_fraction, master, confs):
+def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, seed, unit,
+        target_size, input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
+        max_failed_fraction, master, confs):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -230,7 +274,8 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, seed, inp
     """
     selection, options = _extraction(input_base_url, s3_endpoint_url, limit, sample_fraction,
                                      lazy_images, seed)
-    reports = api.run(list(inputs) or None, workdir, metadata=metadata, t=t, seed=seed,
+    reports = api.run(list(inputs) or None, workdir, metadata=metadata,
+                      balance=_balance(t, t_lang, seed, unit, target_size),
                       session=_session(master, confs), on_stage=_print, selection=selection,
                       options=options, max_failed_fraction=max_failed_fraction,
                       languages=languages, assume_lang=assume_lang, spacing=spacing)

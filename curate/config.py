@@ -23,6 +23,7 @@ class PipelineDefaults:
     extract: ExtractOptions
     max_failed_fraction: float
     input_base_url: str
+    max_rows_per_file: int
 
 
 @cache
@@ -36,7 +37,8 @@ def defaults() -> PipelineDefaults:
                                max_page_bytes=int(extract["max_page_bytes"]),
                                page_time_limit=float(extract["page_time_limit"])),
         max_failed_fraction=float(extract["max_failed_fraction"]),
-        input_base_url=str(extract["input_base_url"]))
+        input_base_url=str(extract["input_base_url"]),
+        max_rows_per_file=int(data["sample"]["max_rows_per_file"]))
 
 
 def local_spark_conf() -> dict[str, str]:

@@ -1,8 +1,11 @@
 """Global count of matches per metadata entry (ALGORITHM.md §4), pure Python + numpy.
 
 Each batch of matched rows becomes one count vector per language (`np.bincount` over the
-flattened entry ids); partitions' vectors are summed. A text counts once per entry
-because its matched set holds each id once.
+flattened entry ids); a partition sums its batches' vectors and sends on one sparse
+vector per language (its nonzero entries, as bytes); the partitions' vectors are summed
+by a tree reduce. No row-level data moves, and the cost does not grow with the number of
+matches per text beyond the bincount. A text counts once per entry because its matched
+set holds each id once.
 """
 from __future__ import annotations
 
@@ -14,14 +17,16 @@ import pyarrow.compute as pc
 
 from curate import schemas
 
-# A partition's output: nonzero (lang, entry_id, count) rows, plus one row per language
-# with entry_id TEXTS_ROW whose count is the number of matched texts of that language.
-TEXTS_ROW = -1
-ENTRY_COUNT_ROWS = pa.schema([
+# A partition's output: per language, its number of matched texts and its count vector's
+# nonzero entries (int32 ids and int64 counts, as raw bytes).
+PARTIAL_COUNTS = pa.schema([
     pa.field("lang", pa.string(), nullable=False),
-    pa.field("entry_id", pa.int32(), nullable=False),
-    pa.field("count", pa.int64(), nullable=False),
+    pa.field("texts", pa.int64(), nullable=False),
+    pa.field("entry_ids", pa.binary(), nullable=False),
+    pa.field("counts", pa.binary(), nullable=False),
 ])
+# {lang: (texts, dense count vector)}: what merge_partials adds up.
+Totals = dict
 
 
 def batch_entry_counts(batch: pa.RecordBatch, n_entries: Mapping[str, int], default_lang: str
@@ -45,7 +50,7 @@ def batch_entry_counts(batch: pa.RecordBatch, n_entries: Mapping[str, int], defa
 
 def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: Mapping[str, int],
                            default_lang: str) -> Iterator[pa.RecordBatch]:
-    """One partition's nonzero (lang, entry_id, count) rows: the only rows that leave it."""
+    """One partition's PARTIAL_COUNTS: one row per language, the only data that leaves it."""
     totals: dict[str, np.ndarray] = {}
     texts: dict[str, int] = {}
     for batch in batches:
@@ -57,13 +62,35 @@ def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: Mapping
                 totals[lang] += vector
             else:
                 totals[lang] = vector
-    for lang, vector in totals.items():
-        nonzero = np.flatnonzero(vector)
+    if totals:
+        langs = sorted(totals)
+        nonzero = [np.flatnonzero(totals[lang]) for lang in langs]
         yield pa.RecordBatch.from_arrays(
-            [pa.array([lang] * (len(nonzero) + 1), pa.string()),
-             pa.array(np.append(nonzero, TEXTS_ROW).astype(np.int32)),
-             pa.array(np.append(vector[nonzero], texts[lang]).astype(np.int64))],
-            schema=ENTRY_COUNT_ROWS)
+            [pa.array(langs, pa.string()), pa.array([texts[lang] for lang in langs], pa.int64()),
+             pa.array([ids.astype(np.int32).tobytes() for ids in nonzero], pa.binary()),
+             pa.array([totals[lang][ids].astype(np.int64).tobytes()
+                       for lang, ids in zip(langs, nonzero)], pa.binary())],
+            schema=PARTIAL_COUNTS)
+
+
+def partial_totals(lang: str, texts: int, entry_ids: bytes, counts: bytes,
+                   n_entries: Mapping[str, int]) -> Totals:
+    """A PARTIAL_COUNTS row as Totals."""
+    vector = np.zeros(n_entries[lang], dtype=np.int64)
+    vector[np.frombuffer(entry_ids, dtype=np.int32)] = np.frombuffer(counts, dtype=np.int64)
+    return {lang: (texts, vector)}
+
+
+def merge_totals(a: Totals, b: Totals) -> Totals:
+    """a + b, language by language (a is updated in place: tree-reduce friendly)."""
+    for lang, (texts, vector) in b.items():
+        if lang in a:
+            a_texts, a_vector = a[lang]
+            a_vector += vector
+            a[lang] = (a_texts + texts, a_vector)
+        else:
+            a[lang] = (texts, vector.copy())
+    return a
 
 
 def summarize(vector: np.ndarray, texts: int | None, matched_texts: int) -> dict:

@@ -1,13 +1,16 @@
-"""Balanced sampling (ALGORITHM.md §5), pure Python + numpy.
+"""Balanced sampling (ALGORITHM.md §5, §6), pure Python + numpy.
 
-Every coin is a hash of (seed, image_uuid, text, entry_id), so a pair's fate depends on
-nothing else: not on partitioning, task retries or cluster size.
+Every coin is a hash of (seed, image_uuid, text, entry_id), and the text an image is
+represented by (unit "image") the smallest hash of (seed, image_uuid, text) among its
+texts, so a pair's fate depends on nothing else: not on partitioning, task retries or
+cluster size.
 """
 from __future__ import annotations
 
 import hashlib
 import struct
-from typing import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +19,18 @@ import pyarrow.compute as pc
 from curate import schemas
 
 _TWO_TO_MINUS_53 = 2.0 ** -53
+UNITS = ("image", "pair")
+
+
+@dataclass(frozen=True)
+class Balance:
+    """How to balance: English's t (None: conf/pipeline.toml), other languages' t where
+    not derived (ALGORITHM.md §6), the seed, the unit, or a target size that picks t."""
+    t: int | None = None
+    t_lang: Mapping[str, int] = field(default_factory=dict)
+    seed: int | None = None
+    unit: str = "image"
+    target_size: int | None = None
 
 
 def keep_probabilities(entry_counts: np.ndarray, t: int) -> np.ndarray:
@@ -25,12 +40,136 @@ def keep_probabilities(entry_counts: np.ndarray, t: int) -> np.ndarray:
         return np.where(counts < t, 1.0, t / np.maximum(counts, 1.0))
 
 
+def tail_proportion(entry_counts: np.ndarray, t: int) -> float:
+    """p of ALGORITHM.md §6: the share of all matches that fall on tail entries (< t)."""
+    counts = np.asarray(entry_counts, dtype=np.int64)
+    total = int(counts.sum())
+    return float(counts[counts < t].sum() / total) if total else 1.0
+
+
+def language_t(entry_counts: np.ndarray, p: float) -> int:
+    """t of a language with tail proportion p (ALGORITHM.md §6): the count at which the
+    cumulative share of the sorted counts is closest to p (at least 1)."""
+    ordered = np.sort(np.asarray(entry_counts, dtype=np.int64))
+    cumulative = np.cumsum(ordered)
+    if not len(ordered) or cumulative[-1] == 0:
+        return 1
+    return max(1, int(ordered[np.argmin(np.abs(cumulative / cumulative[-1] - p))]))
+
+
+def thresholds(counts_by_lang: Mapping[str, np.ndarray], t: int,
+               overrides: Mapping[str, int] | None = None, english: str = "en"
+               ) -> dict[str, int]:
+    """t per language: `t` for English; for every other language the t that gives it
+    English's tail proportion (ALGORITHM.md §6); `overrides` win. Without English counts
+    every language takes `t` (one list, whatever its language)."""
+    overrides = dict(overrides or {})
+    if english not in counts_by_lang:
+        return {lang: overrides.get(lang, t) for lang in counts_by_lang}
+    p = tail_proportion(counts_by_lang[english], t)
+    return {lang: overrides.get(lang, t if lang == english else language_t(counts, p))
+            for lang, counts in counts_by_lang.items()}
+
+
+def language_summary(entry_counts: np.ndarray, t: int) -> dict:
+    """For threshold t: head entries, their share of all matches, the tail proportion."""
+    counts = np.asarray(entry_counts, dtype=np.int64)
+    total = int(counts.sum())
+    head = counts >= t
+    return {"t": int(t), "head_entries": int(head.sum()),
+            "head_share_of_matches": float(counts[head].sum() / total) if total else 0.0,
+            "tail_proportion": tail_proportion(counts, t)}
+
+
 def coin(seed: int, image_uuid: str, text: str, entry_id: int) -> float:
     """A uniform number in [0, 1) fixed by its arguments."""
     key = struct.pack("<q", seed)
     message = f"{image_uuid}\x1f{entry_id}\x1f{text}".encode("utf-8")
     bits = int.from_bytes(hashlib.blake2b(message, digest_size=8, key=key).digest(), "little")
     return (bits >> 11) * _TWO_TO_MINUS_53
+
+
+def text_draw(seed: int, image_uuid: str, text: str) -> bytes:
+    """The draw that picks an image's text (unit "image"): its texts' draws are distinct
+    uniform keys, the smallest wins, so each text is equally likely to be picked."""
+    key = struct.pack("<q", seed)
+    return hashlib.blake2b(f"{image_uuid}\x1e{text}".encode("utf-8"), digest_size=16,
+                           key=key, person=b"curate-unit-img").digest()
+
+
+def choose_texts(batches: Iterator[pa.RecordBatch], seed: int) -> Iterator[pa.RecordBatch]:
+    """One row per image: its text with the smallest text_draw. The batches must hold
+    each image's rows together (sorted by image_uuid), possibly across batch ends."""
+    pending = None   # (image_uuid, draw, batch, row) of the image still open at a batch end
+    for batch in batches:
+        uuids = batch.column("image_uuid").to_pylist()
+        texts = batch.column("text").to_pylist()
+        picked: list[int] = []
+        carried = None
+        best: tuple | None = pending
+        for row, (uuid, text) in enumerate(zip(uuids, texts)):
+            draw = text_draw(seed, uuid, text)
+            if best is not None and best[0] == uuid:
+                if draw < best[1]:
+                    best = (uuid, draw, batch, row)
+                continue
+            if best is not None:
+                if best[2] is batch:
+                    picked.append(best[3])
+                else:
+                    carried = best
+            best = (uuid, draw, batch, row)
+        if carried is not None:
+            yield carried[2].slice(carried[3], 1)
+        if picked:
+            yield batch.take(pa.array(picked, pa.int64()))
+        pending = best
+    if pending is not None:
+        yield pending[2].slice(pending[3], 1)
+
+
+def expected_kept(batches: Iterator[pa.RecordBatch], counts_by_lang: Mapping[str, np.ndarray],
+                  t_table: Mapping[str, np.ndarray], default_lang: str) -> np.ndarray:
+    """Σ over rows of each row's keep probability 1 − ∏(1 − p[e]), for G sets of
+    thresholds at once: t_table[lang] holds G values of that language's t."""
+    total = None
+    for batch in batches:
+        langs = pc.fill_null(batch.column("lang"), default_lang)
+        for lang in pc.unique(langs).to_pylist():
+            ids = batch.column("matched_entry_ids").filter(pc.equal(langs, lang))
+            lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
+            counts = counts_by_lang[lang][ids.flatten().to_numpy(zero_copy_only=False)]
+            t = np.asarray(t_table[lang], dtype=np.float64)[:, None]
+            p = np.minimum(1.0, t / np.maximum(counts, 1))        # keep_probabilities, G rows
+            with np.errstate(divide="ignore"):
+                log_miss = np.log1p(-p)                           # -inf where p = 1
+            starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            kept = (1.0 - np.exp(np.add.reduceat(log_miss, starts, axis=1))).sum(axis=1)
+            total = kept if total is None else total + kept
+    return total if total is not None else np.zeros(len(next(iter(t_table.values()))))
+
+
+def t_for_size(expected: Callable[[np.ndarray], np.ndarray], target: float, t_max: int,
+               grid: int = 24, rounds: int = 5) -> tuple[int, float]:
+    """(English t, its expected output size) with the size closest to `target`, by a
+    bisection that splits each bracket into `grid` candidates: expected(ts) gives the
+    expected sizes of candidate ts (nondecreasing in t; one pass over the rows per call).
+    t_max: a t above every count (everything kept)."""
+    lo, hi = 1, max(2, int(t_max))
+    best: tuple[int, float] | None = None
+    for _ in range(rounds):
+        ts = np.unique(np.round(np.geomspace(lo, hi, grid)).astype(np.int64))
+        sizes = np.asarray(expected(ts), dtype=np.float64)
+        i = int(np.argmin(np.abs(sizes - target)))
+        if best is None or abs(sizes[i] - target) < abs(best[1] - target):
+            best = (int(ts[i]), float(sizes[i]))
+        above = int(np.searchsorted(sizes, target))
+        if above == 0 or above == len(ts):   # the target is outside what t can give
+            break
+        lo, hi = int(ts[above - 1]), int(ts[above])
+        if hi - lo <= 1:
+            break
+    return best
 
 
 def keep_pair(seed: int, image_uuid: str, text: str, entry_ids, p: np.ndarray) -> bool:

@@ -63,5 +63,5 @@ def _spark_type(arrow_type: pa.DataType) -> str:
     if pa.types.is_list(arrow_type):
         return f"array<{_spark_type(arrow_type.value_type)}>"
     simple = {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint",
-              pa.float64(): "double", pa.bool_(): "boolean"}
+              pa.float64(): "double", pa.bool_(): "boolean", pa.binary(): "binary"}
     return simple[arrow_type]

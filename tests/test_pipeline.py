@@ -15,7 +15,7 @@ from curate import lid, schemas
 from cli_helpers import run_cli
 from curate.matching import Matcher
 from curate.metadata import load_metadata
-from curate.sampling import keep_pair, keep_probabilities
+from curate.sampling import keep_pair, keep_probabilities, text_draw
 from curate.stages.output import REPORT_FILE, read_report
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
@@ -95,20 +95,28 @@ def test_matched_and_counts_equal_the_pure_matcher(workdir):
 
 
 def test_sample_stage_follows_the_rule_for_a_small_t(workdir):
-    # With the default t every entry of this small sample is tail: all kept.
-    assert len(read(workdir, "curated")) == len(read(workdir, "matched"))
-    out = workdir.parent / "curated_t5"
-    assert run_cli("sample", str(workdir / "matched"), "--counts", str(workdir / "counts"),
-                   "-o", str(out), "--t", "5", "--seed", "3") == 0
+    matched = read(workdir, "matched")
+    # With the default t every entry of this small sample is tail: each image's drawn text
+    # is kept (unit "image", the default).
+    assert len(read(workdir, "curated")) == matched.image_uuid.nunique()
     counts = read(workdir, "counts").sort_values("entry_id")["count"].to_numpy()
     p = keep_probabilities(counts, 5)
-    matched = read(workdir, "matched")
-    expected = {(u, t) for u, t, ids in zip(matched.image_uuid, matched.text,
-                                            matched.matched_entry_ids)
-                if keep_pair(3, u, t, list(ids), p)}
-    curated = pd.read_parquet(out)
-    assert set(zip(curated.image_uuid, curated.text)) == expected
-    assert 0 < len(expected) < len(matched)
+    rows = list(zip(matched.image_uuid, matched.text, matched.matched_entry_ids))
+    drawn = {}
+    for u, t, ids in rows:
+        if u not in drawn or text_draw(3, u, t) < text_draw(3, u, drawn[u][0]):
+            drawn[u] = (t, list(ids))
+    expected = {
+        "pair": {(u, t) for u, t, ids in rows if keep_pair(3, u, t, list(ids), p)},
+        "image": {(u, t) for u, (t, ids) in drawn.items() if keep_pair(3, u, t, ids, p)},
+    }
+    for unit, want in expected.items():
+        out = workdir.parent / f"curated_t5_{unit}"
+        assert run_cli("sample", str(workdir / "matched"), "--counts", str(workdir / "counts"),
+                       "-o", str(out), "--t", "5", "--seed", "3", "--unit", unit) == 0
+        curated = pd.read_parquet(out)
+        assert set(zip(curated.image_uuid, curated.text)) == want
+        assert 0 < len(want) < len(rows)
 
 
 def test_rerunning_a_stage_replaces_its_output(workdir):

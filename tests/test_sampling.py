@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate import schemas
-from curate.sampling import coin, keep_pair, keep_probabilities, sample_batches
+from curate.sampling import Balance, coin, keep_pair, keep_probabilities, sample_batches
 
 N_ENTRIES, N_TEXTS, T = 3000, 120_000, 400
 
@@ -121,7 +121,8 @@ def test_spark_count_and_sample_do_not_depend_on_partitioning(spark, tmp_path, p
         assert got.tolist() == np.bincount([e for s in subset for e in s],
                                            minlength=N_ENTRIES).tolist()
         report = run_sample(spark, str(matched), str(tmp_path / f"counts{n_files}"),
-                            str(tmp_path / f"curated{n_files}"), t=T // 3, seed=5)
+                            str(tmp_path / f"curated{n_files}"),
+                            Balance(t=T // 3, seed=5, unit="pair"))
         curated = pq.read_table(tmp_path / f"curated{n_files}")
         results.append(sorted(curated["image_uuid"].to_pylist()))
         assert report.rows_out == curated.num_rows

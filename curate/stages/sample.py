@@ -1,40 +1,137 @@
-"""sample: balanced sampling of matched pairs with the entry counts (ALGORITHM.md §5)."""
+"""sample: balanced sampling of matched pairs with the entry counts (ALGORITHM.md §5, §6).
+
+Unit "image" (the default, as Meta CLIP 2): the rows are grouped by image (a shuffle by
+image_uuid), each image keeps one of its texts by a seeded draw, then the keep rule
+runs on those; unit "pair" runs the keep rule on every row (Algorithm 1 literally).
+The output is flat Parquet files of at most `max_rows_per_file` rows with `url` and
+`text` columns: what img2dataset reads (`--url_col url --caption_col text`).
+"""
 from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
 
 from curate import schemas
 from curate.config import defaults
 from curate.errors import UserError
-from curate.sampling import keep_probabilities, sample_batches
-from curate.stages.common import read_stage_input, write_filtering_stage
+from curate.sampling import (UNITS, Balance, choose_texts, expected_kept, keep_probabilities,
+                             sample_batches, t_for_size, thresholds)
+from curate.stages.common import read_stage_input, written_rows
 from curate.stages.count import read_counts
-from curate.stages.output import StageReport, read_report
+from curate.stages.output import StageReport, read_report, staged_output
+
+SUMMARY_FILE = "_summary.json"
+EXPECTED = pa.schema([pa.field("expected", pa.binary(), nullable=False)])
 
 
-def run_sample(spark, matched_path: str, counts_path: str, out: str, t: int | None = None,
-               seed: int | None = None, lang: str | None = None) -> StageReport:
-    t = defaults().t if t is None else t
-    seed = defaults().seed if seed is None else seed
+def run_sample(spark, matched_path: str, counts_path: str, out: str,
+               balance: Balance = Balance(), lang: str | None = None,
+               max_rows_per_file: int | None = None) -> StageReport:
+    from pyspark import StorageLevel
+
+    t = defaults().t if balance.t is None else balance.t
+    seed = defaults().seed if balance.seed is None else balance.seed
+    unit, t_lang, target_size = balance.unit, dict(balance.t_lang), balance.target_size
     lang = lang or defaults().lang
-    if t < 1:
-        raise UserError(f"--t must be a positive number of matches, got {t}")
+    max_rows_per_file = max_rows_per_file or defaults().max_rows_per_file
+    check_balance(balance)
     _check_same_metadata(matched_path, counts_path)
     counts = read_counts(spark, counts_path)
-    p_by_lang = {code: keep_probabilities(vector, t) for code, vector in counts.items()}
     matched = read_stage_input(spark, matched_path, schemas.MATCHED.names)
-    p_broadcast = spark.sparkContext.broadcast(p_by_lang)
+    rows = _units(matched, unit, seed).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        if target_size is not None:
+            t, expected = t_for_size(lambda ts: _expected_sizes(rows, counts, ts, t_lang, lang),
+                                     target_size, _t_above_all(counts, lang))
+        t_by_lang = thresholds(counts, t, t_lang, english=lang)
+        if target_size is None:
+            expected = float(_expected_sizes(rows, counts, np.array([t]), t_lang, lang)[0])
+        p_broadcast = spark.sparkContext.broadcast(
+            {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in counts.items()})
 
-    def sample_partition(batches):
-        yield from sample_batches(batches, p_broadcast.value, lang, seed)
+        def sample_partition(batches):
+            yield from sample_batches(batches, p_broadcast.value, lang, seed)
 
-    curated = matched.mapInArrow(sample_partition, schemas.spark_schema(schemas.CURATED))
-    head = {code: int((vector >= t).sum()) for code, vector in counts.items()}
-    matched_report = read_report(matched_path)
-    metadata = (matched_report.details.get("metadata") if matched_report else None) or {}
-    report = write_filtering_stage(spark, "sample", matched, curated, out, "not_sampled",
-                                   {"t": t, "seed": seed, "unit": "pair", "head_entries": head,
-                                    "metadata": metadata})
-    p_broadcast.unpersist()
+        curated = rows.mapInArrow(sample_partition, schemas.spark_schema(schemas.CURATED))
+        with staged_output(out, "sample") as (tmp, finish):
+            rows_in, units = matched.count(), rows.count()
+            curated.write.option("maxRecordsPerFile", max_rows_per_file).parquet(tmp)
+            rows_out = written_rows(spark, tmp)
+            summary = {"unit": unit, "seed": seed, "t": t_by_lang, "target_size": target_size,
+                       "expected_size": round(expected, 1), "size": rows_out,
+                       "max_rows_per_file": max_rows_per_file,
+                       "img2dataset": "--input_format parquet --url_col url --caption_col text"}
+            with open(os.path.join(tmp, SUMMARY_FILE), "w", encoding="utf-8") as f:
+                json.dump(summary, f, indent=2)
+            dropped = {"not_sampled": units - rows_out}
+            if unit == "image":
+                dropped["other_text_of_image"] = rows_in - units
+            report = StageReport("sample", out, rows_in, rows_out, dropped=dropped, details={
+                **summary, "head_entries": {code: int((vector >= t_by_lang[code]).sum())
+                                            for code, vector in counts.items()},
+                "metadata": _matched_metadata(matched_path)})
+            finish(report)
+        p_broadcast.unpersist()
+    finally:
+        rows.unpersist()
     return report
+
+
+def check_balance(balance: Balance) -> None:
+    """A user error for every option that cannot work, before Spark starts."""
+    if balance.t is not None and balance.t < 1:
+        raise UserError(f"--t must be a positive number of matches, got {balance.t}")
+    if balance.unit not in UNITS:
+        raise UserError(f"--unit must be one of {', '.join(UNITS)}, not {balance.unit}")
+    for code, value in balance.t_lang.items():
+        if value < 1:
+            raise UserError(f"--t-lang {code}={value}: t must be a positive number of matches")
+    if balance.target_size is not None and balance.target_size < 1:
+        raise UserError(f"--target-size must be a positive number of rows, "
+                        f"got {balance.target_size}")
+
+
+def _units(matched, unit: str, seed: int):
+    """The rows the keep rule runs on: every row, or one chosen row per image."""
+    if unit == "pair":
+        return matched
+    # Each image's rows in one partition, in a row (the draw itself is in choose_texts).
+    grouped = matched.repartition("image_uuid").sortWithinPartitions("image_uuid")
+    return grouped.mapInArrow(lambda batches: choose_texts(batches, seed),
+                              schemas.spark_schema(schemas.MATCHED))
+
+
+def _expected_sizes(rows, counts: dict[str, np.ndarray], ts: np.ndarray,
+                    t_lang: dict[str, int] | None, lang: str) -> np.ndarray:
+    """The expected output size for each candidate English t: one pass over the rows."""
+    table = [thresholds(counts, int(t), t_lang, english=lang) for t in ts]
+    t_table = {code: np.array([row[code] for row in table]) for code in counts}
+    sc = rows.sparkSession.sparkContext
+    counts_broadcast = sc.broadcast(counts)
+
+    def partition_sizes(batches):
+        sizes = expected_kept(batches, counts_broadcast.value, t_table, lang)
+        yield pa.RecordBatch.from_arrays([pa.array([sizes.astype(np.float64).tobytes()])],
+                                         schema=EXPECTED)
+
+    parts = rows.select("lang", "matched_entry_ids").mapInArrow(
+        partition_sizes, schemas.spark_schema(EXPECTED)).collect()
+    counts_broadcast.unpersist()
+    return sum((np.frombuffer(row.expected, dtype=np.float64) for row in parts),
+               np.zeros(len(ts)))
+
+
+def _t_above_all(counts: dict[str, np.ndarray], lang: str) -> int:
+    vector = counts.get(lang, next(iter(counts.values())))
+    return int(vector.max()) + 1 if len(vector) else 2
+
+
+def _matched_metadata(matched_path: str) -> dict:
+    report = read_report(matched_path)
+    return (report.details.get("metadata") if report else None) or {}
 
 
 def _check_same_metadata(matched_path: str, counts_path: str) -> None:
