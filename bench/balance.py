@@ -1,0 +1,165 @@
+"""Balance benchmark: the count and sample stages beside Spark floors, in one run.
+
+Pool (built under --out/balance on the first run, reused while it exists): --rows matched
+rows in the MATCHED schema, lang "en", 1-5 entry ids per row drawn from a Zipf law
+(exponent 1.1) over --entries entries, images with 1-3 texts each; --files Parquet files.
+
+Printed, per core (wall seconds x cores of local[--cores]):
+- floor: read + write    Spark reads the columns the stage needs and writes them back
+- info: JVM explode + groupBy count   the straightforward count, row-level shuffle
+- count                  curate's count stage (per-partition vectors, tree aggregate)
+- sample --unit pair     curate's sample stage, the keep rule on every row
+- sample --unit image    the same after choosing one text per image (a shuffle by image)
+with rows/s/core, the stage's time over the floor's, and the bytes shuffled per input row
+(shuffle write bytes of the stage's jobs, from Spark's status REST API).
+
+    .venv/bin/python bench/balance.py                 # --rows 10000000 --cores 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"count": 0.60, "sample --unit pair": 0.70, "sample --unit image": 0.70}
+
+
+def build_pool(out: Path, n_rows: int, n_entries: int, n_files: int, seed: int = 7) -> Path:
+    from curate import schemas
+
+    pool = out / f"matched-{n_rows}"
+    if (pool / "_done").exists():
+        return pool
+    shutil.rmtree(pool, ignore_errors=True)
+    pool.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, n_entries + 1) ** 1.1
+    weights /= weights.sum()
+    per_file = -(-n_rows // n_files)
+    image = 0
+    for k in range(n_files):
+        n = min(per_file, n_rows - k * per_file)
+        sizes = rng.integers(1, 6, size=n)
+        ids = rng.choice(n_entries, size=int(sizes.sum()), p=weights).astype(np.int32)
+        offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int32)
+        # duplicates inside a row would not be a set: sort and drop them per row
+        lists = [np.unique(ids[a:b]) for a, b in zip(offsets[:-1], offsets[1:])]
+        texts_per_image = rng.integers(1, 4, size=n)
+        owner = np.repeat(np.arange(image, image + n), texts_per_image)[:n]
+        image = int(owner[-1]) + 1
+        uuids = [f"{i:024x}" for i in owner]
+        columns = {name: pa.nulls(n, f.type) for name, f in zip(schemas.MATCHED.names,
+                                                                  schemas.MATCHED)}
+        columns.update(
+            image_uuid=pa.array(uuids), url=pa.array([f"http://img.example/{u}.jpg" for u in uuids]),
+            text=pa.array([f"text {k}-{i}" for i in range(n)]),
+            text_source=pa.array(["alt"] * n), source_path=pa.array(["bench"] * n),
+            lang=pa.array(["en"] * n),
+            matched_entry_ids=pa.array([x.tolist() for x in lists],
+                                       schemas.MATCHED.field("matched_entry_ids").type))
+        pq.write_table(pa.table(columns, schema=schemas.MATCHED), pool / f"part-{k:03d}.parquet")
+    (out / f"metadata-{n_entries}.txt").write_text(
+        "".join(f"entry{i}\n" for i in range(n_entries)), "utf-8")
+    (pool / "_done").write_text("ok")
+    return pool
+
+
+def shuffle_bytes(spark) -> int:
+    """Shuffle write bytes of every stage of this application so far (status REST API)."""
+    url = spark.sparkContext.uiWebUrl
+    app = spark.sparkContext.applicationId
+    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/stages", timeout=30) as r:
+        return sum(stage.get("shuffleWriteBytes", 0) for stage in json.load(r))
+
+
+def timed(spark, fn) -> tuple[float, int]:
+    before = shuffle_bytes(spark)
+    started = time.monotonic()
+    fn()
+    seconds = time.monotonic() - started
+    time.sleep(1.0)   # let the status store take in the last stages
+    return seconds, shuffle_bytes(spark) - before
+
+
+def main() -> None:
+    from pyspark.sql import functions as F
+
+    from curate import api
+    from curate.sampling import Balance
+    from curate.spark import get_spark
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--entries", type=int, default=500_000)
+    parser.add_argument("--files", type=int, default=40)
+    parser.add_argument("--t", type=int, default=20_000)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "balance")
+    args = parser.parse_args()
+    wall = time.monotonic()
+    pool = build_pool(args.out, args.rows, args.entries, args.files)
+    metadata = str(args.out / f"metadata-{args.entries}.txt")
+    work = args.out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    spark = get_spark(f"local[{args.cores}]", {"spark.ui.enabled": "true"})
+    spark.range(1000).count()   # start the JVM before any clock runs
+    rows = spark.read.parquet(str(pool)).count()
+    print(f"pool: {pool} ({rows:,} rows, {args.files} files, {args.entries:,} entries, "
+          f"Zipf 1.1, 1-5 ids per row); local[{args.cores}], t={args.t}")
+
+    def floor(columns, name):
+        spark.read.parquet(str(pool)).select(*columns).write.parquet(str(work / name))
+
+    def explode_count():
+        (spark.read.parquet(str(pool)).select("lang", F.explode("matched_entry_ids").alias("e"))
+         .groupBy("lang", "e").count().write.parquet(str(work / "explode")))
+
+    balance = Balance(t=args.t, seed=0)
+    lines = [
+        ("floor: read + write (count's columns)", lambda: floor(["lang", "matched_entry_ids"],
+                                                                "floor-count")),
+        ("floor: read + write (all columns)", lambda: floor(["*"], "floor-all")),
+        ("info: JVM explode + groupBy count", explode_count),
+        ("count", lambda: api.count(str(pool), str(work / "counts"), metadata, spark, balance)),
+        ("sample --unit pair", lambda: api.sample(
+            str(pool), str(work / "counts"), str(work / "curated-pair"),
+            Balance(t=args.t, seed=0, unit="pair"), session=spark)),
+        ("sample --unit image", lambda: api.sample(
+            str(pool), str(work / "counts"), str(work / "curated-image"),
+            Balance(t=args.t, seed=0, unit="image"), session=spark)),
+    ]
+    print(f"\n{'':40s} {'wall s':>8s} {'rows/s/core':>12s} {'shuffle B/row':>14s}")
+    results = {}
+    for name, fn in lines:
+        seconds, shuffled = timed(spark, fn)
+        results[name] = seconds
+        print(f"  {name:38s} {seconds:8.2f} {rows / (seconds * args.cores):12,.0f} "
+              f"{shuffled / rows:14.2f}")
+    summary = json.loads((work / "curated-image" / "_summary.json").read_text())
+    print(f"\nsample --unit image: t={summary['t']}, expected size {summary['expected_size']:,.0f}, "
+          f"size {summary['size']:,}")
+    print("\nthroughput / floor's (same rows, wall s):")
+    floors = {"count": results["floor: read + write (count's columns)"],
+              "sample --unit pair": results["floor: read + write (all columns)"],
+              "sample --unit image": results["floor: read + write (all columns)"]}
+    for name, target in TARGETS.items():
+        ratio = floors[name] / results[name]
+        print(f"  {name:38s} {ratio:6.2f}  target >= {target:.2f}  "
+              f"{'PASS' if ratio >= target else 'MISS'}")
+    spark.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{time.monotonic() - wall:.0f} s wall")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
