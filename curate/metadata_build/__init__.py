@@ -1,0 +1,1 @@
+"""Building metadata lists (ALGORITHM.md §3, §6) from registry sources."""
