@@ -82,6 +82,15 @@ def sample(matched_dir: str, counts_dir: str, output: str, balance: Balance = Ba
     return run_sample(_spark(session), matched_dir, counts_dir, output, balance)
 
 
+def report(workdir: str, output: str | None = None):
+    """An HTML page (index.html) and PNG charts of a work directory made by `run`: row flow
+    per stage, per-language numbers, entry counts by rank before and after balancing, head
+    and tail shares, top entries. Written to `output` (default WORKDIR/report); no Spark.
+    Returns a curate.report.WorkdirReport. Needs matplotlib (the `report` extra)."""
+    from curate.report import build_report
+    return build_report(workdir, output)
+
+
 def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
         balance: Balance = Balance(), session=None,
         on_stage: Callable[[StageReport], None] | None = None,

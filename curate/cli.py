@@ -324,6 +324,25 @@ def format_table(reports: list[StageReport]) -> str:
     return "\n".join([line(header), *(line(r) for r in rows)])
 
 
+@cli.command()
+@click.argument("workdir", metavar="WORKDIR", type=click.Path())
+@click.option("-o", "--output", default=None, type=click.Path(),
+              help="Where to write index.html and the PNGs (default: WORKDIR/report).")
+def report(workdir, output):
+    """An HTML page with PNG charts of a work directory made by `curate run`: rows in, out
+    and dropped by reason per stage; matches per entry by rank on log-log axes before and
+    after balancing, with t; head and tail shares; per-language numbers and t; the top 20
+    entries per language. Prints the key numbers. Reads the outputs with pyarrow (no
+    Spark); needs matplotlib (pip install 'curate[report]').
+
+    \b
+    Example:  curate report work
+              curate report work -o /tmp/work-report
+    """
+    from curate.report import format_terminal
+    click.echo(format_terminal(api.report(workdir, output)))
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr and exit status 2, never a traceback."""
     try:

@@ -26,8 +26,8 @@ MSG
   exit 1
 fi
 
-extras="[fast]"
-[ "${1:-}" = "--test" ] && extras="[fast,test]"
+extras="[fast,report]"
+[ "${1:-}" = "--test" ] && extras="[fast,report,test]"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 # PYTHONWARNINGS: setuptools warns about every editable install of a package whose folders

@@ -1,0 +1,237 @@
+"""`curate report` on a real `curate run` work directory: the page's numbers against the
+stage reports, the summaries and the curated Parquet; the PNGs it links; the terminal
+table; a missing stage; the user errors."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from html.parser import HTMLParser
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from cli_helpers import run_cli
+from curate import api
+from curate.stages.output import read_report
+
+STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
+          ("sample", "curated")]
+CHARTS = {"counts_by_rank.png", "head_tail.png", "row_flow.png"}
+T = 5   # small enough that the sample's most matched entry is a head entry
+
+
+class Page(HTMLParser):
+    """The page's numbers: (table id, row, key) -> data-value, and the images it shows."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.table = self.row = None
+        self.values: dict[tuple, str] = {}
+        self.rows: dict[str, list[str]] = {}
+        self.images: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self.table = attrs.get("id")
+        elif tag == "tr" and "data-row" in attrs:
+            self.row = attrs["data-row"]
+            self.rows.setdefault(self.table, []).append(self.row)
+        elif tag == "img":
+            self.images.append(attrs["src"])
+        if "data-key" in attrs:
+            self.values[(self.table, self.row, attrs["data-key"])] = attrs["data-value"]
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.table = self.row = None
+
+
+def png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path.name} is not a PNG"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert (length, kind) == (13, b"IHDR")
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.fixture(scope="module")
+def workdir(spark, tmp_path_factory):
+    work = tmp_path_factory.mktemp("work")
+    assert run_cli("run", "-o", str(work), "--t", str(T)) == 0
+    return work
+
+
+@pytest.fixture(scope="module")
+def rendered(workdir):
+    """`curate report WORKDIR` once, with what it printed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run_cli("report", str(workdir))
+    assert code == 0
+    directory = workdir / "report"
+    text = (directory / "index.html").read_text("utf-8")
+    return SimpleNamespace(dir=directory, html=text, page=Page(text), stdout=out.getvalue())
+
+
+def curated_bincounts(workdir, sizes: dict[str, int]) -> dict[str, np.ndarray]:
+    curated = pd.read_parquet(workdir / "curated", columns=["lang", "matched_entry_ids"])
+    return {lang: np.bincount(np.concatenate([np.asarray(ids, dtype=np.int64) for ids in
+                                              curated.matched_entry_ids[curated.lang == lang]]
+                                             or [np.zeros(0, np.int64)]), minlength=size)
+            for lang, size in sizes.items()}
+
+
+def count_vectors(workdir) -> dict[str, np.ndarray]:
+    counts = pd.read_parquet(workdir / "counts", columns=["lang", "entry_id", "count"])
+    vectors = {}
+    for lang, rows in counts.groupby("lang"):
+        vectors[lang] = np.zeros(rows.entry_id.max() + 1, dtype=np.int64)
+        vectors[lang][rows.entry_id.to_numpy()] = rows["count"].to_numpy()
+    return vectors
+
+
+def test_the_page_holds_every_stage_report(workdir, rendered):
+    values = rendered.page.values
+    reports = {stage: read_report(str(workdir / name)) for stage, name in STAGES}
+    assert reports["match"].dropped and reports["sample"].dropped["not_sampled"] > 0
+    for stage, report in reports.items():
+        assert values[("row-flow", stage, "rows_in")] == str(report.rows_in)
+        assert values[("row-flow", stage, "rows_out")] == str(report.rows_out)
+        for reason, n in report.dropped.items():
+            assert values[("row-flow", stage, f"dropped:{reason}")] == str(n)
+    shown = {key[2] for key in values if key[0] == "row-flow" and key[2].startswith("dropped:")}
+    assert shown == {f"dropped:{r}" for report in reports.values() for r in report.dropped}
+    assert rendered.page.rows["row-flow"] == [stage for stage, _name in STAGES]
+    assert 'class="note"' not in rendered.html   # nothing missing
+
+
+def test_every_chart_it_shows_is_a_png(rendered):
+    assert set(rendered.page.images) == CHARTS
+    for name in rendered.page.images:
+        path = rendered.dir / name
+        width, height = png_size(path)
+        assert width >= 400 and height >= 150
+        with Image.open(path) as image:
+            image.verify()
+            assert image.format == "PNG" and image.size == (width, height)
+
+
+def test_the_language_table_is_the_count_summary(workdir, rendered):
+    values, rows = rendered.page.values, rendered.page.rows
+    summary = json.loads((workdir / "counts" / "_summary.json").read_text())["languages"]
+    sample = json.loads((workdir / "curated" / "_summary.json").read_text())
+    curated = pd.read_parquet(workdir / "curated", columns=["lang"])
+    assert sorted(rows["languages"]) == sorted(summary) == ["en"]
+    for lang, numbers in summary.items():
+        assert numbers["t"] == T and numbers["head_entries"] >= 1
+        for key, expected in numbers.items():
+            shown = values[("languages", lang, key)]
+            assert (float(shown) if isinstance(expected, float) else int(shown)) == expected
+        assert int(values[("languages", lang, "sample_t")]) == sample["t"][lang]
+        assert int(values[("languages", lang, "kept_rows")]) == int((curated.lang == lang).sum())
+
+
+def test_after_balancing_is_a_bincount_of_the_curated_rows(workdir, rendered, tmp_path):
+    values, rows = rendered.page.values, rendered.page.rows
+    before = count_vectors(workdir)
+    after = curated_bincounts(workdir, {lang: len(v) for lang, v in before.items()})
+    for lang, vector in before.items():
+        top = np.argsort(-vector, kind="stable")[:20]
+        top = top[vector[top] > 0]
+        assert [int(r) for r in rows[f"top-{lang}"]] == top.tolist()
+        for entry_id in top:
+            assert int(values[(f"top-{lang}", str(entry_id), "before")]) == vector[entry_id]
+            assert int(values[(f"top-{lang}", str(entry_id), "after")]) == after[lang][entry_id]
+    # balancing did cut the head: the most matched entry lost rows
+    head = int(np.argmax(before["en"]))
+    assert after["en"][head] < before["en"][head]
+
+    # The whole vectors, through the Python API.
+    report = api.report(str(workdir), str(tmp_path / "api"))
+    assert (tmp_path / "api" / "index.html").is_file()
+    for lang in report.languages:
+        assert np.array_equal(lang.before, before[lang.code])
+        assert np.array_equal(lang.after, after[lang.code])
+
+
+def test_the_terminal_table_has_the_key_numbers(workdir, rendered):
+    lines = rendered.stdout.splitlines()
+    for stage, name in STAGES:
+        report = read_report(str(workdir / name))
+        line = next(line for line in lines if line.split()[:1] == [stage])
+        assert f"{report.rows_in:,}" in line and f"{report.rows_out:,}" in line
+        for reason, n in report.dropped.items():
+            assert f"{reason} {n:,}" in line
+    en = json.loads((workdir / "counts" / "_summary.json").read_text())["languages"]["en"]
+    line = next(line for line in lines if line.split()[:1] == ["en"])
+    assert line.split()[1:5] == [f"{en['texts']:,}", f"{en['matched_texts']:,}",
+                                 f"{en['entries']:,}", str(T)]
+    assert lines[-1] == f"report: {workdir / 'report' / 'index.html'}"
+
+
+def test_a_missing_stage_is_named_and_the_rest_is_shown(workdir, tmp_path, capsys):
+    partial = tmp_path / "partial"
+    shutil.copytree(workdir, partial, ignore=shutil.ignore_patterns("curated", "report"))
+    out = tmp_path / "elsewhere"
+    assert run_cli("report", str(partial), "-o", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert not (partial / "report").exists()
+    text = (out / "index.html").read_text("utf-8")
+    page = Page(text)
+    assert "curated/ is missing" in text and "curated/ is missing" in printed
+    assert page.values[("row-flow", "sample", "status")] == "missing"
+    match = read_report(str(partial / "matched"))
+    assert page.values[("row-flow", "match", "rows_out")] == str(match.rows_out)
+    assert page.values[("languages", "en", "kept_rows")] == ""
+    assert page.values[("top-en", page.rows["top-en"][0], "after")] == ""
+    assert set(page.images) == CHARTS
+    assert all(png_size(out / name)[0] > 0 for name in page.images)
+
+
+@pytest.mark.parametrize("make", [lambda tmp: tmp / "nowhere", lambda tmp: tmp])
+def test_not_a_workdir_is_one_line_and_exit_2(make, tmp_path, capsys):
+    code = run_cli("report", str(make(tmp_path)))
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("curate: error: ")
+    assert str(tmp_path) in err and "Traceback" not in err
+    assert not (tmp_path / "report").exists()
+
+
+def test_without_matplotlib_it_says_how_to_install_it(monkeypatch, tmp_path, capsys):
+    for module in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, module, None)   # import raises ImportError
+    assert run_cli("report", str(tmp_path)) == 2
+    assert capsys.readouterr().err == ("curate: error: curate report needs matplotlib: "
+                                       "pip install 'curate[report]'\n")
+
+
+def test_charts_are_drawn_without_the_configured_display_backend(workdir, tmp_path):
+    """A display backend that breaks on import: the report must not load it (Agg only)."""
+    (tmp_path / "display_backend.py").write_text("raise RuntimeError('display backend')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(MPLBACKEND="module://display_backend",
+               PYTHONPATH=os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "curate.cli", "report", str(workdir), "-o",
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert {p.name for p in (tmp_path / "out").iterdir()} == CHARTS | {"index.html"}
+
+
+def test_report_is_a_command_with_an_example(capsys):
+    assert run_cli("--help") == 0
+    listed = capsys.readouterr().out
+    assert any(line.split()[:1] == ["report"] for line in listed.splitlines())
+    assert run_cli("report", "--help") == 0
+    assert "Example:  curate report work" in capsys.readouterr().out
