@@ -124,3 +124,42 @@ def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
         if on_stage:
             on_stage(reports[-1])
     return reports
+
+
+def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None = None,
+                   wiki_text: list[str] = (), pageviews: list[str] = (),
+                   unigram_counts: str | None = None, titles: str | None = None,
+                   wordfreq: str | None = None, min_unigram_count: int = 100,
+                   min_bigram_pmi: float = 30.0, min_title_views: int = 70,
+                   wordfreq_corpus_tokens: float | None = None,
+                   budgets: dict[str, int | None] | None = None,
+                   session=None) -> StageReport:
+    """A metadata list from any subset of sources, MetaCLIP's recipe (ALGORITHM.md §3):
+    `output`/metadata.json, or `output`/{lang}.json with `lang` (other languages' lists in
+    `output` are kept), plus entries.parquet/.tsv and _summary.json. Spark is started only
+    for `wiki_text` and `pageviews`; `budgets` caps "wordnet", "unigrams", "bigrams",
+    "titles". See curate.metadata_build.build."""
+    from curate.metadata_build.build import BuildConfig, check_output
+    from curate.metadata_build.lists import DEFAULT_CORPUS_TOKENS
+
+    config = BuildConfig(
+        lang=lang, wordnet=wordnet, wiki_text=tuple(wiki_text), pageviews=tuple(pageviews),
+        unigram_counts=unigram_counts, titles=titles, wordfreq=wordfreq,
+        min_unigram_count=min_unigram_count, min_bigram_pmi=min_bigram_pmi,
+        min_title_views=min_title_views,
+        wordfreq_corpus_tokens=(DEFAULT_CORPUS_TOKENS if wordfreq_corpus_tokens is None
+                                else wordfreq_corpus_tokens),
+        budgets=dict(budgets or {})).checked()
+    check_output(output, config.lang)
+    if config.wiki_text or config.pageviews:
+        from curate.stages.metadata_build import run_metadata_build
+        return run_metadata_build(_spark(session), output, config)
+    from curate.metadata_build.build import metadata_build as build
+    return build(output, config)
+
+
+def metadata_stats(path: str, lang: str | None = None, top: int = 10) -> dict:
+    """Entries per source and language, duplicates, empty/punctuation strings and the
+    longest entries of a metadata file or directory (curate.metadata_build.stats)."""
+    from curate.metadata_build.stats import metadata_stats as stats
+    return stats(path, lang=lang, top=top)

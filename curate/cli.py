@@ -283,6 +283,120 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
     click.echo(format_table(reports))
 
 
+@cli.group()
+def metadata():
+    """Build metadata lists with MetaCLIP's recipe, and inspect lists.
+
+    \b
+    Example:  curate metadata build -o meta --wordnet /usr/share/wordnet
+              curate metadata stats meta
+    """
+
+
+def _budget(name, what):
+    return click.option(f"--budget-{name}", type=click.IntRange(min=0), default=None,
+                        metavar="N", help=f"Place at most N {what} (default: no cap).")
+
+
+@metadata.command("build")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="Output directory: the list (metadata.json, or {lang}.json with --lang), "
+                   "entries.parquet and entries.tsv (entry_id, entry, source, statistic, "
+                   "lang), _summary.json. Replaced as a whole when the build succeeds, "
+                   "except that a --lang build keeps the other languages' lists in it.")
+@click.option("--lang", default=None, metavar="L",
+              help="Build language L's list into DIR/L.json (pageview lines of L's Wikipedia). "
+                   "Several languages built into one DIR make a worldwide directory for "
+                   "`curate match --metadata DIR`. Default: English, into DIR/metadata.json.")
+@click.option("--wordnet", type=click.Path(), default=None, metavar="DIR",
+              help="WordNet database directory (data.noun ...; Debian: /usr/share/wordnet): "
+                   "each synset's head lemma, _ -> space.")
+@click.option("--wiki-text", multiple=True, metavar="PATH",
+              help="Wikipedia text, counted on Spark: pages-articles XML dumps (.bz2, .gz or "
+                   "plain) or plain text files; a directory or glob names many (repeatable). "
+                   "Gives unigrams and bigrams.")
+@click.option("--unigram-counts", type=click.Path(), default=None, metavar="FILE",
+              help="Unigram counts as a JSON object {word: count} (e.g. wikiwords' "
+                   "enwiki counts), instead of --wiki-text.")
+@click.option("--wordfreq", type=click.Path(), default=None, metavar="FILE",
+              help="wordfreq's large_XX.msgpack.gz: words whose frequency x "
+                   "--wordfreq-corpus-tokens reaches --min-unigram-count, after the "
+                   "Wikipedia unigrams (source f).")
+@click.option("--pageviews", multiple=True, metavar="PATH",
+              help="Wikimedia hourly pageview files (`lang title views bytes` lines; .gz, .bz2 "
+                   "or plain), summed per title on Spark; a directory or glob names many "
+                   "(repeatable).")
+@click.option("--titles", type=click.Path(), default=None, metavar="FILE",
+              help="Titles as a JSON object (keys; e.g. titles_en-us.json) or list (ranked), "
+                   "instead of --pageviews.")
+@click.option("--min-unigram-count", type=click.IntRange(min=1), default=100,
+              show_default=True, metavar="N", help="Unigrams seen at least N times.")
+@click.option("--min-bigram-pmi", type=float, default=30.0, show_default=True, metavar="X",
+              help="Bigrams with PMI = log2(p(w1 w2) / (p(w1) p(w2))) of at least X.")
+@click.option("--min-title-views", type=click.IntRange(min=1), default=70,
+              show_default=True, metavar="N", help="Titles viewed at least N times in all.")
+@click.option("--wordfreq-corpus-tokens", type=click.FloatRange(min=1), default=None,
+              metavar="N", help="Assumed corpus size for --wordfreq (default 3.5e9: the size "
+                                "at which wordfreq's English frequencies give the 2012 "
+                                "Wikipedia counts).")
+@_budget("wordnet", "WordNet lemmas")
+@_budget("unigrams", "unigrams (Wikipedia and wordfreq; MetaCLIP: 251465)")
+@_budget("bigrams", "bigrams (MetaCLIP: 100646)")
+@_budget("titles", "titles (MetaCLIP: 61235)")
+@spark_options
+def metadata_build(output, lang, wordnet, wiki_text, unigram_counts, wordfreq, pageviews,
+                   titles, min_unigram_count, min_bigram_pmi, min_title_views,
+                   wordfreq_corpus_tokens, budget_wordnet, budget_unigrams, budget_bigrams,
+                   budget_titles, master, confs):
+    """A metadata list from any subset of sources, with MetaCLIP's recipe: WordNet head
+    lemmas, Wikipedia unigrams (count >= 100) and bigrams (PMI >= 30), Wikipedia titles
+    (>= 70 views), and the numbers 0-99, in a stable order (source, statistic, string).
+
+    \b
+    Example:  curate metadata build -o meta --wordnet /usr/share/wordnet \\
+                --wiki-text 'dumps/enwiki-*-pages-articles*.bz2' \\
+                --pageviews 'pageviews/pageviews-2024*.gz'
+              curate metadata build -o lists --lang de --wiki-text dewiki.xml.bz2
+    """
+    report = api.metadata_build(
+        output, lang=lang, wordnet=wordnet, wiki_text=list(wiki_text),
+        pageviews=list(pageviews), unigram_counts=unigram_counts, titles=titles,
+        wordfreq=wordfreq, min_unigram_count=min_unigram_count, min_bigram_pmi=min_bigram_pmi,
+        min_title_views=min_title_views, wordfreq_corpus_tokens=wordfreq_corpus_tokens,
+        budgets={"wordnet": budget_wordnet, "unigrams": budget_unigrams,
+                 "bigrams": budget_bigrams, "titles": budget_titles},
+        session=_session(master, confs))
+    _print(report)
+    details = report.details
+    click.echo(f"{report.stage}: {details['file']} ({details['lang']}): " + ", ".join(
+        f"{tag} {n}" for tag, n in details["kept"].items()))
+
+
+@metadata.command("stats")
+@click.argument("path", metavar="FILE|DIR", type=click.Path(exists=True))
+@click.option("--lang", default=None, metavar="L",
+              help="The language of a single list (default: the build's, else en).")
+@click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
+              metavar="N", help="Longest entries (and duplicates) shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+def metadata_stats(path, lang, top, as_json):
+    """Entries per source and language, duplicates, empty or single-punctuation strings and
+    the longest entries of a metadata list (MetaCLIP's metadata.json, a text list, a build
+    output, or a directory of {lang}.json lists).
+
+    \b
+    Example:  curate metadata stats meta
+              curate metadata stats metadata.json --json
+    """
+    import json
+
+    from curate.metadata_build.stats import format_stats
+
+    stats = api.metadata_stats(path, lang=lang, top=top)
+    click.echo(json.dumps(stats, indent=2, ensure_ascii=False) if as_json
+               else format_stats(stats))
+
+
 def _session(master, confs):
     conf = {}
     for item in confs:

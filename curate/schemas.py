@@ -51,6 +51,15 @@ ERRORS = pa.schema([
     pa.field("reason", pa.string(), nullable=False),
 ])
 
+# curate metadata build -> entries.parquet: one row per entry of every list in the directory.
+METADATA_ENTRIES = pa.schema([
+    pa.field("lang", pa.string(), nullable=False),
+    pa.field("entry_id", pa.int32(), nullable=False),     # position in the language's list
+    pa.field("entry", pa.string(), nullable=False),
+    pa.field("source", pa.string(), nullable=False),      # w u f b t n (metadata_build.assemble)
+    pa.field("statistic", pa.float64()),                  # what admitted it; null: none
+])
+
 
 def spark_schema(schema: pa.Schema) -> str:
     """Spark DDL for an Arrow schema (the subset of types our schemas use)."""
