@@ -176,7 +176,7 @@ def html_texts() -> list[str]:
 @pytest.fixture(scope="module")
 def english() -> tuple[str, ...]:
     entries = load_metadata(None).entries
-    assert len(entries) > 150_000   # 180,145
+    assert len(entries) > 150_000   # 265,748
     return entries
 
 

@@ -24,6 +24,8 @@ from curate.metadata import (
     metadata_from_bytes,
     read_metadata_bytes,
 )
+from curate.metadata_build.tokens import TOKEN
+from curate.metadata_build.wordfreq import read_cbpack
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -42,6 +44,20 @@ def canonical_sha(entries) -> str:
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def write_cbpack(path: Path, buckets: list[list[str]]) -> None:
+    """A wordfreq list: msgpack [{"format": "cB", "version": 1}, bucket 0, bucket 1, ...]."""
+    def s(x):
+        b = x.encode()
+        return bytes([0xA0 | len(b)]) + b
+
+    def arr(items):
+        n = len(items)
+        return (bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")) + b"".join(items)
+
+    header = b"\x82" + s("format") + s("cB") + s("version") + b"\x01"
+    path.write_bytes(gzip.compress(arr([header] + [arr([s(w) for w in b]) for b in buckets])))
 
 
 # ---------------------------------------------------------------- formats
@@ -200,10 +216,21 @@ def sources(data_dir) -> dict[str, object]:  # data_dir (conftest) fails if the 
     unigram_counts = json.loads(
         (DATA / "wiki" / "wikiwords_enwiki2012_unigram_counts.json").read_text(encoding="utf-8"))
     titles = json.loads((DATA / "wiki" / "titles_en-us.json").read_text(encoding="utf-8"))
+    # wordfreq: bucket i holds the words of frequency 10**(-i/100); a word is in when
+    # frequency * 3.5e9 >= 100, it is one token and not a number shape (METADATA.md).
+    buckets = read_cbpack(DATA / "wiki" / "large_en.msgpack.gz")
+    wordfreq = {}
+    for i, bucket in enumerate(buckets):
+        for word in bucket:
+            if (10 ** (-i / 100) * 3.5e9 >= 100 and TOKEN.fullmatch(word)
+                    and not re.search(r"\d[\d.,]+", word)):
+                wordfreq.setdefault(word, 10 ** (-i / 100))
     return {
         "wordnet": _wordnet_heads(),
         "unigram_counts": unigram_counts,
         "unigrams": {w for w, c in unigram_counts.items() if c >= 100},
+        "wordfreq_frequency": wordfreq,
+        "wordfreq": set(wordfreq),
         "titles": set(titles),
         "numbers": {str(i) for i in range(100)},
     }
@@ -241,27 +268,35 @@ def test_default_holds_numbers_and_wordnet_head_lemmas(default):
 
 
 def test_default_size_and_blocks_match_the_sources(default, sources):
-    wn, uni, titles, nums = (sources[k] for k in ("wordnet", "unigrams", "titles", "numbers"))
-    drop = {s for s in wn | uni | titles | nums if s == "" or _is_punct1(s)}
+    wn, uni, wf, titles, nums = (sources[k] for k in ("wordnet", "unigrams", "wordfreq",
+                                                      "titles", "numbers"))
+    drop = {s for s in wn | uni | wf | titles | nums if s == "" or _is_punct1(s)}
     expected = {
         "wordnet": len(wn - drop),
         "unigrams": len(uni - wn - drop),
-        "titles": len(titles - uni - wn - drop),
-        "numbers": len(nums - titles - uni - wn - drop),
+        "wordfreq": len(wf - uni - wn - drop),
+        "titles": len(titles - wf - uni - wn - drop),
+        "numbers": len(nums - titles - wf - uni - wn - drop),
     }
-    assert len(default.entries) == sum(expected.values()) == len((wn | uni | titles | nums) - drop)
+    assert len(default.entries) == sum(expected.values()) \
+        == len((wn | uni | wf | titles | nums) - drop)
 
-    # Blocks in order: WordNet sorted, unigrams by count desc, titles sorted, then numbers.
+    # Blocks in order: WordNet sorted, unigrams by count desc, wordfreq words by frequency
+    # desc, titles sorted, then numbers.
     e = default.entries
     a = expected["wordnet"]
     b = a + expected["unigrams"]
-    c = b + expected["titles"]
+    c = b + expected["wordfreq"]
+    d = c + expected["titles"]
     assert set(e[:a]) == wn - drop and list(e[:a]) == sorted(e[:a])
     assert set(e[a:b]) == uni - wn - drop
     counts = [sources["unigram_counts"][w] for w in e[a:b]]
     assert all(x >= y for x, y in zip(counts, counts[1:]))
-    assert set(e[b:c]) == titles - uni - wn - drop and list(e[b:c]) == sorted(e[b:c])
-    assert list(e[c:]) == [n for n in map(str, range(100)) if n in nums - titles - uni - wn]
+    assert set(e[b:c]) == wf - uni - wn - drop
+    freq = [sources["wordfreq_frequency"][w] for w in e[b:c]]
+    assert all(x >= y for x, y in zip(freq, freq[1:]))
+    assert set(e[c:d]) == titles - wf - uni - wn - drop and list(e[c:d]) == sorted(e[c:d])
+    assert list(e[d:]) == [n for n in map(str, range(100)) if n in nums - titles - wf - uni - wn]
 
     # METADATA.md states the per-source counts.
     md = (REPO / "curate" / "data" / "METADATA.md").read_text(encoding="utf-8")
@@ -279,7 +314,7 @@ def test_rebuilding_the_default_is_byte_identical(tmp_path, data_dir):
     assert gzip.decompress(out.read_bytes()) == gzip.decompress(SHIPPED.read_bytes())
     assert out.read_bytes() == SHIPPED.read_bytes()
     shipped_dir = SHIPPED.parent
-    for name in ("LICENSE.wordnet", "LICENSE.wikipedia"):
+    for name in ("LICENSE.wordnet", "LICENSE.wikipedia", "LICENSE.wordfreq"):
         assert (tmp_path / name).read_bytes() == (shipped_dir / name).read_bytes(), name
     md = (tmp_path / "METADATA.md").read_text(encoding="utf-8")
     assert md.replace(out.name, SHIPPED.name) == (shipped_dir / "METADATA.md").read_text(encoding="utf-8")
@@ -342,6 +377,12 @@ def test_build_script_recipe_on_tiny_sources(tmp_path):
     (data / "wiki" / "wikiwords_enwiki2012_unigram_counts.json").write_text(json.dumps(unigrams))
     titles = {"Paris": "Geography", "Zebra": "Biology", "0": "x", "Abstraction": "x", "!": "x"}
     (data / "wiki" / "titles_en-us.json").write_text(json.dumps(titles))
+    buckets = [[] for _ in range(760)]
+    buckets[0] = ["the"]
+    buckets[300] = ["zebra", "don't", "u.s", "00", "3d", "!", "7"]
+    buckets[754] = ["edge"]    # 10**-7.54 * 3.5e9 = 100.9 >= 100
+    buckets[755] = ["below"]   # 98.6
+    write_cbpack(data / "wiki" / "large_en.msgpack.gz", buckets)
 
     out = tmp_path / "out" / "m.json.gz"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--data", str(data), "-o", str(out)],
@@ -355,6 +396,9 @@ def test_build_script_recipe_on_tiny_sources(tmp_path):
         # Unigrams >= 100 by count desc then string; "", ",", "\u2014" (Pd) and "$" (in
         # string.punctuation though category Sc) dropped; "outback" already placed.
         + ["the", "an", "of", "paris", "7"]
+        # wordfreq words with frequency * 3.5e9 >= 100 by frequency desc then string: "u.s"
+        # and "!" are not one token, "00" is a number shape, "the" and "7" already placed.
+        + ["3d", "don't", "zebra", "edge"]
         # Titles sorted; "!" dropped, "Paris" already placed.
         + ["0", "Abstraction", "Zebra"]
         # Numbers not placed before.
