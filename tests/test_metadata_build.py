@@ -382,7 +382,7 @@ def test_a_rebuild_gives_the_same_ids(tmp_path, data_dir):
     assert len(tsv) == len(rows) + 2 and tsv[-1] == ""
 
 
-def test_metaclip_format_json_in_the_same_list_out(tmp_path):
+def test_metaclip_format_json_in_the_same_list_out(tmp_path, capsys):
     # MetaCLIP writes json.dump(list): ASCII escapes, ", " separators. A duplicate and a
     # single punctuation mark are kept as they are: ids are positions.
     entries = ["photo", "Śāriputra", "東京", "hot dog", "photo", "3", ",", 'say "hi"']
@@ -399,6 +399,10 @@ def test_metaclip_format_json_in_the_same_list_out(tmp_path):
     assert en["duplicates"] == 1 and en["duplicate_examples"] == [{"entry": "photo", "ids": [0, 4]}]
     assert en["empty_or_punctuation"] == {"punctuation": 1}
     assert en["longest"][0] == {"id": 1, "length": 9, "entry": "Śāriputra"}
+    assert run_cli("metadata", "stats", str(tmp_path / "metadata.json")) == 0
+    out = capsys.readouterr().out
+    assert "en: 8 entries" in out and "duplicates: 1 ('photo' at 0, 4)" in out
+    assert "sources: unknown" in out and "punctuation 1" in out
 
 
 def test_languages_built_into_one_directory_make_a_worldwide_set(tmp_path):

@@ -201,11 +201,24 @@ def check_output(output: str, lang: str | None) -> None:
                         "another -o")
 
 
-def write_build(output: str, config: BuildConfig, assembled: Assembled):
-    """Write the list, its entries and its summary into `output` (staged)."""
+def write_build(output: str, config: BuildConfig, make: Callable[[], Assembled]):
+    """Assemble the list (`make`, timed with the stage) and write it, its entries and its
+    summary into `output` (staged)."""
+    from curate.stages.output import local_path, staged_output
+
+    target = Path(local_path(output))
+    check_output(str(target), config.lang)
+    with staged_output(output, STAGE) as (tmp, finish):
+        report = _write(Path(tmp), target, output, config, make())
+        finish(report)   # which sets its seconds and output
+    return report
+
+
+def _write(tmp_dir: Path, target: Path, output: str, config: BuildConfig,
+           assembled: Assembled):
     from curate.metadata import fingerprint_entries
     from curate.metadata_build import files
-    from curate.stages.output import StageReport, local_path, staged_output
+    from curate.stages.output import StageReport
 
     lang = config.source_lang
     name = list_file_name(config.lang)
@@ -220,30 +233,24 @@ def write_build(output: str, config: BuildConfig, assembled: Assembled):
                     for tag in assembled.offered},
         "dropped": assembled.dropped, **config.summary(),
     }
-    target = Path(local_path(output))
-    check_output(str(target), config.lang)
-    with staged_output(output, STAGE) as (tmp, finish):
-        tmp_dir = Path(tmp)
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        summaries, other_rows = {}, []
-        if config.lang is not None and target.is_dir():
-            summaries, other_rows = _carry_over(target, tmp_dir, lang)
-        (tmp_dir / name).write_bytes(canonical_json(strings))
-        summaries[lang] = summary
-        rows = other_rows + [(lang, i, e.entry, e.source, e.statistic)
-                             for i, e in enumerate(assembled.entries)]
-        rows.sort(key=lambda r: (r[0], r[1]))
-        files.write_entries(rows, tmp_dir / ENTRIES_PARQUET, tmp_dir / ENTRIES_TSV)
-        (tmp_dir / SUMMARY_FILE).write_text(
-            json.dumps({"languages": dict(sorted(summaries.items()))}, indent=2,
-                       ensure_ascii=False) + "\n", "utf-8")
-        report = StageReport(
-            STAGE, output, rows_in=sum(assembled.offered.values()), rows_out=len(strings),
-            dropped=dict(assembled.dropped),
-            details={"lang": lang, "file": name, "fingerprint": fingerprint,
-                     "kept": dict(assembled.kept), "offered": dict(assembled.offered)})
-        finish(report)
-    return report
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    summaries, other_rows = {}, []
+    if config.lang is not None and target.is_dir():
+        summaries, other_rows = _carry_over(target, tmp_dir, lang)
+    (tmp_dir / name).write_bytes(canonical_json(strings))
+    summaries[lang] = summary
+    rows = other_rows + [(lang, i, e.entry, e.source, e.statistic)
+                         for i, e in enumerate(assembled.entries)]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    files.write_entries(rows, tmp_dir / ENTRIES_PARQUET, tmp_dir / ENTRIES_TSV)
+    (tmp_dir / SUMMARY_FILE).write_text(
+        json.dumps({"languages": dict(sorted(summaries.items()))}, indent=2,
+                   ensure_ascii=False) + "\n", "utf-8")
+    return StageReport(
+        STAGE, output, rows_in=sum(assembled.offered.values()), rows_out=len(strings),
+        dropped=dict(assembled.dropped),
+        details={"lang": lang, "file": name, "fingerprint": fingerprint,
+                 "kept": dict(assembled.kept), "offered": dict(assembled.offered)})
 
 
 def _carry_over(target: Path, tmp_dir: Path, lang: str) -> tuple[dict, list]:
@@ -281,4 +288,4 @@ def metadata_build(output: str, config: BuildConfig, wiki: WikiCounter | None = 
     """Check, collect, assemble and write: the whole build (pure counting by default)."""
     config = config.checked()
     check_output(output, config.lang)
-    return write_build(output, config, build_list(config, wiki, pageviews))
+    return write_build(output, config, lambda: build_list(config, wiki, pageviews))
