@@ -19,6 +19,11 @@ import pyarrow.compute as pc
 from curate import schemas
 
 _TWO_TO_MINUS_53 = 2.0 ** -53
+# splitmix64 (Steele, Lea, Flood 2014): the golden-ratio increment and the finalizer's
+# multipliers; numpy's uint64 arithmetic wraps as the algorithm needs.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
 UNITS = ("image", "pair")
 
 
@@ -81,12 +86,27 @@ def language_summary(entry_counts: np.ndarray, t: int) -> dict:
             "tail_proportion": tail_proportion(counts, t)}
 
 
-def coin(seed: int, image_uuid: str, text: str, entry_id: int) -> float:
-    """A uniform number in [0, 1) fixed by its arguments."""
+def row_key(seed: int, image_uuid: str, text: str) -> int:
+    """64 bits fixed by (seed, image_uuid, text): every coin of the pair derives from it."""
     key = struct.pack("<q", seed)
-    message = f"{image_uuid}\x1f{entry_id}\x1f{text}".encode("utf-8")
-    bits = int.from_bytes(hashlib.blake2b(message, digest_size=8, key=key).digest(), "little")
-    return (bits >> 11) * _TWO_TO_MINUS_53
+    message = f"{image_uuid}\x1f{text}".encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(message, digest_size=8, key=key).digest(), "little")
+
+
+def coins(keys: np.ndarray, entry_ids: np.ndarray) -> np.ndarray:
+    """Uniform numbers in [0, 1), one per (row key, entry id): the key mixed with the id by
+    splitmix64's finalizer, so one hash per pair serves all its entries' coins."""
+    x = np.asarray(keys, dtype=np.uint64) ^ (np.asarray(entry_ids).astype(np.uint64) * _GOLDEN)
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) * _TWO_TO_MINUS_53
+
+
+def coin(seed: int, image_uuid: str, text: str, entry_id: int) -> float:
+    """The coin of one (pair, entry): a uniform number in [0, 1) fixed by its arguments."""
+    key = np.array([row_key(seed, image_uuid, text)], dtype=np.uint64)
+    return float(coins(key, np.array([entry_id]))[0])
 
 
 def text_draw(seed: int, image_uuid: str, text: str) -> bytes:
@@ -180,22 +200,52 @@ def keep_pair(seed: int, image_uuid: str, text: str, entry_ids, p: np.ndarray) -
     return any(coin(seed, image_uuid, text, e) < p[e] for e in entry_ids)
 
 
-def sample_batches(batches: Iterator[pa.RecordBatch], p_by_lang: Mapping[str, np.ndarray],
-                   default_lang: str, seed: int) -> Iterator[pa.RecordBatch]:
-    """Matched-schema batches in, the kept rows in curated schema out."""
-    for batch in batches:
-        langs = pc.fill_null(batch.column("lang"), default_lang).to_pylist()
-        missing = set(langs) - set(p_by_lang)
-        if missing:
-            raise ValueError(f"matched rows in language(s) {sorted(missing)} have no counts; "
+def keep_rows(batch: pa.RecordBatch, p_by_lang: Mapping[str, np.ndarray], default_lang: str,
+              seed: int) -> tuple[np.ndarray, float]:
+    """(keep mask, expected number kept) of a matched batch: keep_pair for every row, in
+    numpy. A row with a tail entry is kept without a coin; the others need one hash each."""
+    langs = pc.fill_null(batch.column("lang"), default_lang)
+    keep = np.zeros(batch.num_rows, dtype=bool)
+    expected = 0.0
+    for lang in pc.unique(langs).to_pylist():
+        if lang not in p_by_lang:
+            raise ValueError(f"matched rows in language {lang!r} have no counts; "
                              f"count this matched set first")
-        keep = [
-            keep_pair(seed, uuid, text, ids, p_by_lang[lang])
-            for uuid, text, ids, lang in zip(batch.column("image_uuid").to_pylist(),
-                                             batch.column("text").to_pylist(),
-                                             batch.column("matched_entry_ids").to_pylist(),
-                                             langs)
-        ]
+        rows = np.flatnonzero(pc.equal(langs, lang).to_numpy(zero_copy_only=False))
+        ids = batch.column("matched_entry_ids").take(rows)
+        lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
+        rows, lengths = rows[lengths > 0], lengths[lengths > 0]   # (matched sets are non-empty)
+        flat = pc.list_flatten(ids).to_numpy(zero_copy_only=False)
+        p = p_by_lang[lang][flat]
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        with np.errstate(divide="ignore"):
+            expected += float((1.0 - np.exp(np.add.reduceat(np.log1p(-p), starts))).sum())
+        sure = np.maximum.reduceat(p, starts) >= 1.0
+        keep[rows[sure]] = True
+        need = np.flatnonzero(~sure)
+        if len(need):
+            owner = np.repeat(np.arange(len(rows)), lengths)
+            at = np.flatnonzero(~sure[owner])            # the entries of rows that need coins
+            uuids = batch.column("image_uuid").take(rows[need]).to_pylist()
+            texts = batch.column("text").take(rows[need]).to_pylist()
+            keys = np.zeros(len(rows), dtype=np.uint64)
+            keys[need] = np.array([row_key(seed, u, t) for u, t in zip(uuids, texts)],
+                                  dtype=np.uint64)
+            hit = coins(keys[owner[at]], flat[at]) < p[at]
+            keep[rows[np.unique(owner[at][hit])]] = True
+    return keep, expected
+
+
+def sample_batches(batches: Iterator[pa.RecordBatch], p_by_lang: Mapping[str, np.ndarray],
+                   default_lang: str, seed: int, stats: dict | None = None
+                   ) -> Iterator[pa.RecordBatch]:
+    """Matched-schema batches in, the kept rows in curated schema out. `stats`, when
+    given, gets "rows" and "expected" (the sum of the rows' keep probabilities) added."""
+    for batch in batches:
+        keep, expected = keep_rows(batch, p_by_lang, default_lang, seed)
+        if stats is not None:
+            stats["rows"] = stats.get("rows", 0) + batch.num_rows
+            stats["expected"] = stats.get("expected", 0.0) + expected
         kept = batch.select(schemas.CURATED.names).filter(pa.array(keep, pa.bool_()))
         if kept.num_rows:
             yield kept

@@ -1,7 +1,10 @@
 """What every Spark wrapper shares: reading a stage's input and counting written rows."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+
+from pyspark.accumulators import AccumulatorParam
 
 from curate.errors import UserError
 from curate.stages.output import StageReport, local_path, staged_output
@@ -37,3 +40,15 @@ def write_filtering_stage(spark, stage: str, rows, result, out: str, drop_reason
                              dropped={drop_reason: rows_in - rows_out}, details=details or {})
         finish(report)
     return report
+
+
+class CounterParam(AccumulatorParam):
+    """Counters summed over tasks: each task adds its own once, when it has finished its
+    rows; stage reports check the totals against the rows written."""
+
+    def zero(self, value: Counter) -> Counter:
+        return Counter()
+
+    def addInPlace(self, total: Counter, more: Counter) -> Counter:
+        total.update(more)
+        return total

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pyspark.accumulators import AccumulatorParam
-
 from curate import schemas
 from curate.config import defaults
 from curate.errors import UserError
 from curate.matching import ALL_LANGUAGES, KEY_VERSIONS, MatchPlan, match_batches
 from curate.metadata import MetadataSet
 from curate.stages.broadcast import BroadcastMetadata
-from curate.stages.common import read_stage_input, written_rows
+from curate.stages.common import CounterParam, read_stage_input, written_rows
 from curate.stages.output import StageReport, staged_output
 
 def match_plan(metadata: MetadataSet, languages: str | None = None,
@@ -52,7 +50,7 @@ def run_match(spark, inp: str, out: str, metadata_path: str | None = None,
     rows = read_stage_input(spark, inp, schemas.DEDUP.names).select(*schemas.DEDUP.names)
     # Each task adds its rows' outcomes once, when it has matched them all: the counts come
     # with the one pass that writes the output (the report's checks catch a double count).
-    outcomes = spark.sparkContext.accumulator(Counter(), _CounterParam())
+    outcomes = spark.sparkContext.accumulator(Counter(), CounterParam())
 
     def match_partition(batches):
         counters: Counter = Counter()
@@ -71,15 +69,6 @@ def run_match(spark, inp: str, out: str, metadata_path: str | None = None,
     finally:
         metadata.unpersist()
     return report
-
-
-class _CounterParam(AccumulatorParam):
-    def zero(self, value: Counter) -> Counter:
-        return Counter()
-
-    def addInPlace(self, total: Counter, more: Counter) -> Counter:
-        total.update(more)
-        return total
 
 
 def match_report(out: str, counters: Counter, rows_out: int, metadata: MetadataSet,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +20,7 @@ from curate.config import defaults
 from curate.errors import UserError
 from curate.sampling import (UNITS, Balance, choose_texts, expected_kept, keep_probabilities,
                              sample_batches, t_for_size, thresholds)
-from curate.stages.common import read_stage_input, written_rows
+from curate.stages.common import CounterParam, read_stage_input, written_rows
 from curate.stages.count import read_counts
 from curate.stages.output import StageReport, read_report, staged_output
 
@@ -41,25 +42,28 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     _check_same_metadata(matched_path, counts_path)
     counts = read_counts(spark, counts_path)
     matched = read_stage_input(spark, matched_path, schemas.MATCHED.names)
-    rows = _units(matched, unit, seed).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = _units(matched, unit, seed)
+    if target_size is not None:   # several passes over the units: keep them
+        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+        t, _expected = t_for_size(lambda ts: _expected_sizes(rows, counts, ts, t_lang, lang),
+                                  target_size, _t_above_all(counts, lang))
+    t_by_lang = thresholds(counts, t, t_lang, english=lang)
+    p_broadcast = spark.sparkContext.broadcast(
+        {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in counts.items()})
+    # The units seen and their expected number kept come with the one pass that writes.
+    stats = spark.sparkContext.accumulator(Counter(), CounterParam())
+
+    def sample_partition(batches):
+        partition: dict = {}
+        yield from sample_batches(batches, p_broadcast.value, lang, seed, partition)
+        stats.add(Counter(partition))
+
+    curated = rows.mapInArrow(sample_partition, schemas.spark_schema(schemas.CURATED))
     try:
-        if target_size is not None:
-            t, expected = t_for_size(lambda ts: _expected_sizes(rows, counts, ts, t_lang, lang),
-                                     target_size, _t_above_all(counts, lang))
-        t_by_lang = thresholds(counts, t, t_lang, english=lang)
-        if target_size is None:
-            expected = float(_expected_sizes(rows, counts, np.array([t]), t_lang, lang)[0])
-        p_broadcast = spark.sparkContext.broadcast(
-            {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in counts.items()})
-
-        def sample_partition(batches):
-            yield from sample_batches(batches, p_broadcast.value, lang, seed)
-
-        curated = rows.mapInArrow(sample_partition, schemas.spark_schema(schemas.CURATED))
         with staged_output(out, "sample") as (tmp, finish):
-            rows_in, units = matched.count(), rows.count()
             curated.write.option("maxRecordsPerFile", max_rows_per_file).parquet(tmp)
-            rows_out = written_rows(spark, tmp)
+            rows_in, rows_out = matched.count(), written_rows(spark, tmp)
+            units, expected = int(stats.value["rows"]), float(stats.value["expected"])
             summary = {"unit": unit, "seed": seed, "t": t_by_lang, "target_size": target_size,
                        "expected_size": round(expected, 1), "size": rows_out,
                        "max_rows_per_file": max_rows_per_file,
@@ -74,9 +78,10 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
                                             for code, vector in counts.items()},
                 "metadata": _matched_metadata(matched_path)})
             finish(report)
-        p_broadcast.unpersist()
     finally:
-        rows.unpersist()
+        p_broadcast.unpersist()
+        if target_size is not None:
+            rows.unpersist()
     return report
 
 
