@@ -26,6 +26,7 @@ from curate.metadata import (
 )
 from curate.metadata_build.tokens import TOKEN
 from curate.metadata_build.wordfreq import read_cbpack
+from wordfreq_helpers import write_cbpack
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -44,20 +45,6 @@ def canonical_sha(entries) -> str:
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
-
-
-def write_cbpack(path: Path, buckets: list[list[str]]) -> None:
-    """A wordfreq list: msgpack [{"format": "cB", "version": 1}, bucket 0, bucket 1, ...]."""
-    def s(x):
-        b = x.encode()
-        return bytes([0xA0 | len(b)]) + b
-
-    def arr(items):
-        n = len(items)
-        return (bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")) + b"".join(items)
-
-    header = b"\x82" + s("format") + s("cB") + s("version") + b"\x01"
-    path.write_bytes(gzip.compress(arr([header] + [arr([s(w) for w in b]) for b in buckets])))
 
 
 # ---------------------------------------------------------------- formats

@@ -6,7 +6,6 @@ import bz2
 import gzip
 import json
 import math
-import os
 import subprocess
 import sys
 import unicodedata
@@ -27,6 +26,7 @@ from curate.metadata_build.pageviews import pageview_titles
 from curate.metadata_build.pmi import wiki_statistics
 from curate.metadata_build.wikitext import iter_lines, markup_to_text
 from curate.metadata_build.wordnet import head_lemmas
+from wordfreq_helpers import write_cbpack
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -310,20 +310,6 @@ def test_order_filtering_duplicates_budgets_and_numbers():
     assert got.dropped == {"duplicate": 2, "empty": 2, "over_budget": 3, "punctuation": 1}
     assert got.kept == {"w": 2, "u": 3, "b": 2, "t": 1, "n": 99}
     assert sum(got.offered.values()) == len(got.entries) + sum(got.dropped.values())
-
-
-def write_cbpack(path: Path, buckets: list[list[str]]) -> None:
-    """A wordfreq list: msgpack [{"format": "cB", "version": 1}, bucket 0, bucket 1, ...]."""
-    def s(x):
-        b = x.encode()
-        return bytes([0xA0 | len(b)]) + b
-
-    def arr(items):
-        n = len(items)
-        return (bytes([0x90 | n]) if n < 16 else b"\xdc" + n.to_bytes(2, "big")) + b"".join(items)
-
-    header = b"\x82" + s("format") + s("cB") + s("version") + b"\x01"
-    path.write_bytes(gzip.compress(arr([header] + [arr([s(w) for w in b]) for b in buckets])))
 
 
 def test_wordfreq_words_fill_in_by_the_corpus_size_rule(tmp_path):

@@ -42,9 +42,11 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     _check_same_metadata(matched_path, counts_path)
     counts = read_counts(spark, counts_path)
     matched = read_stage_input(spark, matched_path, schemas.MATCHED.names)
-    rows = _units(matched, unit, seed)
-    if target_size is not None:   # several passes over the units: keep them
-        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
+    # Only the columns the output keeps travel (the shuffle, the Python workers).
+    rows, choose = _units(matched.select(*schemas.CURATED.names), unit, seed)
+    if target_size is not None:   # several passes over the units: choose once, keep them
+        rows = rows.mapInArrow(choose, schemas.spark_schema(schemas.CURATED))
+        rows, choose = rows.persist(StorageLevel.MEMORY_AND_DISK), _every_row
         t, _expected = t_for_size(lambda ts: _expected_sizes(rows, counts, ts, t_lang, lang),
                                   target_size, _t_above_all(counts, lang))
     t_by_lang = thresholds(counts, t, t_lang, english=lang)
@@ -55,7 +57,7 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
 
     def sample_partition(batches):
         partition: dict = {}
-        yield from sample_batches(batches, p_broadcast.value, lang, seed, partition)
+        yield from sample_batches(choose(batches), p_broadcast.value, lang, seed, partition)
         stats.add(Counter(partition))
 
     curated = rows.mapInArrow(sample_partition, schemas.spark_schema(schemas.CURATED))
@@ -99,14 +101,17 @@ def check_balance(balance: Balance) -> None:
                         f"got {balance.target_size}")
 
 
-def _units(matched, unit: str, seed: int):
-    """The rows the keep rule runs on: every row, or one chosen row per image."""
+def _every_row(batches):
+    return batches
+
+
+def _units(rows, unit: str, seed: int):
+    """(rows, choose): the keep rule runs on choose(batches of rows) in each partition:
+    every row, or each image's drawn row (its rows made adjacent in one partition)."""
     if unit == "pair":
-        return matched
-    # Each image's rows in one partition, in a row (the draw itself is in choose_texts).
-    grouped = matched.repartition("image_uuid").sortWithinPartitions("image_uuid")
-    return grouped.mapInArrow(lambda batches: choose_texts(batches, seed),
-                              schemas.spark_schema(schemas.MATCHED))
+        return rows, _every_row
+    grouped = rows.repartition("image_uuid").sortWithinPartitions("image_uuid")
+    return grouped, lambda batches: choose_texts(batches, seed)
 
 
 def _expected_sizes(rows, counts: dict[str, np.ndarray], ts: np.ndarray,
