@@ -29,23 +29,29 @@ PARTIAL_COUNTS = pa.schema([
 Totals = dict
 
 
-def batch_entry_counts(batch: pa.RecordBatch, n_entries: Mapping[str, int], default_lang: str
-                       ) -> dict[str, np.ndarray]:
-    """One count vector per language of the batch (`n_entries[lang]` long: its list's size)."""
+def batch_entry_ids(batch: pa.RecordBatch, n_entries: Mapping[str, int], default_lang: str
+                    ) -> dict[str, np.ndarray]:
+    """The batch's matched entry ids, flattened, per language (checked against its list)."""
     langs = pc.fill_null(batch.column("lang"), default_lang)
     ids = batch.column("matched_entry_ids")
-    counts = {}
-    for lang in pc.unique(langs).to_pylist():
+    found = {}
+    codes = pc.unique(langs).to_pylist()
+    for lang in codes:
         if lang not in n_entries:
             raise ValueError(f"matched rows in language {lang!r}, which the metadata has no "
                              f"list for (it has {', '.join(sorted(n_entries))})")
-        rows = ids.filter(pc.equal(langs, lang))
-        flat = rows.flatten().to_numpy(zero_copy_only=False)
+        rows = ids if len(codes) == 1 else ids.filter(pc.equal(langs, lang))
+        flat = pc.list_flatten(rows).to_numpy(zero_copy_only=False)
         if len(flat) and (flat.max() >= n_entries[lang] or flat.min() < 0):
             raise ValueError(f"entry id {int(flat.max())} outside the {lang} metadata "
                              f"({n_entries[lang]} entries)")
-        counts[lang] = np.bincount(flat, minlength=n_entries[lang]).astype(np.int64)
-    return counts
+        found[lang] = flat
+    return found
+
+
+# Ids are gathered to about this many before one bincount: a bincount costs the list's
+# length (500k entries) however few ids it counts.
+_BINCOUNT_IDS = 4_000_000
 
 
 def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: Mapping[str, int],
@@ -53,15 +59,26 @@ def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: Mapping
     """One partition's PARTIAL_COUNTS: one row per language, the only data that leaves it."""
     totals: dict[str, np.ndarray] = {}
     texts: dict[str, int] = {}
+    pending: dict[str, list[np.ndarray]] = {}
+
+    def count(lang: str) -> None:
+        flat = np.concatenate(pending.pop(lang))
+        vector = np.bincount(flat, minlength=n_entries[lang]).astype(np.int64)
+        if lang in totals:
+            totals[lang] += vector
+        else:
+            totals[lang] = vector
+
     for batch in batches:
         langs = pc.fill_null(batch.column("lang"), default_lang)
         for item in pc.value_counts(langs).to_pylist():
             texts[item["values"]] = texts.get(item["values"], 0) + item["counts"]
-        for lang, vector in batch_entry_counts(batch, n_entries, default_lang).items():
-            if lang in totals:
-                totals[lang] += vector
-            else:
-                totals[lang] = vector
+        for lang, flat in batch_entry_ids(batch, n_entries, default_lang).items():
+            pending.setdefault(lang, []).append(flat)
+            if sum(map(len, pending[lang])) >= _BINCOUNT_IDS:
+                count(lang)
+    for lang in list(pending):
+        count(lang)
     if totals:
         langs = sorted(totals)
         nonzero = [np.flatnonzero(totals[lang]) for lang in langs]
