@@ -11,9 +11,10 @@ from typing import Callable
 
 from curate.extract.options import ExtractOptions
 from curate.inputs import InputSelection, bundled_sample, resolve_inputs
-from curate.metadata import load_metadata_set
+from curate.matching import ALL_LANGUAGES
+from curate.metadata import DEFAULT_SOURCE, default_worldwide_dir, load_metadata_set
 from curate.sampling import Balance
-from curate.stages.output import StageReport
+from curate.stages.output import StageReport, read_report
 
 STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count": "counts",
               "sample": "curated"}
@@ -57,19 +58,39 @@ def match(dedup_dir: str, output: str, metadata: str | None = None, session=None
           languages: str | None = None, assume_lang: str | None = None,
           spacing: str | None = None) -> StageReport:
     """languages: "en" (default), "all" or "en,de,..."; assume_lang skips language
-    identification; spacing "v1" / "v2" (default: v1 for "en", v2 for "all")."""
+    identification; spacing "v1" / "v2" (default: v1 for "en", v2 for "all"). Without
+    metadata: the shipped English list, or for "all" the shipped worldwide directory."""
     from curate.stages.match import match_plan, run_match
+    metadata = match_metadata(metadata, languages)
     match_plan(load_metadata_set(metadata), languages, assume_lang, spacing)
     return run_match(_spark(session), dedup_dir, output, metadata, languages, assume_lang,
                      spacing)
 
 
+def match_metadata(metadata: str | None, languages: str | None) -> str | None:
+    """The metadata a match runs with: the one given, else the shipped worldwide directory
+    for `--languages all`, else None (the shipped English list)."""
+    if metadata is None and (languages or "").strip() == ALL_LANGUAGES:
+        return default_worldwide_dir()
+    return metadata
+
+
+def matched_with(matched_dir: str) -> str | None:
+    """The metadata path a matched output's report names (None: the shipped English list)."""
+    report = read_report(matched_dir) if os.path.isdir(matched_dir) else None
+    source = ((report.details.get("metadata") if report else None) or {}).get("source")
+    return source if source and source != DEFAULT_SOURCE and os.path.exists(source) else None
+
+
 def count(matched_dir: str, output: str, metadata: str | None = None,
           session=None, balance: Balance = Balance()) -> StageReport:
-    """balance.t / balance.t_lang: the thresholds the summary describes head and tail at."""
+    """balance.t / balance.t_lang: the thresholds the summary describes head and tail at.
+    Without metadata: the metadata the matched set was made with."""
     from curate.stages.count import run_count
     from curate.stages.sample import check_balance
     check_balance(balance)
+    if metadata is None:
+        metadata = matched_with(matched_dir)
     load_metadata_set(metadata)
     return run_count(_spark(session), matched_dir, output, metadata, t=balance.t,
                      t_lang=balance.t_lang)
@@ -106,6 +127,7 @@ def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
     paths = resolve_inputs(inputs or bundled_sample(), selection)
     from curate.stages.match import match_plan
     from curate.stages.sample import check_balance
+    metadata = match_metadata(metadata, languages)
     match_plan(load_metadata_set(metadata), languages, assume_lang, spacing)
     check_balance(balance)
     spark = _spark(session)

@@ -150,6 +150,12 @@ def default_metadata_path() -> Traversable:
     return resources.files("curate") / "data" / _DEFAULT_FILE
 
 
+def default_worldwide_dir() -> str:
+    """The packaged worldwide directory (wordfreq-based lists of 45 languages, see its
+    README.md), the metadata of `--languages all` when none is given."""
+    return str(resources.files("curate") / "data" / "metadata_worldwide")
+
+
 def fingerprint_entries(entries) -> str:
     """sha256 hex of the canonical JSON (UTF-8, compact, non-ASCII kept) of the entries list."""
     canonical = json.dumps(list(entries), ensure_ascii=False, separators=(",", ":"))

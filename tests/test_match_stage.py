@@ -154,3 +154,28 @@ def test_match_option_errors_are_one_line(args, message, dedup_dir, lists_dir, t
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "m").exists()
+
+
+def test_worldwide_run_uses_the_shipped_lists_end_to_end(spark, data_dir, tmp_path):
+    """`curate run --languages all` with no --metadata: the shipped worldwide directory,
+    v2 keys; count and sample without --metadata follow the matched set's metadata."""
+    work = tmp_path / "work"
+    sample = data_dir / "commoncrawl" / "CC-MAIN-2020-34-sample.warc.gz"
+    assert run_cli("run", str(sample), "-o", str(work), "--languages", "all") == 0
+    worldwide = load_metadata_set(api.match_metadata(None, "all"))
+    assert len(worldwide.languages) >= 40 and {"en", "zh", "ja"} <= set(worldwide.languages)
+    matched = pd.read_parquet(work / "matched")
+    zh = matched[matched.lang == "zh"]
+    assert len(zh) > 0
+    matcher = Matcher(worldwide.lists["zh"].entries, "v2")
+    assert [list(ids) for ids in zh.matched_entry_ids] == [matcher.match(t) for t in zh.text]
+    report = read_report(str(work / "matched"))
+    assert report.details["spacing"] == "v2"
+    assert report.details["metadata"]["fingerprint"] == worldwide.fingerprint
+    summary = json.loads((work / "counts" / "_summary.json").read_text("utf-8"))["languages"]
+    assert summary["zh"]["matched_texts"] == len(zh)
+    assert set(read_report(str(work / "curated")).details["t"]) == set(worldwide.languages)
+    # count on its own, without --metadata, counts with the matched set's lists
+    assert run_cli("count", str(work / "matched"), "-o", str(tmp_path / "counts")) == 0
+    assert read_report(str(tmp_path / "counts")).details["metadata"]["fingerprint"] == \
+        worldwide.fingerprint
