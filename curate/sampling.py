@@ -88,9 +88,16 @@ def language_summary(entry_counts: np.ndarray, t: int) -> dict:
 
 def row_key(seed: int, image_uuid: str, text: str) -> int:
     """64 bits fixed by (seed, image_uuid, text): every coin of the pair derives from it."""
+    return int(row_keys(seed, [image_uuid], [text])[0])
+
+
+def row_keys(seed: int, image_uuids: list[str], texts: list[str]) -> np.ndarray:
+    """row_key of each (image_uuid, text), as uint64."""
     key = struct.pack("<q", seed)
-    message = f"{image_uuid}\x1f{text}".encode("utf-8")
-    return int.from_bytes(hashlib.blake2b(message, digest_size=8, key=key).digest(), "little")
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(f"{u}\x1f{t}".encode("utf-8"), digest_size=8, key=key).digest()
+                        for u, t in zip(image_uuids, texts)])
+    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
 def coins(keys: np.ndarray, entry_ids: np.ndarray) -> np.ndarray:
@@ -207,12 +214,17 @@ def keep_rows(batch: pa.RecordBatch, p_by_lang: Mapping[str, np.ndarray], defaul
     langs = pc.fill_null(batch.column("lang"), default_lang)
     keep = np.zeros(batch.num_rows, dtype=bool)
     expected = 0.0
-    for lang in pc.unique(langs).to_pylist():
+    codes = pc.unique(langs).to_pylist()
+    for lang in codes:
         if lang not in p_by_lang:
             raise ValueError(f"matched rows in language {lang!r} have no counts; "
                              f"count this matched set first")
-        rows = np.flatnonzero(pc.equal(langs, lang).to_numpy(zero_copy_only=False))
-        ids = batch.column("matched_entry_ids").take(rows)
+        ids = batch.column("matched_entry_ids")
+        if len(codes) == 1:   # one language (the usual batch): no copy of the lists
+            rows = np.arange(batch.num_rows)
+        else:
+            rows = np.flatnonzero(pc.equal(langs, lang).to_numpy(zero_copy_only=False))
+            ids = ids.take(rows)
         lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
         rows, lengths = rows[lengths > 0], lengths[lengths > 0]   # (matched sets are non-empty)
         flat = pc.list_flatten(ids).to_numpy(zero_copy_only=False)
@@ -229,8 +241,7 @@ def keep_rows(batch: pa.RecordBatch, p_by_lang: Mapping[str, np.ndarray], defaul
             uuids = batch.column("image_uuid").take(rows[need]).to_pylist()
             texts = batch.column("text").take(rows[need]).to_pylist()
             keys = np.zeros(len(rows), dtype=np.uint64)
-            keys[need] = np.array([row_key(seed, u, t) for u, t in zip(uuids, texts)],
-                                  dtype=np.uint64)
+            keys[need] = row_keys(seed, uuids, texts)
             hit = coins(keys[owner[at]], flat[at]) < p[at]
             keep[rows[np.unique(owner[at][hit])]] = True
     return keep, expected
