@@ -133,10 +133,12 @@ def test_count_gives_one_vector_per_language_and_refuses_other_metadata(
     assert read_report(str(counts)).details["metadata"]["fingerprint"] == \
         load_metadata_set(str(lists_dir)).fingerprint
 
-    code = run_cli("count", str(matched), "-o", str(tmp_path / "c2"))   # the default list
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(["cat", "dog"]), "utf-8")
+    code = run_cli("count", str(matched), "-o", str(tmp_path / "c2"), "--metadata", str(other))
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert "is not the metadata" in err and "de: 5 entries" in err
+    assert "is not the metadata" in err and "de: 5 entries" in err and "en: 2 entries" in err
     assert not (tmp_path / "c2").exists()
 
 
