@@ -151,12 +151,16 @@ class _Tree:
             doc = doc.get(key) if key in doc.keys() else None
         return doc
 
+    def present(self, doc: Any, *keys: str) -> Any:
+        """get() for a path that is there in nearly every document."""
+        return self.get(doc, *keys)
+
     def page(self, doc: Any) -> tuple[str | None, str | None, list[ImageLink]] | None:
-        meta = self.get(doc, "Envelope", "Payload-Metadata", "HTTP-Response-Metadata",
-                        "HTML-Metadata")
+        meta = self.present(doc, "Envelope", "Payload-Metadata", "HTTP-Response-Metadata",
+                            "HTML-Metadata")
         if type(meta) is not self.object_type:
             return None
-        page_url = self.get(doc, "Envelope", "WARC-Header-Metadata", "WARC-Target-URI")
+        page_url = self.present(doc, "Envelope", "WARC-Header-Metadata", "WARC-Target-URI")
         if type(page_url) is not str:  # a WARC header, not HTML: never unescaped
             page_url = None
         base = wat_text(self.get(meta, "Head", "Base"))
@@ -192,11 +196,21 @@ class _Tree:
                 title if type(title) is str else None)
 
 
+class _SimdjsonTree(_Tree):
+    def present(self, doc: Any, *keys: str) -> Any:
+        # One JSON-pointer lookup in C++ (the first of a repeated key, as get); a key
+        # missing on the way, or a level that is not an object, raises: then get decides.
+        try:
+            return doc.at_pointer("/" + "/".join(keys))
+        except Exception:
+            return self.get(doc, *keys)
+
+
 _STDLIB = _Tree(dict, list)
 _REFUSED = object()
 
 if simdjson is not None:
-    _SIMDJSON = _Tree(simdjson.Object, simdjson.Array)
+    _SIMDJSON = _SimdjsonTree(simdjson.Object, simdjson.Array)
     # One parser per process: it reuses its buffers, holding one document at a time.
     _PARSER = simdjson.Parser()
 
