@@ -25,23 +25,34 @@ PARTIAL_COUNTS = pa.schema([
     pa.field("entry_ids", pa.binary(), nullable=False),
     pa.field("counts", pa.binary(), nullable=False),
 ])
-# {lang: (texts, dense count vector)}: what merge_partials adds up.
+# {lang: (texts, dense count vector)}: what merge_totals adds up.
 Totals = dict
+
+
+def ids_by_language(batch: pa.RecordBatch, default_lang: str
+                    ) -> Iterator[tuple[str, np.ndarray, pa.ListArray]]:
+    """(language, its rows' positions, their matched_entry_ids) for each language of a
+    batch (a null lang is default_lang); a one-language batch's lists are not copied."""
+    langs = pc.fill_null(batch.column("lang"), default_lang)
+    ids = batch.column("matched_entry_ids")
+    codes = pc.unique(langs).to_pylist()
+    if len(codes) == 1:
+        yield codes[0], np.arange(batch.num_rows), ids
+        return
+    for lang in codes:
+        rows = np.flatnonzero(pc.equal(langs, lang).to_numpy(zero_copy_only=False))
+        yield lang, rows, ids.take(rows)
 
 
 def batch_entry_ids(batch: pa.RecordBatch, n_entries: Mapping[str, int], default_lang: str
                     ) -> dict[str, np.ndarray]:
     """The batch's matched entry ids, flattened, per language (checked against its list)."""
-    langs = pc.fill_null(batch.column("lang"), default_lang)
-    ids = batch.column("matched_entry_ids")
     found = {}
-    codes = pc.unique(langs).to_pylist()
-    for lang in codes:
+    for lang, _rows, ids in ids_by_language(batch, default_lang):
         if lang not in n_entries:
             raise ValueError(f"matched rows in language {lang!r}, which the metadata has no "
                              f"list for (it has {', '.join(sorted(n_entries))})")
-        rows = ids if len(codes) == 1 else ids.filter(pc.equal(langs, lang))
-        flat = pc.list_flatten(rows).to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(ids).to_numpy(zero_copy_only=False)
         if len(flat) and (flat.max() >= n_entries[lang] or flat.min() < 0):
             raise ValueError(f"entry id {int(flat.max())} outside the {lang} metadata "
                              f"({n_entries[lang]} entries)")

@@ -218,7 +218,8 @@ def _match_distinct(texts: list[str], langs: list[str], codes: list[str],
                                else f"language_not_selected:{lang}")
             continue
         matcher = worker_matcher(metadata, lang, plan.key_version)
-        for i, found in zip(rows, matcher.match_texts([texts[i] for i in rows])):
+        # (the texts are distinct already: no match_texts cache)
+        for i, found in zip(rows, map(matcher.match, [texts[i] for i in rows])):
             ids[i] = found
             outcomes[i] = f"matched:{lang}" if found else f"no_match:{lang}"
     return ids, outcomes

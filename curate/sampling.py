@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import schemas
+from curate.counting import ids_by_language
 
 _TWO_TO_MINUS_53 = 2.0 ** -53
 # splitmix64 (Steele, Lea, Flood 2014): the golden-ratio increment and the finalizer's
@@ -159,21 +160,26 @@ def expected_kept(batches: Iterator[pa.RecordBatch], counts_by_lang: Mapping[str
                   t_table: Mapping[str, np.ndarray], default_lang: str) -> np.ndarray:
     """Σ over rows of each row's keep probability 1 − ∏(1 − p[e]), for G sets of
     thresholds at once: t_table[lang] holds G values of that language's t."""
-    total = None
+    total = np.zeros(len(next(iter(t_table.values()))))
     for batch in batches:
-        langs = pc.fill_null(batch.column("lang"), default_lang)
-        for lang in pc.unique(langs).to_pylist():
-            ids = batch.column("matched_entry_ids").filter(pc.equal(langs, lang))
+        for lang, _rows, ids in ids_by_language(batch, default_lang):
             lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
-            counts = counts_by_lang[lang][ids.flatten().to_numpy(zero_copy_only=False)]
+            counts = counts_by_lang[lang][pc.list_flatten(ids).to_numpy(zero_copy_only=False)]
             t = np.asarray(t_table[lang], dtype=np.float64)[:, None]
             p = np.minimum(1.0, t / np.maximum(counts, 1))        # keep_probabilities, G rows
-            with np.errstate(divide="ignore"):
-                log_miss = np.log1p(-p)                           # -inf where p = 1
-            starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-            kept = (1.0 - np.exp(np.add.reduceat(log_miss, starts, axis=1))).sum(axis=1)
-            total = kept if total is None else total + kept
-    return total if total is not None else np.zeros(len(next(iter(t_table.values()))))
+            total += _keep_probability(p, _starts(lengths)).sum(axis=-1)
+    return total
+
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Where each row's entries start in the flattened ids (rows have at least one)."""
+    return np.concatenate(([0], np.cumsum(lengths)[:-1]))
+
+
+def _keep_probability(p: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """1 − ∏(1 − p[e]) of each row, over the last axis of p (entries flattened by row)."""
+    with np.errstate(divide="ignore"):   # log(0) = -inf where p = 1: probability 1
+        return 1.0 - np.exp(np.add.reduceat(np.log1p(-p), starts, axis=-1))
 
 
 def t_for_size(expected: Callable[[np.ndarray], np.ndarray], target: float, t_max: int,
@@ -211,27 +217,18 @@ def keep_rows(batch: pa.RecordBatch, p_by_lang: Mapping[str, np.ndarray], defaul
               seed: int) -> tuple[np.ndarray, float]:
     """(keep mask, expected number kept) of a matched batch: keep_pair for every row, in
     numpy. A row with a tail entry is kept without a coin; the others need one hash each."""
-    langs = pc.fill_null(batch.column("lang"), default_lang)
     keep = np.zeros(batch.num_rows, dtype=bool)
     expected = 0.0
-    codes = pc.unique(langs).to_pylist()
-    for lang in codes:
+    for lang, rows, ids in ids_by_language(batch, default_lang):
         if lang not in p_by_lang:
             raise ValueError(f"matched rows in language {lang!r} have no counts; "
                              f"count this matched set first")
-        ids = batch.column("matched_entry_ids")
-        if len(codes) == 1:   # one language (the usual batch): no copy of the lists
-            rows = np.arange(batch.num_rows)
-        else:
-            rows = np.flatnonzero(pc.equal(langs, lang).to_numpy(zero_copy_only=False))
-            ids = ids.take(rows)
         lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
         rows, lengths = rows[lengths > 0], lengths[lengths > 0]   # (matched sets are non-empty)
         flat = pc.list_flatten(ids).to_numpy(zero_copy_only=False)
         p = p_by_lang[lang][flat]
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        with np.errstate(divide="ignore"):
-            expected += float((1.0 - np.exp(np.add.reduceat(np.log1p(-p), starts))).sum())
+        starts = _starts(lengths)
+        expected += float(_keep_probability(p, starts).sum())
         sure = np.maximum.reduceat(p, starts) >= 1.0
         keep[rows[sure]] = True
         need = np.flatnonzero(~sure)

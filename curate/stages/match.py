@@ -13,6 +13,7 @@ from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.common import CounterParam, read_stage_input, written_rows
 from curate.stages.output import StageReport, staged_output
 
+
 def match_plan(metadata: MetadataSet, languages: str | None = None,
                assume_lang: str | None = None, spacing: str | None = None) -> MatchPlan:
     """The plan for `--languages`, `--assume-lang`, `--spacing`; UserError when the
