@@ -33,7 +33,7 @@ from curate.sources import InputUnavailable, open_input
 # Rows are plain tuples for speed; this pins their order to the schema's.
 _ROW_COLUMNS = ("image_uuid", "url", "text", "text_source", "page_url", "source_path",
                 "source_offset", "crawl", "fetch_time", "lang")
-assert tuple(PAIRS.names) == _ROW_COLUMNS, "update the row tuple in _page_rows"
+assert tuple(PAIRS.names) == _ROW_COLUMNS, "update the row tuples in _page_rows and _wat_rows"
 
 _CHUNK = 64 * 1024
 # A warcinfo block is read up to this much for its isPartOf / description.
@@ -293,8 +293,9 @@ class _File:
         cost). A list, not a generator: one generator level less per row."""
         counters = self.counters
         images = PageImages(base)
-        resolve, known = images.resolve, images.known
-        tail = (page_url, self.path, item.offset, self.crawl, self._fetch_time(item.date), None)
+        resolve, known = images.resolve_new, images.known
+        path, offset, crawl = self.path, item.offset, self.crawl
+        fetch_time = self._fetch_time(item.date)
         rows: list[tuple] = []
         add = rows.append
         found = empty = no_src = non_http = 0
@@ -321,10 +322,14 @@ class _File:
                 else:
                     no_src += len(texts)
                 continue
+            uuid, url = head
             for text, source in texts:
-                text = clean_text(wat_text(text) if "&" in text else text)
+                if "&" in text:
+                    text = wat_text(text)
+                # clean_text, inlined (this loop runs once per pair)
+                text = text.replace("\n", " ").replace("\r", " ").strip()
                 if text:
-                    add(head + (text, source) + tail)
+                    add((uuid, url, text, source, page_url, path, offset, crawl, fetch_time, None))
                 else:
                     empty += 1
         counters["images"] += len(links)

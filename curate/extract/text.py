@@ -43,6 +43,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 
 
 _MISSING = object()
+_UNPARSED = "unparsed"
 
 
 class PageImages:
@@ -68,30 +69,41 @@ class PageImages:
         # known(src, default): resolve's answer for a source already resolved, else default
         # (the cache's own get, for callers' inner loops).
         self.known = self._cache.get
-        self._scheme: str | None = None   # the base's http(s) scheme when the shortcuts apply
+        # The base's parts are worked out on the first source that needs them (_parse_base):
+        # many pages' image sources are all absolute.
+        self._scheme: str | None = _UNPARSED   # the base's http(s) scheme when the shortcuts apply
         self._origin: str | None = None   # "scheme://host" of the base
         self._directory: str | None = None   # "scheme://host/dir/" of a base with a plain path
-        if base:
-            try:
-                parts = urlsplit(base)
-            except ValueError:     # urljoin raises for every source: no shortcut
-                self._scheme = "invalid"
-            else:
-                if parts.scheme in _HTTP_SCHEMES:
-                    self._scheme = parts.scheme
-                    if parts.netloc:
-                        self._origin = f"{parts.scheme}://{parts.netloc}"
-                        path = parts.path
-                        if (path.startswith("/") and ";" not in path and "//" not in path
-                                and "/./" not in path + "/" and "/../" not in path + "/"):
-                            self._directory = self._origin + path[:path.rfind("/") + 1]
+        if base and (not base.isascii() or "[" in base or "]" in base):
+            self._parse_base()   # urlsplit may refuse it (only such a base): know it now
+
+    def _parse_base(self) -> None:
+        self._scheme = None
+        base = self.base
+        if not base:
+            return
+        try:
+            parts = urlsplit(base)
+        except ValueError:     # urljoin raises for every source: no shortcut
+            self._scheme = "invalid"
+            return
+        if parts.scheme in _HTTP_SCHEMES:
+            self._scheme = parts.scheme
+            if parts.netloc:
+                self._origin = f"{parts.scheme}://{parts.netloc}"
+                path = parts.path
+                if (path.startswith("/") and ";" not in path and "//" not in path
+                        and "/./" not in path + "/" and "/../" not in path + "/"):
+                    self._directory = self._origin + path[:path.rfind("/") + 1]
 
     def resolve(self, src: str) -> tuple[str, str] | None:
         """(uuid, absolute http(s) URL) of an image source (a pairs row's first two
         columns), or None."""
         found = self._cache.get(src, _MISSING)
-        if found is not _MISSING:
-            return found
+        return self.resolve_new(src) if found is _MISSING else found
+
+    def resolve_new(self, src: str) -> tuple[str, str] | None:
+        """resolve for a source known() does not know yet."""
         url = self._shortcut(src.strip())
         if url is None:
             url = resolve_image_url(src, self.base)
@@ -110,13 +122,14 @@ class PageImages:
                                                                                     len(src) - 1):
             # An empty fragment: urljoin drops it when it joins the source to a base of
             # the same scheme (urlunsplit), and keeps the source whole otherwise.
+            if self._scheme is _UNPARSED:
+                self._parse_base()
             return src[:-1] if scheme == self._scheme else src
         return None
 
     def _shortcut(self, src: str) -> str | None | bool:
         """The URL urljoin gives, False when it gives none, None when it is not known."""
-        scheme = self._scheme
-        if scheme == "invalid":
+        if self._scheme == "invalid":   # (a base urlsplit refuses is parsed at once)
             return None
         if src.startswith("http://"):
             return self._absolute(src, "http", 5)
@@ -125,6 +138,9 @@ class PageImages:
         found = _SCHEME.match(src)
         if found:
             return False if found.group().lower() not in ("http:", "https:") else None
+        if self._scheme is _UNPARSED:
+            self._parse_base()
+        scheme = self._scheme
         if scheme is None:
             return None
         if src.startswith("//"):
