@@ -12,7 +12,9 @@ Printed, per core (wall seconds x cores of local[--cores]):
 - sample --unit pair     curate's sample stage, the keep rule on every row
 - sample --unit image    the same after choosing one text per image (a shuffle by image)
 with rows/s/core, the stage's time over the floor's, and the bytes shuffled per input row
-(shuffle write bytes of the stage's jobs, from Spark's status REST API).
+(shuffle write bytes of the stage's jobs, from Spark's status REST API). Every line runs
+--repeat times, the lines taking turns; the best wall time counts (on a shared 2-core
+machine one pass of the same job varies by 20-40%), and all of them are printed.
 
     .venv/bin/python bench/balance.py                 # --rows 10000000 --cores 2
 """
@@ -108,6 +110,7 @@ def main() -> None:
     parser.add_argument("--t", type=int, default=20_000)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "balance")
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     wall = time.monotonic()
     pool = build_pool(args.out, args.rows, args.entries, args.files)
@@ -128,27 +131,34 @@ def main() -> None:
          .groupBy("lang", "e").count().write.parquet(str(work / "explode")))
 
     balance = Balance(t=args.t, seed=0)
-    lines = [
+    lines = [   # (name, what runs, the output it writes: removed before each run, untimed)
         ("floor: read + write (count's columns)", lambda: floor(["lang", "matched_entry_ids"],
-                                                                "floor-count")),
+                                                                "floor-count"), "floor-count"),
         ("floor: read + write (sample's columns)", lambda: floor(list(CURATED_COLUMNS),
-                                                                 "floor-sample")),
-        ("info: JVM explode + groupBy count", explode_count),
-        ("count", lambda: api.count(str(pool), str(work / "counts"), metadata, spark, balance)),
+                                                                 "floor-sample"), "floor-sample"),
+        ("info: JVM explode + groupBy count", explode_count, "explode"),
+        ("count", lambda: api.count(str(pool), str(work / "counts"), metadata, spark, balance),
+         "counts"),
         ("sample --unit pair", lambda: api.sample(
             str(pool), str(work / "counts"), str(work / "curated-pair"),
-            Balance(t=args.t, seed=0, unit="pair"), session=spark)),
+            Balance(t=args.t, seed=0, unit="pair"), session=spark), "curated-pair"),
         ("sample --unit image", lambda: api.sample(
             str(pool), str(work / "counts"), str(work / "curated-image"),
-            Balance(t=args.t, seed=0, unit="image"), session=spark)),
+            Balance(t=args.t, seed=0, unit="image"), session=spark), "curated-image"),
     ]
-    print(f"\n{'':40s} {'wall s':>8s} {'rows/s/core':>12s} {'shuffle B/row':>14s}")
+    runs: dict[str, list[float]] = {name: [] for name, _, _ in lines}
+    shuffles: dict[str, int] = {}
+    for _ in range(args.repeat):
+        for name, fn, output in lines:
+            shutil.rmtree(work / output, ignore_errors=True)
+            seconds, shuffles[name] = timed(spark, fn)
+            runs[name].append(seconds)
+    print(f"\n{'':40s} {'wall s':>8s} {'rows/s/core':>12s} {'shuffle B/row':>14s}  all runs")
     results = {}
-    for name, fn in lines:
-        seconds, shuffled = timed(spark, fn)
-        results[name] = seconds
+    for name, _, _ in lines:
+        seconds = results[name] = min(runs[name])
         print(f"  {name:38s} {seconds:8.2f} {rows / (seconds * args.cores):12,.0f} "
-              f"{shuffled / rows:14.2f}")
+              f"{shuffles[name] / rows:14.2f}  {' '.join(f'{s:.1f}' for s in runs[name])}")
     summary = json.loads((work / "curated-image" / "_summary.json").read_text())
     print(f"\nsample --unit image: t={summary['t']}, expected size {summary['expected_size']:,.0f}, "
           f"size {summary['size']:,}")

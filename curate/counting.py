@@ -44,6 +44,20 @@ def ids_by_language(batch: pa.RecordBatch, default_lang: str
         yield lang, rows, ids.take(rows)
 
 
+def ids_by_language_code(codes: np.ndarray, ids: pa.ListArray, languages: list[str]
+                         ) -> Iterator[tuple[str | None, np.ndarray, pa.ListArray]]:
+    """ids_by_language for rows whose language comes as its index in `languages` (-1: a
+    language not among them, given as None)."""
+    present = np.unique(codes)
+    if len(present) == 1:
+        code = int(present[0])
+        yield (languages[code] if code >= 0 else None), np.arange(len(codes)), ids
+        return
+    for code in present.tolist():
+        rows = np.flatnonzero(codes == code)
+        yield (languages[code] if code >= 0 else None), rows, ids.take(rows)
+
+
 def batch_entry_ids(batch: pa.RecordBatch, n_entries: Mapping[str, int], default_lang: str
                     ) -> dict[str, np.ndarray]:
     """The batch's matched entry ids, flattened, per language (checked against its list)."""

@@ -3,11 +3,12 @@
 Every coin is a hash of (seed, image_uuid, text, entry_id), and the text an image is
 represented by (unit "image") the smallest hash of (seed, image_uuid, text) among its
 texts, so a pair's fate depends on nothing else: not on partitioning, task retries or
-cluster size.
+cluster size. Both hashes are Spark's xxhash64 of those values, so the Spark stage computes
+them in the JVM (`spark_row_key`, `spark_text_draw`) and this module computes the same
+numbers in Python with the xxhash package (`row_keys`, `text_draw`).
 """
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
@@ -15,6 +16,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from xxhash import xxh64_intdigest
 
 from curate import schemas
 from curate.counting import ids_by_language
@@ -25,6 +27,12 @@ _TWO_TO_MINUS_53 = 2.0 ** -53
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
+# Spark's xxhash64(a, b, ...) hashes each value with the previous hash as the seed,
+# starting from 42; a long is hashed as its 8 bytes little-endian, a string as its UTF-8.
+_SPARK_HASH_SEED = 42
+# Hashed between the seed and the row for the text draw, so the draw that picks an image's
+# text and the row key that flips its coins are different numbers.
+_DRAW_SALT = 0x7E47D8A5
 UNITS = ("image", "pair")
 
 
@@ -87,18 +95,36 @@ def language_summary(entry_counts: np.ndarray, t: int) -> dict:
             "tail_proportion": tail_proportion(counts, t)}
 
 
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _chain_seed(*longs: int) -> int:
+    """The running hash of Spark's xxhash64 after the given long values."""
+    h = _SPARK_HASH_SEED
+    for value in longs:
+        h = xxh64_intdigest(struct.pack("<q", value), h)
+    return h
+
+
 def row_key(seed: int, image_uuid: str, text: str) -> int:
-    """64 bits fixed by (seed, image_uuid, text): every coin of the pair derives from it."""
-    return int(row_keys(seed, [image_uuid], [text])[0])
+    """64 bits fixed by (seed, image_uuid, text): every coin of the pair derives from it.
+    Spark's xxhash64(seed as a long, image_uuid, text), as a signed long (spark_row_key)."""
+    return int(row_keys(seed, [image_uuid], [text]).view(np.int64)[0])
 
 
 def row_keys(seed: int, image_uuids: list[str], texts: list[str]) -> np.ndarray:
-    """row_key of each (image_uuid, text), as uint64."""
-    key = struct.pack("<q", seed)
-    blake2b = hashlib.blake2b
-    digests = b"".join([blake2b(f"{u}\x1f{t}".encode("utf-8"), digest_size=8, key=key).digest()
-                        for u, t in zip(image_uuids, texts)])
-    return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
+    """row_key of each (image_uuid, text), as uint64 (the long's two's complement)."""
+    h = _chain_seed(seed)
+    return np.array([xxh64_intdigest(t.encode("utf-8"), xxh64_intdigest(u.encode("utf-8"), h))
+                     for u, t in zip(image_uuids, texts)], dtype=np.uint64)
+
+
+def spark_row_key(seed: int):
+    """row_key as a Spark column of the image_uuid and text columns (a long)."""
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(F.lit(seed).cast("long"), "image_uuid", "text")
 
 
 def coins(keys: np.ndarray, entry_ids: np.ndarray) -> np.ndarray:
@@ -113,40 +139,57 @@ def coins(keys: np.ndarray, entry_ids: np.ndarray) -> np.ndarray:
 
 def coin(seed: int, image_uuid: str, text: str, entry_id: int) -> float:
     """The coin of one (pair, entry): a uniform number in [0, 1) fixed by its arguments."""
-    key = np.array([row_key(seed, image_uuid, text)], dtype=np.uint64)
-    return float(coins(key, np.array([entry_id]))[0])
+    return float(coins(row_keys(seed, [image_uuid], [text]), np.array([entry_id]))[0])
 
 
-def text_draw(seed: int, image_uuid: str, text: str) -> bytes:
+def text_draw(seed: int, image_uuid: str, text: str) -> int:
     """The draw that picks an image's text (unit "image"): its texts' draws are distinct
-    uniform keys, the smallest wins, so each text is equally likely to be picked."""
-    key = struct.pack("<q", seed)
-    return hashlib.blake2b(f"{image_uuid}\x1e{text}".encode("utf-8"), digest_size=16,
-                           key=key, person=b"curate-unit-img").digest()
+    uniform 64-bit numbers, the smallest wins, so each text is equally likely to be picked.
+    Spark's xxhash64(seed, _DRAW_SALT, image_uuid, text) as a signed long (spark_text_draw)."""
+    h = _chain_seed(seed, _DRAW_SALT)
+    return _signed(xxh64_intdigest(text.encode("utf-8"),
+                                   xxh64_intdigest(image_uuid.encode("utf-8"), h)))
+
+
+def spark_text_draw(seed: int):
+    """text_draw as a Spark column of the image_uuid and text columns (a long)."""
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(F.lit(seed).cast("long"), F.lit(_DRAW_SALT).cast("long"),
+                      "image_uuid", "text")
+
+
+def unit_order(draw: int, row: dict) -> tuple:
+    """How an image's rows are ordered to pick one (unit "image"): by draw, then by the
+    rest of the row (only exact duplicates of (image_uuid, text) ever get that far), with
+    nulls first: the order of Spark's min over struct(draw, text, url, lang, ids)."""
+    return (draw,) + tuple((0,) if row[name] is None else (1, row[name])
+                           for name in ("text", "url", "lang", "matched_entry_ids"))
 
 
 def choose_texts(batches: Iterator[pa.RecordBatch], seed: int) -> Iterator[pa.RecordBatch]:
-    """One row per image: its text with the smallest text_draw. The batches must hold
-    each image's rows together (sorted by image_uuid), possibly across batch ends."""
-    pending = None   # (image_uuid, draw, batch, row) of the image still open at a batch end
+    """One row per image: the first in unit_order. The batches must hold each image's rows
+    together (sorted by image_uuid), possibly across batch ends. (The Spark stage picks the
+    same rows with one aggregate: curate.stages.sample.)"""
+    pending = None   # (image_uuid, order, batch, row) of the image still open at a batch end
     for batch in batches:
-        uuids = batch.column("image_uuid").to_pylist()
-        texts = batch.column("text").to_pylist()
+        rows = batch.select(["image_uuid", "text", "url", "lang", "matched_entry_ids"]).to_pylist()
         picked: list[int] = []
         carried = None
         best: tuple | None = pending
-        for row, (uuid, text) in enumerate(zip(uuids, texts)):
-            draw = text_draw(seed, uuid, text)
+        for at, row in enumerate(rows):
+            uuid = row["image_uuid"]
+            order = unit_order(text_draw(seed, uuid, row["text"]), row)
             if best is not None and best[0] == uuid:
-                if draw < best[1]:
-                    best = (uuid, draw, batch, row)
+                if order < best[1]:
+                    best = (uuid, order, batch, at)
                 continue
             if best is not None:
                 if best[2] is batch:
                     picked.append(best[3])
                 else:
                     carried = best
-            best = (uuid, draw, batch, row)
+            best = (uuid, order, batch, at)
         if carried is not None:
             yield carried[2].slice(carried[3], 1)
         if picked:
@@ -213,35 +256,27 @@ def keep_pair(seed: int, image_uuid: str, text: str, entry_ids, p: np.ndarray) -
     return any(coin(seed, image_uuid, text, e) < p[e] for e in entry_ids)
 
 
-def keep_rows(batch: pa.RecordBatch, p_by_lang: Mapping[str, np.ndarray], default_lang: str,
-              seed: int) -> tuple[np.ndarray, float]:
-    """(keep mask, expected number kept) of a matched batch: keep_pair for every row, in
-    numpy. A row with a tail entry is kept without a coin; the others need one hash each."""
-    keep = np.zeros(batch.num_rows, dtype=bool)
-    expected = 0.0
-    for lang, rows, ids in ids_by_language(batch, default_lang):
+def keep_decisions(keys: np.ndarray, groups, n_rows: int, p_by_lang: Mapping[str, np.ndarray]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, keep probability) of each of n_rows rows: keep_pair for every row in numpy,
+    given the rows' keys (row_keys, uint64) and their entry ids by language (`groups`, as
+    counting.ids_by_language yields them). A tail entry's p is 1 and a coin is below 1,
+    so it keeps its row as keep_pair does."""
+    kept = np.zeros(n_rows, dtype=bool)
+    probability = np.zeros(n_rows)
+    for lang, rows, ids in groups:
         if lang not in p_by_lang:
-            raise ValueError(f"matched rows in language {lang!r} have no counts; "
-                             f"count this matched set first")
+            raise ValueError(f"matched rows in language {lang or '(another)'!r} have no counts "
+                             f"(counted: {', '.join(sorted(p_by_lang))}); count this matched "
+                             f"set first")
         lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
         rows, lengths = rows[lengths > 0], lengths[lengths > 0]   # (matched sets are non-empty)
         flat = pc.list_flatten(ids).to_numpy(zero_copy_only=False)
         p = p_by_lang[lang][flat]
-        starts = _starts(lengths)
-        expected += float(_keep_probability(p, starts).sum())
-        sure = np.maximum.reduceat(p, starts) >= 1.0
-        keep[rows[sure]] = True
-        need = np.flatnonzero(~sure)
-        if len(need):
-            owner = np.repeat(np.arange(len(rows)), lengths)
-            at = np.flatnonzero(~sure[owner])            # the entries of rows that need coins
-            uuids = batch.column("image_uuid").take(rows[need]).to_pylist()
-            texts = batch.column("text").take(rows[need]).to_pylist()
-            keys = np.zeros(len(rows), dtype=np.uint64)
-            keys[need] = row_keys(seed, uuids, texts)
-            hit = coins(keys[owner[at]], flat[at]) < p[at]
-            keep[rows[np.unique(owner[at][hit])]] = True
-    return keep, expected
+        probability[rows] = _keep_probability(p, _starts(lengths))
+        owner = rows[np.repeat(np.arange(len(rows)), lengths)]   # the row of each entry
+        kept[owner[coins(keys[owner], flat) < p]] = True
+    return kept, probability
 
 
 def sample_batches(batches: Iterator[pa.RecordBatch], p_by_lang: Mapping[str, np.ndarray],
@@ -250,10 +285,13 @@ def sample_batches(batches: Iterator[pa.RecordBatch], p_by_lang: Mapping[str, np
     """Matched-schema batches in, the kept rows in curated schema out. `stats`, when
     given, gets "rows" and "expected" (the sum of the rows' keep probabilities) added."""
     for batch in batches:
-        keep, expected = keep_rows(batch, p_by_lang, default_lang, seed)
+        keys = row_keys(seed, batch.column("image_uuid").to_pylist(),
+                        batch.column("text").to_pylist())
+        kept, probability = keep_decisions(keys, ids_by_language(batch, default_lang),
+                                           batch.num_rows, p_by_lang)
         if stats is not None:
             stats["rows"] = stats.get("rows", 0) + batch.num_rows
-            stats["expected"] = stats.get("expected", 0.0) + expected
-        kept = batch.select(schemas.CURATED.names).filter(pa.array(keep, pa.bool_()))
-        if kept.num_rows:
-            yield kept
+            stats["expected"] = stats.get("expected", 0.0) + float(probability.sum())
+        out = batch.select(schemas.CURATED.names).filter(pa.array(kept, pa.bool_()))
+        if out.num_rows:
+            yield out

@@ -397,6 +397,20 @@ def test_language_thresholds_through_spark(spark, tmp_path):
     assert report.details["t"] == {"en": 7, "de": 6}
     assert report.rows_in == len(sets)
 
+    # sample keeps, language by language at its own t, exactly the rows the core keeps
+    # (the stage hands each row's language to Python as an index into the counted ones).
+    from curate.stages.sample import run_sample
+
+    p = {code: keep_probabilities(got[code], t) for code, t in (("en", 7), ("de", 6))}
+    for seed in (SEED, SEED + 1):
+        out = tmp_path / f"curated-{seed}"
+        report = run_sample(spark, str(matched), str(tmp_path / "counts"), str(out),
+                            Balance(t=7, seed=seed, unit="pair"))
+        want = pa.Table.from_batches(list(sample_batches(iter(table.to_batches(50)), p, "en",
+                                                         seed)))
+        assert curated_pairs(out) == pairs_of(want)
+        assert 0 < report.rows_out < len(sets)
+
 
 # --------------------------------------------------------------------------------------
 # Through Spark: partitioning, re-runs, seeds, target size (~50k rows)

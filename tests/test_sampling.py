@@ -9,7 +9,10 @@ import pyarrow as pa
 import pytest
 
 from curate import schemas
-from curate.sampling import coin, keep_pair, keep_probabilities, sample_batches
+from curate.extract.text import image_uuid
+from curate.sampling import (choose_texts, coin, keep_pair, keep_probabilities, row_keys,
+                             sample_batches, spark_row_key, spark_text_draw, text_draw)
+from conftest import DATA
 
 N_ENTRIES, N_TEXTS, T = 3000, 120_000, 400
 
@@ -65,3 +68,62 @@ def matched_table(sets) -> pa.Table:
                    text=[f"text {i}" for i in range(n)], text_source=["alt"] * n,
                    source_path=["synthetic"] * n, matched_entry_ids=sets)
     return pa.Table.from_pydict(columns, schema=schemas.MATCHED)
+
+
+# --- the Python hashes are Spark's xxhash64 ---------------------------------------------
+
+def real_pairs() -> list[tuple[str, str]]:
+    """(image_uuid, caption) of 3,000 real caption rows, plus texts at the hash's length
+    boundaries (4, 8, 32 bytes), non-ASCII ones and the empty text."""
+    path = DATA / "captions" / "Validation_GCC-1.1.0-Validation.tsv"
+    with open(path, encoding="utf-8") as f:
+        rows = [line.rstrip("\n").split("\t") for _, line in zip(range(3000), f)]
+    pairs = [(image_uuid(url), caption) for caption, url in rows]
+    odd = ["", "a", "abc", "abcd", "abcdefg", "abcdefgh", "x" * 31, "x" * 32, "x" * 33, "x" * 64,
+           "une tasse de café", "猫が座っている", "кошка на диване", "🐱 cat", "tab\there"]
+    return pairs + [(image_uuid(f"http://h.org/{i}.jpg"), text) for i, text in enumerate(odd)]
+
+
+@pytest.mark.parametrize("seed", [0, 7, -5, 2**40])
+def test_row_keys_and_draws_equal_sparks_xxhash64(spark, seed):
+    """The Spark stage computes row keys and text draws in the JVM and the pure core in
+    Python: the same numbers, on every real caption and the odd texts."""
+    pairs = real_pairs()
+    df = spark.createDataFrame(pairs, "image_uuid string, text string")
+    got = df.select(spark_row_key(seed).alias("key"), spark_text_draw(seed).alias("draw"),
+                    "image_uuid", "text").collect()
+    assert [(r.image_uuid, r.text) for r in got] == pairs
+    keys = row_keys(seed, [u for u, _ in pairs], [t for _, t in pairs]).view(np.int64)
+    assert [r.key for r in got] == keys.tolist()
+    assert [r.draw for r in got] == [text_draw(seed, u, t) for u, t in pairs]
+    assert len(set(keys.tolist())) == len(set(pairs))     # no collision among these
+
+
+def test_image_unit_choice_in_spark_equals_choose_texts(spark):
+    """The stage picks each image's text by one Spark aggregate (min of a struct), the core
+    by choose_texts: the same rows, also where only the tie-breaks decide (rows repeating
+    an (image_uuid, text) with another url, lang or entry ids, nulls included)."""
+    from curate.stages.sample import _units
+
+    rows = []
+    for i in range(400):
+        uuid = image_uuid(f"http://h.org/{i}.jpg")
+        for k in range(1 + i % 4):
+            rows.append((uuid, f"http://h.org/{i}.jpg", f"text {k} of {i}", "en", [k]))
+        if i % 5 == 0:   # exact repeats of one (image_uuid, text): only tie-breaks decide
+            for url, lang, ids in ((f"http://b.org/{i}.jpg", "en", [1]),
+                                   (f"http://a.org/{i}.jpg", None, [2]),
+                                   (f"http://a.org/{i}.jpg", "en", [0, 3]),
+                                   (f"http://a.org/{i}.jpg", "en", [0])):
+                rows.append((uuid, url, f"text 0 of {i}", lang, ids))
+    table = pa.Table.from_pylist(
+        [dict(zip(schemas.CURATED.names, row)) for row in rows], schema=schemas.CURATED)
+    df = spark.createDataFrame(table.to_pandas(), schema=schemas.spark_schema(schemas.CURATED))
+    for seed in (0, 3):
+        chosen = _units(df.repartition(7), "image", seed).collect()
+        got = sorted((r.image_uuid, r.url, r.text, r.lang, list(r.matched_entry_ids))
+                     for r in chosen)
+        ordered = table.sort_by("image_uuid")
+        want = pa.Table.from_batches(list(choose_texts(iter(ordered.to_batches(97)), seed)))
+        assert got == sorted(tuple(r.values()) for r in want.to_pylist())
+        assert len(got) == 400

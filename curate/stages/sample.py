@@ -3,6 +3,9 @@
 Unit "image" (the default, as Meta CLIP 2): the rows are grouped by image (a shuffle by
 image_uuid), each image keeps one of its texts by a seeded draw, then the keep rule
 runs on those; unit "pair" runs the keep rule on every row (Algorithm 1 literally).
+Draws and row keys are Spark's xxhash64, computed in the JVM; the keep rule
+(sampling.keep_decisions) runs in an Arrow UDF that sees only the row key, language and
+matched_entry_ids, and the JVM filters the rows: url and text are never sent to Python.
 The output is flat Parquet files of at most `max_rows_per_file` rows with `url` and
 `text` columns: what img2dataset reads (`--url_col url --caption_col text`).
 """
@@ -17,9 +20,10 @@ import pyarrow as pa
 
 from curate import schemas
 from curate.config import defaults
+from curate.counting import ids_by_language_code
 from curate.errors import UserError
-from curate.sampling import (UNITS, Balance, choose_texts, expected_kept, keep_probabilities,
-                             sample_batches, t_for_size, thresholds)
+from curate.sampling import (UNITS, Balance, expected_kept, keep_decisions, keep_probabilities,
+                             spark_row_key, spark_text_draw, t_for_size, thresholds)
 from curate.stages.common import CounterParam, read_stage_input, written_rows
 from curate.stages.count import read_counts
 from curate.stages.output import StageReport, read_report, staged_output
@@ -42,39 +46,36 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     _check_same_metadata(matched_path, counts_path)
     counts = read_counts(spark, counts_path)
     matched = read_stage_input(spark, matched_path, schemas.MATCHED.names)
-    # Only the columns the output keeps travel (the shuffle, the Python workers).
-    rows, choose = _units(matched.select(*schemas.CURATED.names), unit, seed)
-    if target_size is not None:   # several passes over the units: choose once, keep them
-        rows = rows.mapInArrow(choose, schemas.spark_schema(schemas.CURATED))
-        rows, choose = rows.persist(StorageLevel.MEMORY_AND_DISK), _every_row
-        t, _expected = t_for_size(lambda ts: _expected_sizes(rows, counts, ts, t_lang, lang),
+    # Only the columns the output keeps are read; url and text never leave the JVM.
+    units = _units(matched.select(*schemas.CURATED.names), unit, seed)
+    if target_size is not None:   # several passes over the units: keep them
+        units = units.persist(StorageLevel.MEMORY_AND_DISK)
+        t, _expected = t_for_size(lambda ts: _expected_sizes(units, counts, ts, t_lang, lang),
                                   target_size, _t_above_all(counts, lang))
     t_by_lang = thresholds(counts, t, t_lang, english=lang)
     p_broadcast = spark.sparkContext.broadcast(
         {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in counts.items()})
-    # The units seen and their expected number kept come with the one pass that writes.
+    # The units seen and their expected number kept come with the one pass that writes
+    # (an accumulator: Spark's observe() would cost a tenth of the pass).
     stats = spark.sparkContext.accumulator(Counter(), CounterParam())
-
-    def sample_partition(batches):
-        partition: dict = {}
-        yield from sample_batches(choose(batches), p_broadcast.value, lang, seed, partition)
-        stats.add(Counter(partition))
-
-    curated = rows.mapInArrow(sample_partition, schemas.spark_schema(schemas.CURATED))
+    languages = sorted(counts)
+    keep = _keep_udf(p_broadcast, languages, stats)
+    curated = units.where(keep(spark_row_key(seed), _language_code(languages, lang),
+                               "matched_entry_ids"))
     try:
         with staged_output(out, "sample") as (tmp, finish):
             curated.write.option("maxRecordsPerFile", max_rows_per_file).parquet(tmp)
             rows_in, rows_out = matched.count(), written_rows(spark, tmp)
-            units, expected = int(stats.value["rows"]), float(stats.value["expected"])
+            units_seen, expected = int(stats.value["rows"]), float(stats.value["expected"])
             summary = {"unit": unit, "seed": seed, "t": t_by_lang, "target_size": target_size,
                        "expected_size": round(expected, 1), "size": rows_out,
                        "max_rows_per_file": max_rows_per_file,
                        "img2dataset": "--input_format parquet --url_col url --caption_col text"}
             with open(os.path.join(tmp, SUMMARY_FILE), "w", encoding="utf-8") as f:
                 json.dump(summary, f, indent=2)
-            dropped = {"not_sampled": units - rows_out}
+            dropped = {"not_sampled": units_seen - rows_out}
             if unit == "image":
-                dropped["other_text_of_image"] = rows_in - units
+                dropped["other_text_of_image"] = rows_in - units_seen
             report = StageReport("sample", out, rows_in, rows_out, dropped=dropped, details={
                 **summary, "head_entries": {code: int((vector >= t_by_lang[code]).sum())
                                             for code, vector in counts.items()},
@@ -83,8 +84,35 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     finally:
         p_broadcast.unpersist()
         if target_size is not None:
-            rows.unpersist()
+            units.unpersist()
     return report
+
+
+def _keep_udf(p_broadcast, languages: list[str], stats):
+    """An Arrow UDF of (row key, language code, matched_entry_ids): whether
+    sampling.keep_decisions keeps the row; the rows seen and the sum of their keep
+    probabilities go to `stats`. Only these narrow columns go to Python (the language as
+    its index in `languages`: a string column costs a tenth of the pass)."""
+    from pyspark.sql.functions import arrow_udf
+
+    def keep(keys: pa.Array, codes: pa.Array, ids: pa.Array) -> pa.Array:
+        groups = ids_by_language_code(codes.to_numpy(zero_copy_only=False), ids, languages)
+        kept, probability = keep_decisions(keys.to_numpy(zero_copy_only=False).view(np.uint64),
+                                           groups, len(keys), p_broadcast.value)
+        stats.add(Counter(rows=len(kept), expected=float(probability.sum())))
+        return pa.array(kept)
+
+    return arrow_udf(keep, "boolean")
+
+
+def _language_code(languages: list[str], default_lang: str):
+    """A row's language (a null lang is default_lang) as its index in `languages`, -1 for
+    another one."""
+    from pyspark.sql import functions as F
+
+    lang = F.coalesce(F.col("lang"), F.lit(default_lang))
+    return (F.array_position(F.array(*[F.lit(code) for code in languages]), lang) - 1
+            ).cast("int")
 
 
 def check_balance(balance: Balance) -> None:
@@ -101,17 +129,19 @@ def check_balance(balance: Balance) -> None:
                         f"got {balance.target_size}")
 
 
-def _every_row(batches):
-    return batches
-
-
 def _units(rows, unit: str, seed: int):
-    """(rows, choose): the keep rule runs on choose(batches of rows) in each partition:
-    every row, or each image's drawn row (its rows made adjacent in one partition)."""
+    """The rows the keep rule runs on: every row, or each image's first row in
+    sampling.unit_order (one aggregate by image: Spark's min of the struct compares the
+    draw first, then the rest of the row, as unit_order does)."""
+    from pyspark.sql import functions as F
+
     if unit == "pair":
-        return rows, _every_row
-    grouped = rows.repartition("image_uuid").sortWithinPartitions("image_uuid")
-    return grouped, lambda batches: choose_texts(batches, seed)
+        return rows
+    first = F.min(F.struct(spark_text_draw(seed).alias("draw"), "text", "url", "lang",
+                           "matched_entry_ids")).alias("first")
+    return (rows.groupBy("image_uuid").agg(first)
+            .select("image_uuid", *[F.col(f"first.{c}").alias(c)
+                                    for c in schemas.CURATED.names if c != "image_uuid"]))
 
 
 def _expected_sizes(rows, counts: dict[str, np.ndarray], ts: np.ndarray,
