@@ -46,7 +46,7 @@ class HandOff(Exception):
         self.offset = offset
 
 
-class _Block:
+class Block:
     """A fastwarc record block as a stream with readline(), counting what was read."""
 
     __slots__ = ("reader", "buf", "taken", "length")
@@ -87,6 +87,12 @@ class _Block:
                 size -= len(more)
             data = b"".join(parts)
         return data
+
+    def read_limited(self, limit: int) -> bytes | None:
+        """The rest of the block, or None when it is longer than limit (nothing then read)."""
+        if self.length - self.taken > limit:
+            return None
+        return self.read(self.length - self.taken)
 
     def readline(self, limit: int | None = None) -> bytes:
         buf = self.buf
@@ -166,7 +172,7 @@ def _view(record, offset: int, frame) -> RecordView | None:
     declared = record.content_length
     if declared != int(length):
         return None
-    block = _Block(record.reader, declared)
+    block = Block(record.reader, declared)
     try:
         http_headers = parse_http_headers(rec_type, uri, declared, block)
     except Exception:

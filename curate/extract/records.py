@@ -401,6 +401,8 @@ def _looks_like_html(payload: bytes) -> bool:
 def _read_limited(stream, limit: int) -> bytes | None:
     """The whole stream, or None when it holds more than limit bytes: at most limit + 1
     bytes are read (memory stays bounded; the caller drains the rest)."""
+    if type(stream) is fast.Block:   # its length is known: one read (or none)
+        return stream.read_limited(limit)
     chunks, size = [], 0
     while size <= limit:
         chunk = stream.read(limit + 1 - size)
