@@ -524,7 +524,8 @@ def curate_core(path: Path) -> dict:
             "errors": report.errors, "with_options": with_options, "cpu": cpu}
 
 
-REPEAT = 3   # set from --repeat
+DEFAULT_REPEAT = 3
+REPEAT = DEFAULT_REPEAT   # set from --repeat
 
 
 def timed(fn, *args) -> dict:
@@ -727,7 +728,7 @@ def main() -> int:
     parser.add_argument("--warc-mb", type=int, default=200)
     parser.add_argument("--out", type=Path, default=HERE / "out")
     parser.add_argument("--skip-peer", action="store_true")
-    parser.add_argument("--repeat", type=int, default=REPEAT,
+    parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT,
                         help="runs of every line; the least CPU counts (default %(default)s)")
     parser.add_argument("--peer-task", nargs=2, metavar=("TASK", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
