@@ -221,8 +221,7 @@ def _starts(lengths: np.ndarray) -> np.ndarray:
 
 def _keep_probability(p: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """1 − ∏(1 − p[e]) of each row, over the last axis of p (entries flattened by row)."""
-    with np.errstate(divide="ignore"):   # log(0) = -inf where p = 1: probability 1
-        return 1.0 - np.exp(np.add.reduceat(np.log1p(-p), starts, axis=-1))
+    return 1.0 - np.multiply.reduceat(1.0 - p, starts, axis=-1)
 
 
 def t_for_size(expected: Callable[[np.ndarray], np.ndarray], target: float, t_max: int,
@@ -273,9 +272,15 @@ def keep_decisions(keys: np.ndarray, groups, n_rows: int, p_by_lang: Mapping[str
         rows, lengths = rows[lengths > 0], lengths[lengths > 0]   # (matched sets are non-empty)
         flat = pc.list_flatten(ids).to_numpy(zero_copy_only=False)
         p = p_by_lang[lang][flat]
-        probability[rows] = _keep_probability(p, _starts(lengths))
-        owner = rows[np.repeat(np.arange(len(rows)), lengths)]   # the row of each entry
-        kept[owner[coins(keys[owner], flat) < p]] = True
+        starts = _starts(lengths)
+        probability[rows] = _keep_probability(p, starts)
+        # A row with a tail entry is kept whatever its coins: only the others' are drawn.
+        sure = np.maximum.reduceat(p, starts) >= 1.0
+        kept[rows[sure]] = True
+        owner = np.repeat(np.arange(len(rows)), lengths)   # each entry's row (in rows)
+        drawn = np.flatnonzero(~sure[owner])
+        owner = rows[owner[drawn]]
+        kept[owner[coins(keys[owner], flat[drawn]) < p[drawn]]] = True
     return kept, probability
 
 
