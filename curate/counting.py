@@ -33,15 +33,10 @@ def ids_by_language(batch: pa.RecordBatch, default_lang: str
                     ) -> Iterator[tuple[str, np.ndarray, pa.ListArray]]:
     """(language, its rows' positions, their matched_entry_ids) for each language of a
     batch (a null lang is default_lang); a one-language batch's lists are not copied."""
-    langs = pc.fill_null(batch.column("lang"), default_lang)
-    ids = batch.column("matched_entry_ids")
-    codes = pc.unique(langs).to_pylist()
-    if len(codes) == 1:
-        yield codes[0], np.arange(batch.num_rows), ids
-        return
-    for lang in codes:
-        rows = np.flatnonzero(pc.equal(langs, lang).to_numpy(zero_copy_only=False))
-        yield lang, rows, ids.take(rows)
+    langs = pc.dictionary_encode(pc.fill_null(batch.column("lang"), default_lang))
+    yield from ids_by_language_code(langs.indices.to_numpy(zero_copy_only=False),
+                                    batch.column("matched_entry_ids"),
+                                    langs.dictionary.to_pylist())
 
 
 def ids_by_language_code(codes: np.ndarray, ids: pa.ListArray, languages: list[str]

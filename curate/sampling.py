@@ -107,21 +107,17 @@ def _chain_seed(*longs: int) -> int:
     return h
 
 
-def row_key(seed: int, image_uuid: str, text: str) -> int:
-    """64 bits fixed by (seed, image_uuid, text): every coin of the pair derives from it.
-    Spark's xxhash64(seed as a long, image_uuid, text), as a signed long (spark_row_key)."""
-    return int(row_keys(seed, [image_uuid], [text]).view(np.int64)[0])
-
-
 def row_keys(seed: int, image_uuids: list[str], texts: list[str]) -> np.ndarray:
-    """row_key of each (image_uuid, text), as uint64 (the long's two's complement)."""
+    """The row key of each (image_uuid, text): 64 bits fixed by (seed, image_uuid, text),
+    from which every coin of the pair derives. Spark's xxhash64(seed as a long,
+    image_uuid, text) (spark_row_key), as uint64 (the long's two's complement)."""
     h = _chain_seed(seed)
     return np.array([xxh64_intdigest(t.encode("utf-8"), xxh64_intdigest(u.encode("utf-8"), h))
                      for u, t in zip(image_uuids, texts)], dtype=np.uint64)
 
 
 def spark_row_key(seed: int):
-    """row_key as a Spark column of the image_uuid and text columns (a long)."""
+    """row_keys as a Spark column of the image_uuid and text columns (a long)."""
     from pyspark.sql import functions as F
 
     return F.xxhash64(F.lit(seed).cast("long"), "image_uuid", "text")
@@ -159,12 +155,24 @@ def spark_text_draw(seed: int):
                       "image_uuid", "text")
 
 
+# After the draw, an image's rows are ordered by these (only exact duplicates of
+# (image_uuid, text) ever get that far).
+_UNIT_ORDER_COLUMNS = ("text", "url", "lang", "matched_entry_ids")
+
+
 def unit_order(draw: int, row: dict) -> tuple:
     """How an image's rows are ordered to pick one (unit "image"): by draw, then by the
-    rest of the row (only exact duplicates of (image_uuid, text) ever get that far), with
-    nulls first: the order of Spark's min over struct(draw, text, url, lang, ids)."""
+    rest of the row, nulls first (spark_unit_order)."""
     return (draw,) + tuple((0,) if row[name] is None else (1, row[name])
-                           for name in ("text", "url", "lang", "matched_entry_ids"))
+                           for name in _UNIT_ORDER_COLUMNS)
+
+
+def spark_unit_order(seed: int):
+    """unit_order as a Spark struct column: Spark orders structs field by field, nulls
+    first, so an image's min of it is its first row in unit_order."""
+    from pyspark.sql import functions as F
+
+    return F.struct(spark_text_draw(seed).alias("draw"), *_UNIT_ORDER_COLUMNS)
 
 
 def choose_texts(batches: Iterator[pa.RecordBatch], seed: int) -> Iterator[pa.RecordBatch]:

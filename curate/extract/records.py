@@ -324,10 +324,7 @@ class _File:
                 continue
             uuid, url = head
             for text, source in texts:
-                if "&" in text:
-                    text = wat_text(text)
-                # clean_text, inlined (this loop runs once per pair)
-                text = text.replace("\n", " ").replace("\r", " ").strip()
+                text = clean_text(wat_text(text) if "&" in text else text)
                 if text:
                     add((uuid, url, text, source, page_url, path, offset, crawl, fetch_time, None))
                 else:

@@ -23,7 +23,7 @@ from curate.config import defaults
 from curate.counting import ids_by_language_code
 from curate.errors import UserError
 from curate.sampling import (UNITS, Balance, expected_kept, keep_decisions, keep_probabilities,
-                             spark_row_key, spark_text_draw, t_for_size, thresholds)
+                             spark_row_key, spark_unit_order, t_for_size, thresholds)
 from curate.stages.common import CounterParam, read_stage_input, written_rows
 from curate.stages.count import read_counts
 from curate.stages.output import StageReport, read_report, staged_output
@@ -131,14 +131,12 @@ def check_balance(balance: Balance) -> None:
 
 def _units(rows, unit: str, seed: int):
     """The rows the keep rule runs on: every row, or each image's first row in
-    sampling.unit_order (one aggregate by image: Spark's min of the struct compares the
-    draw first, then the rest of the row, as unit_order does)."""
+    sampling.unit_order (one aggregate by image)."""
     from pyspark.sql import functions as F
 
     if unit == "pair":
         return rows
-    first = F.min(F.struct(spark_text_draw(seed).alias("draw"), "text", "url", "lang",
-                           "matched_entry_ids")).alias("first")
+    first = F.min(spark_unit_order(seed)).alias("first")
     return (rows.groupBy("image_uuid").agg(first)
             .select("image_uuid", *[F.col(f"first.{c}").alias(c)
                                     for c in schemas.CURATED.names if c != "image_uuid"]))
