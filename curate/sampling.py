@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from xxhash import xxh64_intdigest
 
 from curate import schemas
-from curate.counting import ids_by_language
+from curate.counting import ids_by_language, ids_by_language_code
 
 _TWO_TO_MINUS_53 = 2.0 ** -53
 # splitmix64 (Steele, Lea, Flood 2014): the golden-ratio increment and the finalizer's
@@ -34,6 +34,8 @@ _SPARK_HASH_SEED = 42
 # text and the row key that flips its coins are different numbers.
 _DRAW_SALT = 0x7E47D8A5
 UNITS = ("image", "pair")
+# The columns the Spark stage adds for sample_keyed_batches.
+ROW_KEY, LANG_CODE = "row_key", "lang_code"
 
 
 @dataclass(frozen=True)
@@ -300,11 +302,28 @@ def sample_batches(batches: Iterator[pa.RecordBatch], p_by_lang: Mapping[str, np
     for batch in batches:
         keys = row_keys(seed, batch.column("image_uuid").to_pylist(),
                         batch.column("text").to_pylist())
-        kept, probability = keep_decisions(keys, ids_by_language(batch, default_lang),
-                                           batch.num_rows, p_by_lang)
-        if stats is not None:
-            stats["rows"] = stats.get("rows", 0) + batch.num_rows
-            stats["expected"] = stats.get("expected", 0.0) + float(probability.sum())
-        out = batch.select(schemas.CURATED.names).filter(pa.array(kept, pa.bool_()))
-        if out.num_rows:
-            yield out
+        yield from _kept(batch, keys, ids_by_language(batch, default_lang), p_by_lang, stats)
+
+
+def sample_keyed_batches(batches: Iterator[pa.RecordBatch], p_by_lang: Mapping[str, np.ndarray],
+                         languages: list[str], stats: dict | None = None
+                         ) -> Iterator[pa.RecordBatch]:
+    """sample_batches for batches that bring each row's key (`row_key`: row_keys as Spark's
+    long, spark_row_key) and language (`lang_code`: its index in `languages`, -1 for
+    another): the Spark stage computes both in the JVM."""
+    for batch in batches:
+        keys = batch.column(ROW_KEY).to_numpy(zero_copy_only=False).view(np.uint64)
+        codes = batch.column(LANG_CODE).to_numpy(zero_copy_only=False)
+        groups = ids_by_language_code(codes, batch.column("matched_entry_ids"), languages)
+        yield from _kept(batch, keys, groups, p_by_lang, stats)
+
+
+def _kept(batch: pa.RecordBatch, keys: np.ndarray, groups, p_by_lang: Mapping[str, np.ndarray],
+          stats: dict | None) -> Iterator[pa.RecordBatch]:
+    kept, probability = keep_decisions(keys, groups, batch.num_rows, p_by_lang)
+    if stats is not None:
+        stats["rows"] = stats.get("rows", 0) + batch.num_rows
+        stats["expected"] = stats.get("expected", 0.0) + float(probability.sum())
+    out = batch.select(schemas.CURATED.names).filter(pa.array(kept, pa.bool_()))
+    if out.num_rows:
+        yield out

@@ -26,8 +26,9 @@ import pytest
 
 from curate import schemas
 from curate.sampling import (Balance, choose_texts, coin, expected_kept, keep_pair,
-                             keep_probabilities, language_t, sample_batches, t_for_size,
-                             tail_proportion, text_draw, thresholds)
+                             keep_probabilities, language_t, row_keys, sample_batches,
+                             sample_keyed_batches, t_for_size, tail_proportion, text_draw,
+                             thresholds)
 
 # Chi-square critical values at p = 0.001, by degrees of freedom (standard table).
 CHI2_999 = {1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467}
@@ -172,6 +173,29 @@ def test_keep_pair_is_one_coin_per_entry():
         uuid, text = f"img{i}", f"text {i % 7}"
         want = any(coin(SEED, uuid, text, e) < p[e] for e in (5, 6, 7))
         assert keep_pair(SEED, uuid, text, [5, 6, 7], p) == want
+
+
+def test_keyed_batches_keep_what_sample_batches_keeps():
+    """The Spark stage's core (keys and language indexes computed beforehand, a language
+    without counts as -1) keeps the rows sample_batches keeps, with the same statistics."""
+    pool = zipf_pool(20_000, 300, rng_seed=5)
+    table = pool["table"]
+    langs = ["de" if i % 4 == 0 else "en" for i in range(table.num_rows)]
+    table = table.set_column(table.schema.get_field_index("lang"), "lang",
+                             pa.array(langs, pa.string()))
+    p = {"en": keep_probabilities(pool["counts"], 40), "de": keep_probabilities(pool["counts"], 9)}
+    want_stats, got_stats = {}, {}
+    want = pa.Table.from_batches(list(sample_batches(iter(table.to_batches(3000)), p, "en",
+                                                     SEED, want_stats)))
+    keys = row_keys(SEED, table["image_uuid"].to_pylist(), table["text"].to_pylist())
+    keyed = table.append_column("row_key", pa.array(keys.view(np.int64))).append_column(
+        "lang_code", pa.array([["de", "en"].index(code) for code in langs], pa.int32()))
+    got = pa.Table.from_batches(list(sample_keyed_batches(iter(keyed.to_batches(3000)), p,
+                                                          ["de", "en"], got_stats)))
+    assert got.equals(want) and 0 < got.num_rows < table.num_rows
+    assert got_stats == pytest.approx(want_stats)
+    with pytest.raises(ValueError, match="no counts"):
+        list(sample_keyed_batches(iter(keyed.to_batches(3000)), {"en": p["en"]}, ["en", "fr"]))
 
 
 def hand_table(sets, langs=None, uuids=None) -> pa.Table:
@@ -537,3 +561,25 @@ def test_spark_target_size(spark, spark_pool):
     assert summary["expected_size"] == pytest.approx(q.sum(), abs=0.06)
     assert report.rows_out == summary["size"] == curated_pairs(out).__len__()
     assert abs(summary["size"] - q.sum()) <= 4 * math.sqrt((q * (1 - q)).sum()), summary
+
+
+def test_spark_sample_files_are_flat_bounded_and_the_sessions_codec(spark, spark_pool):
+    """The tasks write the kept rows themselves (stages.task_files): flat files of at most
+    max_rows_per_file rows, Spark's codec of the session (zstd in conf/spark-local.conf),
+    the same rows as the core keeps, nothing left of the attempts."""
+    from curate.stages.sample import SUMMARY_FILE, run_sample
+
+    root, table, counts = spark_pool["root"], spark_pool["table"], spark_pool["counts"]
+    out = root / "bounded"
+    report = run_sample(spark, str(root / "matched1"), str(root / "counts1"), str(out),
+                        Balance(t=SPARK_T, seed=SEED, unit="pair"), max_rows_per_file=4000)
+    files = sorted(p for p in out.iterdir() if p.suffix == ".parquet")
+    assert sorted(p.name for p in out.iterdir() if p not in files) == [
+        "_curate_stage.json", SUMMARY_FILE]
+    sizes = [pq.ParquetFile(p).metadata.num_rows for p in files]
+    assert max(sizes) == 4000 and sum(sizes) == report.rows_out
+    assert len(files) > report.rows_out // 4000
+    assert {pq.ParquetFile(p).metadata.row_group(0).column(2).compression for p in files} == {
+        "ZSTD"}
+    p = keep_probabilities(counts, SPARK_T)
+    assert curated_pairs(out) == pairs_of(run_sample_batches(table, p, SEED, 8192))

@@ -3,33 +3,40 @@
 Unit "image" (the default, as Meta CLIP 2): the rows are grouped by image (a shuffle by
 image_uuid), each image keeps one of its texts by a seeded draw, then the keep rule
 runs on those; unit "pair" runs the keep rule on every row (Algorithm 1 literally).
-Draws and row keys are Spark's xxhash64, computed in the JVM; the keep rule
-(sampling.keep_decisions) runs in an Arrow UDF that sees only the row key, language and
-matched_entry_ids, and the JVM filters the rows: url and text are never sent to Python.
-The output is flat Parquet files of at most `max_rows_per_file` rows with `url` and
-`text` columns: what img2dataset reads (`--url_col url --caption_col text`).
+Draws and row keys are Spark's xxhash64, computed in the JVM (the image aggregate needs
+the draws there); each task runs the keep rule on its rows' Arrow batches
+(sampling.sample_keyed_batches) and writes the kept rows itself (stages.task_files): they
+never go back to the JVM. The output is flat Parquet files of at most
+`max_rows_per_file` rows with `url` and `text` columns: what img2dataset reads
+(`--url_col url --caption_col text`).
 """
 from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 
 import numpy as np
 import pyarrow as pa
 
 from curate import schemas
 from curate.config import defaults
-from curate.counting import ids_by_language_code
 from curate.errors import UserError
-from curate.sampling import (UNITS, Balance, expected_kept, keep_decisions, keep_probabilities,
-                             spark_row_key, spark_unit_order, t_for_size, thresholds)
-from curate.stages.common import CounterParam, read_stage_input, written_rows
+from curate.sampling import (LANG_CODE, ROW_KEY, UNITS, Balance, expected_kept,
+                             keep_probabilities, sample_keyed_batches, spark_row_key,
+                             spark_unit_order, t_for_size, thresholds)
+from curate.stages import task_files
+from curate.stages.common import read_stage_input
 from curate.stages.count import read_counts
 from curate.stages.output import StageReport, read_report, staged_output
+from curate.stages.task_files import TaskFiles
 
 SUMMARY_FILE = "_summary.json"
 EXPECTED = pa.schema([pa.field("expected", pa.binary(), nullable=False)])
+# What each sample task reports to the driver: its files and their rows (task_files), the
+# units it saw and the sum of their keep probabilities.
+TASK_RESULT = pa.schema([("partition", pa.int32()), ("files", pa.list_(pa.string())),
+                         ("file_rows", pa.list_(pa.int64())), ("units", pa.int64()),
+                         ("expected", pa.float64())])
 
 
 def run_sample(spark, matched_path: str, counts_path: str, out: str,
@@ -43,10 +50,11 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     lang = lang or defaults().lang
     max_rows_per_file = max_rows_per_file or defaults().max_rows_per_file
     check_balance(balance)
+    codec = task_files.codec(spark)
     _check_same_metadata(matched_path, counts_path)
     counts = read_counts(spark, counts_path)
     matched = read_stage_input(spark, matched_path, schemas.MATCHED.names)
-    # Only the columns the output keeps are read; url and text never leave the JVM.
+    # Only the columns the output keeps are read.
     units = _units(matched.select(*schemas.CURATED.names), unit, seed)
     if target_size is not None:   # several passes over the units: keep them
         units = units.persist(StorageLevel.MEMORY_AND_DISK)
@@ -55,18 +63,20 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     t_by_lang = thresholds(counts, t, t_lang, english=lang)
     p_broadcast = spark.sparkContext.broadcast(
         {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in counts.items()})
-    # The units seen and their expected number kept come with the one pass that writes
-    # (an accumulator: Spark's observe() would cost a tenth of the pass).
-    stats = spark.sparkContext.accumulator(Counter(), CounterParam())
     languages = sorted(counts)
-    keep = _keep_udf(p_broadcast, languages, stats)
-    curated = units.where(keep(spark_row_key(seed), _language_code(languages, lang),
-                               "matched_entry_ids"))
+    keyed = units.select(*schemas.CURATED.names, spark_row_key(seed).alias(ROW_KEY),
+                         _language_code(languages, lang).alias(LANG_CODE))
     try:
         with staged_output(out, "sample") as (tmp, finish):
-            curated.write.option("maxRecordsPerFile", max_rows_per_file).parquet(tmp)
-            rows_in, rows_out = matched.count(), written_rows(spark, tmp)
-            units_seen, expected = int(stats.value["rows"]), float(stats.value["expected"])
+            files = TaskFiles(tmp, schemas.CURATED, max_rows_per_file, codec)
+            results = keyed.mapInArrow(_write_kept(files, p_broadcast, languages),
+                                       schemas.spark_schema(TASK_RESULT)).collect()
+            committed = task_files.commit(tmp, [(r.partition, list(zip(r.files, r.file_rows)))
+                                                for r in results], schemas.CURATED)
+            rows_out = sum(rows for _, rows in committed)
+            units_seen = sum(r.units for r in results)
+            expected = sum(r.expected for r in results)
+            rows_in = units_seen if unit == "pair" else matched.count()
             summary = {"unit": unit, "seed": seed, "t": t_by_lang, "target_size": target_size,
                        "expected_size": round(expected, 1), "size": rows_out,
                        "max_rows_per_file": max_rows_per_file,
@@ -88,21 +98,23 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     return report
 
 
-def _keep_udf(p_broadcast, languages: list[str], stats):
-    """An Arrow UDF of (row key, language code, matched_entry_ids): whether
-    sampling.keep_decisions keeps the row; the rows seen and the sum of their keep
-    probabilities go to `stats`. Only these narrow columns go to Python (the language as
-    its index in `languages`: a string column costs a tenth of the pass)."""
-    from pyspark.sql.functions import arrow_udf
+def _write_kept(files: TaskFiles, p_broadcast, languages: list[str]):
+    """The task function: sampling.sample_keyed_batches on the partition's rows, the kept
+    rows written by `files`; yields one TASK_RESULT row (its files, the units seen and the
+    sum of their keep probabilities)."""
+    def task(batches):
+        from pyspark import TaskContext
 
-    def keep(keys: pa.Array, codes: pa.Array, ids: pa.Array) -> pa.Array:
-        groups = ids_by_language_code(codes.to_numpy(zero_copy_only=False), ids, languages)
-        kept, probability = keep_decisions(keys.to_numpy(zero_copy_only=False).view(np.uint64),
-                                           groups, len(keys), p_broadcast.value)
-        stats.add(Counter(rows=len(kept), expected=float(probability.sum())))
-        return pa.array(kept)
+        context = TaskContext.get()
+        stats: dict = {}
+        kept = sample_keyed_batches(batches, p_broadcast.value, languages, stats)
+        written = files.write(kept, context.partitionId(), context.attemptNumber())
+        yield pa.RecordBatch.from_pylist([{
+            "partition": context.partitionId(), "files": [name for name, _ in written],
+            "file_rows": [rows for _, rows in written], "units": stats.get("rows", 0),
+            "expected": stats.get("expected", 0.0)}], schema=TASK_RESULT)
 
-    return arrow_udf(keep, "boolean")
+    return task
 
 
 def _language_code(languages: list[str], default_lang: str):

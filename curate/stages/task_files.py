@@ -1,0 +1,135 @@
+"""Parquet files written by the Spark tasks themselves (pyarrow), committed by the driver.
+
+Why: a stage whose core runs on Arrow batches in Python (mapInArrow) would otherwise hand
+every output row back to the JVM for Spark's writer; for sample that round trip of url
+and text cost about a third of the pass (bench/balance.py). The batches are written
+where they already are.
+
+The commit works as Spark's own: a task attempt writes only under
+`_attempts/<partition>-<attempt>/` and returns the files it wrote; Spark gives the
+driver one result per partition, from the attempt that succeeded, and `commit` moves
+exactly those files into the output directory under names fixed by the partition
+(`part-<partition>-<k>.parquet`), then removes `_attempts`. A failed, retried or
+speculative attempt leaves nothing behind, and a re-run writes the same names.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.errors import UserError
+
+ATTEMPTS_DIR = "_attempts"   # "_": Spark and pyarrow skip it when reading the output
+# Spark's codec names (spark.sql.parquet.compression.codec) as pyarrow's.
+_CODECS = {"none": "none", "uncompressed": "none", "snappy": "snappy", "gzip": "gzip",
+           "zstd": "zstd", "brotli": "brotli", "lz4": "lz4", "lz4_raw": "lz4"}
+# parquet-mr's default zstd level, so files cost and weigh what Spark's own would.
+_ZSTD_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class TaskFiles:
+    """Where and how tasks write: the output directory, the files' schema, at most
+    max_rows_per_file rows per file, pyarrow's codec name. Small: it is pickled to tasks."""
+    directory: str
+    schema: pa.Schema
+    max_rows_per_file: int
+    codec: str = "snappy"
+    # Row groups of this many rows: whole-file groups would stall the stream from the JVM
+    # while one is encoded, tiny ones compress worse.
+    row_group_rows: int = 131_072
+    # Columns worth a dictionary (few distinct values); urls and texts are nearly all
+    # distinct, where a dictionary costs time and size.
+    dictionary_columns: tuple[str, ...] = ("lang",)
+
+    def write(self, batches: Iterable[pa.RecordBatch], partition: int, attempt: int
+              ) -> list[tuple[str, int]]:
+        """Write the batches (runs in a task); return (file, rows) of each file written,
+        the file relative to the output directory."""
+        folder = os.path.join(ATTEMPTS_DIR, f"{partition}-{attempt}")
+        os.makedirs(os.path.join(self.directory, folder), exist_ok=True)
+        written: list[tuple[str, int]] = []
+        for part in _files(_cast(batches, self.schema), self.max_rows_per_file):
+            name = os.path.join(folder, f"part-{partition:05d}-{len(written):04d}.parquet")
+            written.append((name, self._write_file(os.path.join(self.directory, name), part)))
+        return written
+
+    def _write_file(self, path: str, batches: Iterator[pa.RecordBatch]) -> int:
+        rows, group, in_group = 0, [], 0
+        level = _ZSTD_LEVEL if self.codec == "zstd" else None
+        with pq.ParquetWriter(path, self.schema, compression=self.codec,
+                              compression_level=level,
+                              use_dictionary=list(self.dictionary_columns)) as writer:
+            for batch in batches:
+                group.append(batch)
+                in_group += batch.num_rows
+                if in_group >= self.row_group_rows:
+                    writer.write_table(pa.Table.from_batches(group, self.schema),
+                                       row_group_size=in_group)
+                    rows, group, in_group = rows + in_group, [], 0
+            if group:
+                writer.write_table(pa.Table.from_batches(group, self.schema),
+                                   row_group_size=in_group)
+        return rows + in_group
+
+
+def codec(spark) -> str:
+    """The session's Parquet codec (spark.sql.parquet.compression.codec) as pyarrow names it."""
+    name = spark.conf.get("spark.sql.parquet.compression.codec", "snappy").lower()
+    if name not in _CODECS:
+        raise UserError(f"spark.sql.parquet.compression.codec={name}: the sample stage writes "
+                        f"with pyarrow, which knows {', '.join(sorted(_CODECS))}")
+    return _CODECS[name]
+
+
+def commit(directory: str, task_files: Iterable[tuple[int, list[tuple[str, int]]]],
+           schema: pa.Schema) -> list[tuple[str, int]]:
+    """Move the files of the succeeded attempts ((partition, files) per partition, as
+    TaskFiles.write returned them) into directory; remove every attempt's folder. With no
+    file at all, one empty file holds the schema (as Spark writes for an empty result).
+    Returns (file name, rows) of the committed files."""
+    committed = []
+    for partition, files in sorted(task_files):
+        for name, rows in files:
+            final = os.path.basename(name)
+            os.replace(os.path.join(directory, name), os.path.join(directory, final))
+            committed.append((final, rows))
+    shutil.rmtree(os.path.join(directory, ATTEMPTS_DIR), ignore_errors=True)
+    if not committed:
+        os.makedirs(directory, exist_ok=True)
+        pq.write_table(schema.empty_table(), os.path.join(directory, "part-00000-0000.parquet"))
+        committed.append(("part-00000-0000.parquet", 0))
+    return committed
+
+
+def _cast(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The batches in exactly the files' schema (Spark's Arrow names list items otherwise)."""
+    for batch in batches:
+        if batch.num_rows:
+            yield batch.select(schema.names).cast(schema)
+
+
+def _files(batches: Iterator[pa.RecordBatch], max_rows: int
+           ) -> Iterator[Iterator[pa.RecordBatch]]:
+    """The batches cut into consecutive runs of at most max_rows rows, one run per file;
+    a file is only started once a row for it is there."""
+    pending = next(batches, None)
+    while pending is not None:
+        def one_file():
+            nonlocal pending
+            room = max_rows
+            while pending is not None and room > 0:
+                batch = pending
+                if batch.num_rows > room:
+                    yield batch.slice(0, room)
+                    pending = batch.slice(room)
+                    return
+                room -= batch.num_rows
+                yield batch
+                pending = next(batches, None)
+        yield one_file()

@@ -1,0 +1,90 @@
+"""Parquet files written by tasks and committed by the driver (curate.stages.task_files):
+files cut at max_rows_per_file, only the succeeded attempts' files kept, under names fixed
+by the partition, the session's codec, read back by Spark as the stage's schema."""
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate import schemas
+from curate.errors import UserError
+from curate.stages import task_files
+from curate.stages.task_files import ATTEMPTS_DIR, TaskFiles
+
+
+def curated_batch(start: int, n: int) -> pa.RecordBatch:
+    """n curated rows numbered from start, with Spark's Arrow names (list items
+    "element", every field nullable), as mapInArrow hands them to a task; an extra column
+    the files must not keep."""
+    rows = range(start, start + n)
+    return pa.RecordBatch.from_pydict({
+        "image_uuid": [f"{i:024x}" for i in rows], "url": [f"http://a.example/{i}.jpg" for i in rows],
+        "text": [f"text {i}" for i in rows], "lang": ["en" if i % 3 else "de" for i in rows],
+        "matched_entry_ids": pa.array([[i % 7, 7 + i % 5] for i in rows], pa.list_(pa.int32())),
+        "row_key": pa.array(list(rows), pa.int64())})
+
+
+def texts_of(path) -> list[str]:
+    return pq.read_table(path, columns=["text"])["text"].to_pylist()
+
+
+def test_files_are_cut_at_max_rows_and_only_succeeded_attempts_are_committed(tmp_path):
+    files = TaskFiles(str(tmp_path), schemas.CURATED, max_rows_per_file=25, codec="zstd",
+                      row_group_rows=8)
+    # Partition 3 runs twice: attempt 0 dies after writing a file (its files stay behind),
+    # attempt 1 succeeds. Partition 0 succeeds at once; partition 5 keeps no row.
+    files.write(iter([curated_batch(100, 10)]), partition=3, attempt=0)
+    third = files.write(iter([curated_batch(100, 10), curated_batch(110, 10),
+                              curated_batch(120, 0), curated_batch(120, 11)]), 3, 1)
+    zeroth = files.write(iter([curated_batch(0, 25)]), 0, 0)
+    fifth = files.write(iter([curated_batch(200, 0)]), 5, 0)
+    assert [rows for _, rows in third] == [25, 6]          # cut inside the third batch
+    assert zeroth == [(f"{ATTEMPTS_DIR}/0-0/part-00000-0000.parquet", 25)] and fifth == []
+
+    committed = task_files.commit(str(tmp_path), [(3, third), (5, fifth), (0, zeroth)],
+                                  schemas.CURATED)
+    assert committed == [("part-00000-0000.parquet", 25), ("part-00003-0000.parquet", 25),
+                         ("part-00003-0001.parquet", 6)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name for name, _ in committed]
+    assert texts_of(tmp_path / "part-00003-0000.parquet") == [f"text {i}" for i in range(100, 125)]
+    assert texts_of(tmp_path / "part-00003-0001.parquet") == [f"text {i}" for i in range(125, 131)]
+    metadata = pq.ParquetFile(tmp_path / "part-00003-0000.parquet").metadata
+    assert [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)] == [10, 10, 5]
+    assert metadata.row_group(0).column(0).compression == "ZSTD"
+    assert pq.read_schema(tmp_path / "part-00000-0000.parquet").equals(schemas.CURATED)
+
+
+def test_an_empty_result_is_one_empty_file_with_the_schema(tmp_path):
+    committed = task_files.commit(str(tmp_path / "out"), [(0, []), (1, [])], schemas.CURATED)
+    assert committed == [("part-00000-0000.parquet", 0)]
+    table = pq.read_table(tmp_path / "out")
+    assert table.num_rows == 0 and table.schema.equals(schemas.CURATED)
+
+
+def test_spark_reads_the_files_as_the_stage_schema(spark, tmp_path):
+    files = TaskFiles(str(tmp_path), schemas.CURATED, max_rows_per_file=1000, codec="snappy")
+    task_files.commit(str(tmp_path), [(0, files.write(iter([curated_batch(0, 40)]), 0, 0))],
+                      schemas.CURATED)
+    frame = spark.read.parquet(str(tmp_path))
+    assert frame.schema.simpleString() == spark.createDataFrame(
+        [], schemas.spark_schema(schemas.CURATED)).schema.simpleString()
+    rows = sorted(frame.collect(), key=lambda row: row.text)
+    assert len(rows) == 40
+    assert rows[0].asDict() == {"image_uuid": f"{0:024x}", "url": "http://a.example/0.jpg",
+                                "text": "text 0", "lang": "de", "matched_entry_ids": [0, 7]}
+
+
+def test_the_codec_is_the_sessions(spark):
+    key = "spark.sql.parquet.compression.codec"
+    before = spark.conf.get(key)
+    try:
+        for spark_name, ours in (("zstd", "zstd"), ("SNAPPY", "snappy"), ("uncompressed", "none"),
+                                 ("lz4_raw", "lz4")):
+            spark.conf.set(key, spark_name)
+            assert task_files.codec(spark) == ours
+        spark.conf.set(key, "lzo")
+        with pytest.raises(UserError, match="lzo"):
+            task_files.codec(spark)
+    finally:
+        spark.conf.set(key, before)
