@@ -83,20 +83,18 @@ def wat_text(value: Any) -> str | None:
     return None
 
 
-# html.unescape changes a `&` only when `#` or the first two characters of an entity name
-# follow it (names are two characters or more): URL query strings (`&w=640&h=480`)
-# mostly have neither, and skip its slower search.
-_ENTITY_STARTS = frozenset(name[:2] for name in html.entities.html5)
+# Where html.unescape can change a string: `&#`, or `&` followed by a name it knows with
+# its `;`, or by a prefix it accepts without one (the legacy names: `&amp`, `&not`, ...;
+# it tries the run's prefixes longest first). Anything else it leaves as it is, so a string
+# with no match is returned untouched, skipping its slower search: URL query strings
+# (`?width=111&height=62`) are the common case.
+_NAMES_WITHOUT_SEMICOLON = sorted((name for name in html.entities.html5 if not name.endswith(";")),
+                                  key=len, reverse=True)
+_MAY_UNESCAPE = re.compile("&(?:#|" + "|".join(_NAMES_WITHOUT_SEMICOLON) + "|[A-Za-z0-9]+;)")
 
 
 def _unescape(value: str) -> str:
-    at = value.find("&")
-    while at >= 0:
-        follow = value[at + 1:at + 3]
-        if follow[:1] == "#" or follow in _ENTITY_STARTS:
-            return html.unescape(value)
-        at = value.find("&", at + 1)
-    return value
+    return html.unescape(value) if _MAY_UNESCAPE.search(value) else value
 
 
 def warcinfo_fields(payload: bytes) -> dict[str, str] | None:
