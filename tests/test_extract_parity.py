@@ -266,6 +266,33 @@ def test_url_shortcuts_equal_urljoin():
     assert shortcut > 5_000
 
 
+def test_plain_base_parts_equal_urlsplit():
+    """A base's parts by the one-match shortcut are urlsplit's; sources resolve against
+    such bases as urljoin does."""
+    from urllib.parse import urlsplit
+
+    from curate.extract.text import _PLAIN_BASE
+
+    rng = random.Random(12)
+    starts = ["http://", "https://", "HTTP://", "http:/", " http://", "http:///", "ftp://"]
+    bases = {rng.choice(starts) + "".join(rng.choice(PIECES) for _ in range(rng.randint(0, 6)))
+             for _ in range(20_000)}
+    plain = 0
+    for base in bases:
+        match = _PLAIN_BASE.match(base)
+        if match:
+            parts = urlsplit(base)
+            assert match.groups() == (parts.scheme, parts.netloc, parts.path), base
+            plain += 1
+    assert plain > 3_000
+    srcs = ["a.jpg", "/b.jpg", "../c.jpg", "//h.org/d.jpg", "?q", "#f", "e/./f.jpg", ""]
+    for base in sorted(bases)[:3000]:
+        images = PageImages(base)
+        for src in srcs:
+            got = images.resolve(src)
+            assert (got[1] if got else None) == resolve_image_url(src, base), (base, src)
+
+
 # --- WAT: simdjson against the stdlib -----------------------------------------------------
 
 needs_simdjson = pytest.mark.skipif(

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, TypeVar
 
-from curate.extract.readers import (InputStream, RecordView, normalize_target_uri,
-                                    parse_http_headers)
+from curate.extract.readers import (HTTP_RECORD_TYPES, InputStream, RecordView,
+                                    normalize_target_uri, parse_http_headers)
 
 try:
     from fastwarc.stream_io import GzipReader
@@ -111,6 +111,10 @@ class Block:
         self.taken += len(line)
         return line
 
+    def missing(self) -> int:
+        """Skip to the end of the block; return how many declared bytes never came."""
+        return self.length - self.consume()
+
     def consume(self) -> int:
         """Skip to the end of the block; return the bytes taken in all."""
         self.taken += len(self.buf)
@@ -178,13 +182,11 @@ def _view(record, offset: int, frame) -> RecordView | None:
     if declared != int(length):
         return None
     block = Block(record.reader, declared)
-    try:
-        http_headers = parse_http_headers(rec_type, uri, declared, block)
-    except Exception:
-        return None
-
-    def missing() -> int:
-        return declared - block.consume()
-
+    http_headers = None
+    if rec_type in HTTP_RECORD_TYPES:   # (the others have none: WAT records skip the call)
+        try:
+            http_headers = parse_http_headers(rec_type, uri, declared, block)
+        except Exception:
+            return None
     return RecordView(offset, rec_type, uri, found.get("warc-date"), length,
-                      found.get("content-type"), http_headers, block, missing)
+                      found.get("content-type"), http_headers, block, block.missing)

@@ -402,10 +402,14 @@ class _GzipMembers:
         pass
 
 
+# The record types whose block starts with HTTP headers (warcio's).
+HTTP_RECORD_TYPES = frozenset(("response", "request", "revisit"))
+
+
 def parse_http_headers(rec_type: str | None, uri: str | None, length: int | None, stream):
     """warcio's ArcWarcRecordLoader.load_http_headers (verify_http=False), on any stream
     with readline(): the HTTP headers of a record's block, or None."""
-    if length == 0 or rec_type not in ("response", "request", "revisit"):
+    if length == 0 or rec_type not in HTTP_RECORD_TYPES:
         return None
     if not (uri or "").startswith(("http:", "https:")):
         return None
