@@ -10,7 +10,9 @@ The commit works as Spark's own: a task attempt writes only under
 driver one result per partition, from the attempt that succeeded, and `commit` moves
 exactly those files into the output directory under names fixed by the partition
 (`part-<partition>-<k>.parquet`), then removes `_attempts`. A failed, retried or
-speculative attempt leaves nothing behind, and a re-run writes the same names.
+speculative attempt leaves no file among the output's (one still writing after the
+commit could only add to `_attempts`, which Spark and pyarrow skip), and a re-run writes
+the same names.
 """
 from __future__ import annotations
 
