@@ -88,3 +88,14 @@ def test_the_codec_is_the_sessions(spark):
             task_files.codec(spark)
     finally:
         spark.conf.set(key, before)
+
+
+def test_files_need_at_least_one_row(spark, tmp_path):
+    with pytest.raises(ValueError, match="at least one row"):
+        TaskFiles(str(tmp_path), schemas.CURATED, max_rows_per_file=0)
+    from curate.stages.sample import run_sample
+
+    with pytest.raises(UserError, match="max_rows_per_file must be at least 1, got -3"):
+        run_sample(spark, str(tmp_path / "matched"), str(tmp_path / "counts"),
+                   str(tmp_path / "out"), max_rows_per_file=-3)
+    assert not (tmp_path / "out").exists()

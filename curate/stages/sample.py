@@ -50,6 +50,8 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     lang = lang or defaults().lang
     max_rows_per_file = max_rows_per_file or defaults().max_rows_per_file
     check_balance(balance)
+    if max_rows_per_file < 1:
+        raise UserError(f"max_rows_per_file must be at least 1, got {max_rows_per_file}")
     codec = task_files.codec(spark)
     _check_same_metadata(matched_path, counts_path)
     counts = read_counts(spark, counts_path)

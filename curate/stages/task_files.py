@@ -49,6 +49,11 @@ class TaskFiles:
     # distinct, where a dictionary costs time and size.
     dictionary_columns: tuple[str, ...] = ("lang",)
 
+    def __post_init__(self) -> None:
+        if self.max_rows_per_file < 1 or self.row_group_rows < 1:
+            raise ValueError(f"files and row groups need at least one row "
+                             f"({self.max_rows_per_file}, {self.row_group_rows})")
+
     def write(self, batches: Iterable[pa.RecordBatch], partition: int, attempt: int
               ) -> list[tuple[str, int]]:
         """Write the batches (runs in a task); return (file, rows) of each file written,
