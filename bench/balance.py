@@ -38,8 +38,6 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"count": 0.60, "sample --unit pair": 0.70, "sample --unit image": 0.70}
-# The columns the sample stage reads (the curated output's): its floor reads and writes them.
-CURATED_COLUMNS = ("image_uuid", "url", "text", "lang", "matched_entry_ids")
 
 
 def build_pool(out: Path, n_rows: int, n_entries: int, n_files: int, seed: int = 7) -> Path:
@@ -102,7 +100,7 @@ def timed(spark, fn) -> tuple[float, int]:
 def main() -> None:
     from pyspark.sql import functions as F
 
-    from curate import api
+    from curate import api, schemas
     from curate.sampling import Balance
     from curate.spark import get_spark
 
@@ -130,7 +128,7 @@ def main() -> None:
         spark.read.parquet(str(pool)).select(*columns).write.parquet(str(work / name))
 
     def shuffled_floor():
-        (spark.read.parquet(str(pool)).select(*CURATED_COLUMNS).repartition("image_uuid")
+        (spark.read.parquet(str(pool)).select(*schemas.CURATED.names).repartition("image_uuid")
          .write.parquet(str(work / "floor-shuffled")))
 
     def explode_count():
@@ -141,7 +139,7 @@ def main() -> None:
     lines = [   # (name, what runs, the output it writes: removed before each run, untimed)
         ("floor: read + write (count's columns)", lambda: floor(["lang", "matched_entry_ids"],
                                                                 "floor-count"), "floor-count"),
-        ("floor: read + write (sample's columns)", lambda: floor(list(CURATED_COLUMNS),
+        ("floor: read + write (sample's columns)", lambda: floor(schemas.CURATED.names,
                                                                  "floor-sample"), "floor-sample"),
         ("info: JVM explode + groupBy count", explode_count, "explode"),
         ("info: read + shuffle by image + write", shuffled_floor, "floor-shuffled"),
@@ -178,9 +176,9 @@ def main() -> None:
         ratio = floors[name] / results[name]
         print(f"  {name:38s} {ratio:6.2f}  target >= {target:.2f}  "
               f"{'PASS' if ratio >= target else 'MISS'}")
-    shuffled = "info: read + shuffle by image + write"
-    print(f"  (info) {shuffled[6:]:31s} {floors['sample --unit image'] / results[shuffled]:6.2f}"
-          f"  the shuffle alone, in the JVM; --unit image adds its pick and the Python pass")
+    shuffled = floors["sample --unit image"] / results["info: read + shuffle by image + write"]
+    print(f"  {'(info) read + shuffle by image + write':38s} {shuffled:6.2f}  the shuffle alone, "
+          f"in the JVM; --unit image adds its pick and the Python pass")
     spark.stop()
     shutil.rmtree(work, ignore_errors=True)
     print(f"\n{time.monotonic() - wall:.0f} s wall")

@@ -183,7 +183,7 @@ def choose_texts(batches: Iterator[pa.RecordBatch], seed: int) -> Iterator[pa.Re
     same rows with one aggregate: curate.stages.sample.)"""
     pending = None   # (image_uuid, order, batch, row) of the image still open at a batch end
     for batch in batches:
-        rows = batch.select(["image_uuid", "text", "url", "lang", "matched_entry_ids"]).to_pylist()
+        rows = batch.select(("image_uuid",) + _UNIT_ORDER_COLUMNS).to_pylist()
         picked: list[int] = []
         carried = None
         best: tuple | None = pending

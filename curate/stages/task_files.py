@@ -94,14 +94,14 @@ def codec(spark) -> str:
     return _CODECS[name]
 
 
-def commit(directory: str, task_files: Iterable[tuple[int, list[tuple[str, int]]]],
+def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
            schema: pa.Schema) -> list[tuple[str, int]]:
     """Move the files of the succeeded attempts ((partition, files) per partition, as
     TaskFiles.write returned them) into directory; remove every attempt's folder. With no
     file at all, one empty file holds the schema (as Spark writes for an empty result).
     Returns (file name, rows) of the committed files."""
     committed = []
-    for partition, files in sorted(task_files):
+    for _partition, files in sorted(results):
         for name, rows in files:
             final = os.path.basename(name)
             os.replace(os.path.join(directory, name), os.path.join(directory, final))
