@@ -48,6 +48,8 @@ class TaskFiles:
     # Columns worth a dictionary (few distinct values); urls and texts are nearly all
     # distinct, where a dictionary costs time and size.
     dictionary_columns: tuple[str, ...] = ("lang",)
+    # File names start with it: two jobs committing into one directory need two prefixes.
+    prefix: str = "part"
 
     def __post_init__(self) -> None:
         if self.max_rows_per_file < 1 or self.row_group_rows < 1:
@@ -62,7 +64,8 @@ class TaskFiles:
         os.makedirs(os.path.join(self.directory, folder), exist_ok=True)
         written: list[tuple[str, int]] = []
         for part in _files(_cast(batches, self.schema), self.max_rows_per_file):
-            name = os.path.join(folder, f"part-{partition:05d}-{len(written):04d}.parquet")
+            name = os.path.join(folder,
+                                f"{self.prefix}-{partition:05d}-{len(written):04d}.parquet")
             written.append((name, self._write_file(os.path.join(self.directory, name), part)))
         return written
 
@@ -95,11 +98,12 @@ def codec(spark) -> str:
 
 
 def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
-           schema: pa.Schema) -> list[tuple[str, int]]:
+           schema: pa.Schema, empty_file: bool = True) -> list[tuple[str, int]]:
     """Move the files of the succeeded attempts ((partition, files) per partition, as
     TaskFiles.write returned them) into directory; remove every attempt's folder. With no
-    file at all, one empty file holds the schema (as Spark writes for an empty result).
-    Returns (file name, rows) of the committed files."""
+    file at all, one empty file holds the schema (as Spark writes for an empty result),
+    unless not `empty_file` (another job still adds files). Returns (file name, rows) of
+    the committed files."""
     committed = []
     for _partition, files in sorted(results):
         for name, rows in files:
@@ -107,7 +111,7 @@ def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
             os.replace(os.path.join(directory, name), os.path.join(directory, final))
             committed.append((final, rows))
     shutil.rmtree(os.path.join(directory, ATTEMPTS_DIR), ignore_errors=True)
-    if not committed:
+    if not committed and empty_file:
         os.makedirs(directory, exist_ok=True)
         pq.write_table(schema.empty_table(), os.path.join(directory, "part-00000-0000.parquet"))
         committed.append(("part-00000-0000.parquet", 0))
