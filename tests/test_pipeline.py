@@ -64,6 +64,43 @@ def test_dedup_keeps_each_distinct_image_text_once(workdir):
     assert set(zip(dedup.image_uuid, dedup.text)) == set(zip(distinct.image_uuid, distinct.text))
 
 
+def image_ranges(directory) -> list[tuple[str, str]]:
+    """(first, last) image_uuid of each non-empty Parquet file, each asserted sorted."""
+    ranges = []
+    for file in sorted(directory.glob("*.parquet")):
+        uuids = pd.read_parquet(file, columns=["image_uuid"]).image_uuid.tolist()
+        assert uuids == sorted(uuids), file
+        if uuids:
+            ranges.append((uuids[0], uuids[-1]))
+    return sorted(ranges)
+
+
+def test_dedup_and_match_write_sorted_disjoint_image_ranges(spark, workdir, tmp_path):
+    """dedup's files hold disjoint image_uuid ranges, each file sorted, and match keeps
+    that, file by file: so sample picks one text per image inside chunks, no shuffle.
+    Again with the shuffle's 8 partitions kept apart (AQE makes one of this small input),
+    so there are several files, and match writes one file of each."""
+    from curate.stages.sample_jobs import files_hold_sorted_disjoint_images
+
+    key = "spark.sql.adaptive.coalescePartitions.enabled"
+    spark.conf.set(key, "false")
+    try:
+        assert run_cli("dedup", str(workdir / "pairs"), "-o", str(tmp_path / "dedup")) == 0
+        assert run_cli("match", str(tmp_path / "dedup"), "-o", str(tmp_path / "matched")) == 0
+    finally:
+        spark.conf.unset(key)
+    for work in (workdir, tmp_path):
+        for name in ("dedup", "matched"):
+            ranges = image_ranges(work / name)
+            assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:])), (work, name)
+            assert files_hold_sorted_disjoint_images(str(work / name))
+    dedup, matched = image_ranges(tmp_path / "dedup"), image_ranges(tmp_path / "matched")
+    assert len(dedup) == len(matched) == 8
+    assert all(d[0] <= m[0] <= m[1] <= d[1] for d, m in zip(dedup, matched))
+    summary = json.loads((workdir / "curated" / "_summary.json").read_text())
+    assert summary["image_pick"] == "sorted_chunks"
+
+
 def test_matched_and_counts_equal_the_pure_matcher(workdir):
     """The default run is MetaCLIP v1: texts identified as English, v1 keys."""
     matcher = Matcher(load_metadata(None).entries, "v1")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.accumulators import AccumulatorParam
@@ -21,6 +22,21 @@ def read_stage_input(spark, path: str, expected_columns: list[str]):
         raise UserError(f"{path}: missing column(s) {', '.join(missing)}; "
                         f"is it the output of the right stage?")
     return frame
+
+
+@contextmanager
+def one_input_file_per_task(spark):
+    """Inside: each task reads a piece of one file only (Spark packs small files into one
+    task otherwise), so a stage that keeps its rows' order writes each file's order
+    again. Done by Spark's own rule: a file "costs" openCostInBytes more than its size,
+    and a task takes files until maxPartitionBytes; with both equal, one file fills it."""
+    key = "spark.sql.files.openCostInBytes"
+    before = spark.conf.get(key)
+    spark.conf.set(key, spark.conf.get("spark.sql.files.maxPartitionBytes"))
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
 
 
 def written_rows(spark, path: str) -> int:

@@ -1,4 +1,9 @@
-"""dedup: one row per distinct (image_uuid, text) over the whole input."""
+"""dedup: one row per distinct (image_uuid, text) over the whole input.
+
+The rows are shuffled by image_uuid ranges (not hashed), so the output's files hold
+disjoint image_uuid ranges, each sorted: an image's texts are together, which lets sample
+pick one text per image without a shuffle of its own (curate.image_runs). The range
+bounds cost Spark one extra read of the input's image_uuid (a sample of it)."""
 from __future__ import annotations
 
 from curate import schemas
@@ -15,7 +20,10 @@ def run_dedup(spark, inp: str, out: str) -> StageReport:
     rest = [c for c in schemas.PAIRS.names if c not in KEY]
     # The smallest (source_path, page_url, ...) wins: the same row whatever the partitioning.
     first = F.min(F.struct(*rest)).alias("first")
-    deduped = (pairs.groupBy(*KEY).agg(first)
+    # One shuffle: the aggregate by (image_uuid, text) takes the range partitioning by
+    # image_uuid as it is, and sorts each partition by its keys, so the last sort is free.
+    deduped = (pairs.repartitionByRange("image_uuid").groupBy(*KEY).agg(first)
                .select(*[F.col(c) if c in KEY else F.col(f"first.{c}") for c in
-                         schemas.PAIRS.names]))
+                         schemas.PAIRS.names])
+               .sortWithinPartitions("image_uuid"))
     return write_filtering_stage(spark, "dedup", pairs, deduped, out, "duplicate")

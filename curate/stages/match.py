@@ -1,5 +1,8 @@
 """match: keep the rows whose text matches at least one metadata entry of its language,
-with `lang` and the matched ids; every other row is counted by language and reason."""
+with `lang` and the matched ids; every other row is counted by language and reason.
+Each task matches a piece of one input file and keeps its order, so files sorted by
+image_uuid (dedup's) give output files sorted by image_uuid: what sample needs to pick
+one text per image without a shuffle."""
 from __future__ import annotations
 
 from collections import Counter
@@ -10,7 +13,8 @@ from curate.errors import UserError
 from curate.matching import ALL_LANGUAGES, KEY_VERSIONS, MatchPlan, match_batches
 from curate.metadata import MetadataSet
 from curate.stages.broadcast import BroadcastMetadata
-from curate.stages.common import CounterParam, read_stage_input, written_rows
+from curate.stages.common import (CounterParam, one_input_file_per_task, read_stage_input,
+                                  written_rows)
 from curate.stages.output import StageReport, staged_output
 
 
@@ -61,7 +65,8 @@ def run_match(spark, inp: str, out: str, metadata_path: str | None = None,
     matched = rows.mapInArrow(match_partition, schemas.spark_schema(schemas.MATCHED))
     try:
         with staged_output(out, "match") as (tmp, finish):
-            matched.write.parquet(tmp)
+            with one_input_file_per_task(spark):
+                matched.write.parquet(tmp)
             report = match_report(out, outcomes.value, written_rows(spark, tmp),
                                   metadata.metadata, plan)
             if report.rows_in != rows.count():   # every input row is counted exactly once
