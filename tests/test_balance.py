@@ -480,8 +480,15 @@ def spark_pool(spark, tmp_path_factory, one_split_per_file):
         assert report.rows_in == SPARK_TEXTS
         got = read_counts(spark, str(root / f"counts{n_files}"))
         assert got["en"].tolist() == pool["counts"].tolist(), n_files
-    assert (pool["counts"] >= SPARK_T).sum() >= 15
+    # As dedup and match write them: files of disjoint image_uuid ranges, sorted inside
+    # (the pool is sorted by image_uuid), so sample picks inside chunks without a shuffle.
+    # Cut at row numbers, an image may straddle two files.
+    ordered = root / "matched16sorted"
+    ordered.mkdir()
+    for k, part in enumerate(np.array_split(np.arange(SPARK_TEXTS), 16)):
+        pq.write_table(table.take(part), ordered / f"part-{k:02d}.parquet")
     pool["root"] = root
+    assert (pool["counts"] >= SPARK_T).sum() >= 15
     return pool
 
 
@@ -506,9 +513,12 @@ def test_spark_sample_does_not_depend_on_partitioning_reruns_or_seed_size(spark,
     def sample(n_files, seed, name):
         out = root / f"{unit}-{name}"
         report = run_sample(spark, str(root / f"matched{n_files}"),
-                            str(root / f"counts{n_files}"), str(out),
-                            Balance(t=SPARK_T, seed=seed, unit=unit))
+                            str(root / f"counts{str(n_files).replace('sorted', '')}"),
+                            str(out), Balance(t=SPARK_T, seed=seed, unit=unit))
         summary = json.loads((out / SUMMARY_FILE).read_text("utf-8"))
+        sorted_input = str(n_files).endswith("sorted")
+        assert summary["image_pick"] == (None if unit == "pair" else
+                                         "sorted_chunks" if sorted_input else "shuffle")
         pairs = curated_pairs(out)
         assert report.rows_out == summary["size"] == len(pairs)
         assert report.rows_in == SPARK_TEXTS
@@ -522,6 +532,7 @@ def test_spark_sample_does_not_depend_on_partitioning_reruns_or_seed_size(spark,
     one, summary_one = sample(1, SEED, "1")
     sixteen, _ = sample(16, SEED, "16")
     assert one == sixteen
+    assert sample("16sorted", SEED, "16sorted")[0] == one
     rerun, _ = sample(1, SEED, "1")                                   # same output dir again
     assert rerun == one
     other, summary_other = sample(1, SEED + 1, "1-other-seed")
@@ -583,3 +594,76 @@ def test_spark_sample_files_are_flat_bounded_and_the_sessions_codec(spark, spark
         "ZSTD"}
     p = keep_probabilities(counts, SPARK_T)
     assert curated_pairs(out) == pairs_of(run_sample_batches(table, p, SEED, 8192))
+
+
+def test_spark_image_pick_in_chunks_of_files_and_its_fallback(spark, spark_pool, monkeypatch):
+    """--unit image on one sorted file read in several chunks (row groups of 1,000 rows,
+    64 kB splits: images straddle chunks inside the file) picks in chunks, the edges
+    settled in the driver or, when there are more edge rows than EDGE_ROWS_IN_DRIVER, by a
+    Spark job; on files whose ranges are disjoint by their footers but one of them not
+    sorted inside, the tasks see it and the stage takes the shuffle. All keep the very
+    pairs the pure core keeps."""
+    from curate.stages import sample_jobs
+    from curate.stages.sample import SUMMARY_FILE, run_sample
+    from curate.stages.sample_jobs import files_hold_sorted_disjoint_images
+
+    root, table, counts = spark_pool["root"], spark_pool["table"], spark_pool["counts"]
+    want = pairs_of(run_sample_batches(reference_units(table, "image", SEED),
+                                       keep_probabilities(counts, SPARK_T), SEED, 8192))
+    chunked = root / "matched1sorted"
+    chunked.mkdir()
+    pq.write_table(table, chunked / "part-0.parquet", row_group_size=1000)
+    unsorted = root / "matched2unsorted"
+    unsorted.mkdir()
+    half = SPARK_TEXTS // 2
+    while table["image_uuid"][half] == table["image_uuid"][half - 1]:
+        half += 1
+    rows = np.arange(half)
+    rows[[10, 5000]] = rows[[5000, 10]]
+    pq.write_table(table.take(rows), unsorted / "part-0.parquet")
+    pq.write_table(table.slice(half), unsorted / "part-1.parquet")
+    assert files_hold_sorted_disjoint_images(str(unsorted))   # only the tasks can tell
+    key = "spark.sql.files.maxPartitionBytes"
+    before = spark.conf.get(key)
+    spark.conf.set(key, str(64 * 1024))
+    try:
+        assert spark.read.parquet(str(chunked)).rdd.getNumPartitions() > 4
+        for matched, pick, edge_rows_in_driver in ((chunked, "sorted_chunks", 10**6),
+                                                   (chunked, "sorted_chunks", 0),
+                                                   (unsorted, "shuffle", 10**6)):
+            monkeypatch.setattr(sample_jobs, "EDGE_ROWS_IN_DRIVER", edge_rows_in_driver)
+            out = root / f"image-{matched.name}-{edge_rows_in_driver}"
+            report = run_sample(spark, str(matched), str(root / "counts1"), str(out),
+                                Balance(t=SPARK_T, seed=SEED, unit="image"))
+            summary = json.loads((out / SUMMARY_FILE).read_text("utf-8"))
+            assert summary["image_pick"] == pick
+            assert curated_pairs(out) == want
+            assert report.rows_in == SPARK_TEXTS and report.rows_out == len(want)
+            assert report.dropped["other_text_of_image"] == SPARK_TEXTS - len(
+                spark_pool["image_sizes"])
+            assert sorted(p.name for p in out.iterdir() if p.suffix != ".parquet") == [
+                "_curate_stage.json", SUMMARY_FILE]
+    finally:
+        spark.conf.set(key, before)
+
+
+@pytest.mark.parametrize("unit", ["image", "pair"])
+def test_spark_sample_of_no_rows_is_one_empty_file(spark, spark_pool, unit):
+    """An empty matched set (a file with no rows): no row in, none out, one empty file
+    with the curated schema; for --unit image the pick in chunks has nothing to settle."""
+    from curate.stages.sample import SUMMARY_FILE, run_sample
+
+    root = spark_pool["root"]
+    empty = root / "matched-empty"
+    empty.mkdir(exist_ok=True)
+    pq.write_table(spark_pool["table"].slice(0, 0), empty / "part-0.parquet")
+    out = root / f"curated-empty-{unit}"
+    report = run_sample(spark, str(empty), str(root / "counts1"), str(out),
+                        Balance(t=SPARK_T, seed=SEED, unit=unit))
+    assert (report.rows_in, report.rows_out) == (0, 0)
+    assert sum(report.dropped.values()) == 0
+    files = sorted(out.glob("*.parquet"))
+    assert len(files) == 1 and pq.read_table(files[0]).schema.equals(schemas.CURATED)
+    summary = json.loads((out / SUMMARY_FILE).read_text("utf-8"))
+    assert summary["size"] == 0
+    assert summary["image_pick"] == ("sorted_chunks" if unit == "image" else None)

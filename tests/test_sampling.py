@@ -103,7 +103,7 @@ def test_image_unit_choice_in_spark_equals_choose_texts(spark):
     """The stage picks each image's text by one Spark aggregate (min of a struct), the core
     by choose_texts: the same rows, also where only the tie-breaks decide (rows repeating
     an (image_uuid, text) with another url, lang or entry ids, nulls included)."""
-    from curate.stages.sample import _units
+    from curate.stages.sample_jobs import units_of
 
     rows = []
     for i in range(400):
@@ -120,7 +120,7 @@ def test_image_unit_choice_in_spark_equals_choose_texts(spark):
         [dict(zip(schemas.CURATED.names, row)) for row in rows], schema=schemas.CURATED)
     df = spark.createDataFrame(table.to_pandas(), schema=schemas.spark_schema(schemas.CURATED))
     for seed in (0, 3):
-        chosen = _units(df.repartition(7), "image", seed).collect()
+        chosen = units_of(df.repartition(7), "image", seed).collect()
         got = sorted((r.image_uuid, r.url, r.text, r.lang, list(r.matched_entry_ids))
                      for r in chosen)
         ordered = table.sort_by("image_uuid")

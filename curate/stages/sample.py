@@ -1,14 +1,17 @@
 """sample: balanced sampling of matched pairs with the entry counts (ALGORITHM.md §5, §6).
 
-Unit "image" (the default, as Meta CLIP 2): the rows are grouped by image (a shuffle by
-image_uuid), each image keeps one of its texts by a seeded draw, then the keep rule
-runs on those; unit "pair" runs the keep rule on every row (Algorithm 1 literally).
-Draws and row keys are Spark's xxhash64, computed in the JVM (the image aggregate needs
-the draws there); each task runs the keep rule on its rows' Arrow batches
-(sampling.sample_keyed_batches) and writes the kept rows itself (stages.task_files): they
-never go back to the JVM. The output is flat Parquet files of at most
-`max_rows_per_file` rows with `url` and `text` columns: what img2dataset reads
-(`--url_col url --caption_col text`).
+Unit "image" (the default, as Meta CLIP 2): each image keeps one of its texts by a seeded
+draw, then the keep rule runs on those; unit "pair" runs the keep rule on every row
+(Algorithm 1 literally). An image's texts must meet for the draw. When the input's files
+hold disjoint, sorted image_uuid ranges (as dedup and match write them), they already
+do: each task picks inside its pieces of files and only the images on their edges are
+settled by a second, small job (curate.image_runs). Any other input is grouped by a
+shuffle by image_uuid (one aggregate); both give the same rows.
+Draws and row keys are Spark's xxhash64, computed in the JVM; each task runs the keep
+rule on its rows' Arrow batches (sampling.sample_keyed_batches) and writes the kept rows
+itself (stages.task_files): they never go back to the JVM. The output is flat Parquet
+files of at most `max_rows_per_file` rows with `url` and `text` columns: what img2dataset
+reads (`--url_col url --caption_col text`).
 """
 from __future__ import annotations
 
@@ -22,23 +25,16 @@ from curate import schemas
 from curate.config import defaults
 from curate.errors import UserError
 from curate.sampling import (LANG_CODE, ROW_KEY, UNITS, Balance, expected_kept,
-                             keep_probabilities, sample_keyed_batches, spark_row_key,
-                             spark_unit_order, t_for_size, thresholds)
+                             keep_probabilities, spark_row_key, t_for_size, thresholds)
 from curate.stages import task_files
 from curate.stages.common import read_stage_input
 from curate.stages.count import read_counts
 from curate.stages.output import StageReport, read_report, staged_output
+from curate.stages.sample_jobs import SampleJob, files_hold_sorted_disjoint_images, units_of
 from curate.stages.task_files import TaskFiles
 
 SUMMARY_FILE = "_summary.json"
 EXPECTED = pa.schema([pa.field("expected", pa.binary(), nullable=False)])
-# What each sample task reports to the driver: its files and their rows (task_files), the
-# units it saw and the sum of their keep probabilities.
-TASK_RESULT = pa.schema([("partition", pa.int32()), ("files", pa.list_(pa.string())),
-                         ("file_rows", pa.list_(pa.int64())), ("units", pa.int64()),
-                         ("expected", pa.float64())])
-
-
 def run_sample(spark, matched_path: str, counts_path: str, out: str,
                balance: Balance = Balance(), lang: str | None = None,
                max_rows_per_file: int | None = None) -> StageReport:
@@ -57,7 +53,7 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     counts = read_counts(spark, counts_path)
     matched = read_stage_input(spark, matched_path, schemas.MATCHED.names)
     # Only the columns the output keeps are read.
-    units = _units(matched.select(*schemas.CURATED.names), unit, seed)
+    units = units_of(matched.select(*schemas.CURATED.names), unit, seed)
     if target_size is not None:   # several passes over the units: keep them
         units = units.persist(StorageLevel.MEMORY_AND_DISK)
         t, _expected = t_for_size(lambda ts: _expected_sizes(units, counts, ts, t_lang, lang),
@@ -66,20 +62,26 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     p_broadcast = spark.sparkContext.broadcast(
         {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in counts.items()})
     languages = sorted(counts)
-    keyed = units.select(*schemas.CURATED.names, spark_row_key(seed).alias(ROW_KEY),
-                         _language_code(languages, lang).alias(LANG_CODE))
+    keyed_columns = [spark_row_key(seed).alias(ROW_KEY),
+                     _language_code(languages, lang).alias(LANG_CODE)]
+    in_chunks = (unit == "image" and target_size is None
+                 and files_hold_sorted_disjoint_images(matched_path))
     try:
         with staged_output(out, "sample") as (tmp, finish):
             files = TaskFiles(tmp, schemas.CURATED, max_rows_per_file, codec)
-            results = keyed.mapInArrow(_write_kept(files, p_broadcast, languages),
-                                       schemas.spark_schema(TASK_RESULT)).collect()
+            job = SampleJob(files, p_broadcast, languages, keyed_columns)
+            picked = job.pick_in_chunks(matched, seed, lang) if in_chunks else None
+            image_pick = "sorted_chunks" if picked is not None else "shuffle"
+            results, rows_read = picked or (job.run(units), None)
             committed = task_files.commit(tmp, [(r.partition, list(zip(r.files, r.file_rows)))
                                                 for r in results], schemas.CURATED)
             rows_out = sum(rows for _, rows in committed)
             units_seen = sum(r.units for r in results)
             expected = sum(r.expected for r in results)
-            rows_in = units_seen if unit == "pair" else matched.count()
+            rows_in = (units_seen if unit == "pair" else
+                       rows_read if rows_read is not None else matched.count())
             summary = {"unit": unit, "seed": seed, "t": t_by_lang, "target_size": target_size,
+                       "image_pick": image_pick if unit == "image" else None,
                        "expected_size": round(expected, 1), "size": rows_out,
                        "max_rows_per_file": max_rows_per_file,
                        "img2dataset": "--input_format parquet --url_col url --caption_col text"}
@@ -98,25 +100,6 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
         if target_size is not None:
             units.unpersist()
     return report
-
-
-def _write_kept(files: TaskFiles, p_broadcast, languages: list[str]):
-    """The task function: sampling.sample_keyed_batches on the partition's rows, the kept
-    rows written by `files`; yields one TASK_RESULT row (its files, the units seen and the
-    sum of their keep probabilities)."""
-    def task(batches):
-        from pyspark import TaskContext
-
-        context = TaskContext.get()
-        stats: dict = {}
-        kept = sample_keyed_batches(batches, p_broadcast.value, languages, stats)
-        written = files.write(kept, context.partitionId(), context.attemptNumber())
-        yield pa.RecordBatch.from_pylist([{
-            "partition": context.partitionId(), "files": [name for name, _ in written],
-            "file_rows": [rows for _, rows in written], "units": stats.get("rows", 0),
-            "expected": stats.get("expected", 0.0)}], schema=TASK_RESULT)
-
-    return task
 
 
 def _language_code(languages: list[str], default_lang: str):
@@ -141,19 +124,6 @@ def check_balance(balance: Balance) -> None:
     if balance.target_size is not None and balance.target_size < 1:
         raise UserError(f"--target-size must be a positive number of rows, "
                         f"got {balance.target_size}")
-
-
-def _units(rows, unit: str, seed: int):
-    """The rows the keep rule runs on: every row, or each image's first row in
-    sampling.unit_order (one aggregate by image)."""
-    from pyspark.sql import functions as F
-
-    if unit == "pair":
-        return rows
-    first = F.min(spark_unit_order(seed)).alias("first")
-    return (rows.groupBy("image_uuid").agg(first)
-            .select("image_uuid", *[F.col(f"first.{c}").alias(c)
-                                    for c in schemas.CURATED.names if c != "image_uuid"]))
 
 
 def _expected_sizes(rows, counts: dict[str, np.ndarray], ts: np.ndarray,
