@@ -98,12 +98,11 @@ def codec(spark) -> str:
 
 
 def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
-           schema: pa.Schema, empty_file: bool = True) -> list[tuple[str, int]]:
+           schema: pa.Schema) -> list[tuple[str, int]]:
     """Move the files of the succeeded attempts ((partition, files) per partition, as
     TaskFiles.write returned them) into directory; remove every attempt's folder. With no
-    file at all, one empty file holds the schema (as Spark writes for an empty result),
-    unless not `empty_file` (another job still adds files). Returns (file name, rows) of
-    the committed files."""
+    file at all, one empty file holds the schema (as Spark writes for an empty result).
+    Returns (file name, rows) of the committed files."""
     committed = []
     for _partition, files in sorted(results):
         for name, rows in files:
@@ -111,7 +110,7 @@ def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
             os.replace(os.path.join(directory, name), os.path.join(directory, final))
             committed.append((final, rows))
     shutil.rmtree(os.path.join(directory, ATTEMPTS_DIR), ignore_errors=True)
-    if not committed and empty_file:
+    if not committed:
         os.makedirs(directory, exist_ok=True)
         pq.write_table(schema.empty_table(), os.path.join(directory, "part-00000-0000.parquet"))
         committed.append(("part-00000-0000.parquet", 0))
