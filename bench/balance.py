@@ -2,7 +2,10 @@
 
 Pool (built under --out/balance on the first run, reused while it exists): --rows matched
 rows in the MATCHED schema, lang "en", 1-5 entry ids per row drawn from a Zipf law
-(exponent 1.1) over --entries entries, images with 1-3 texts each; --files Parquet files.
+(exponent 1.1) over --entries entries, images with 1-3 texts each; --files Parquet files,
+laid out as dedup and match write theirs: sorted by image_uuid, each file a disjoint
+range. A copy with the same rows in no order (Spark's round-robin repartition into as
+many files) is built beside it for the shuffle path of --unit image.
 
 Printed, per core (wall seconds x cores of local[--cores]):
 - floor: read + write    Spark reads the columns the stage reads (count: lang and the ids;
@@ -80,6 +83,16 @@ def build_pool(out: Path, n_rows: int, n_entries: int, n_files: int, seed: int =
     return pool
 
 
+def unordered_copy(spark, pool: Path, n_files: int) -> Path:
+    """The pool's rows in no order by image_uuid, built once beside it."""
+    copy = pool.parent / f"{pool.name}-unordered"
+    if not (copy / "_done").exists():
+        shutil.rmtree(copy, ignore_errors=True)
+        spark.read.parquet(str(pool)).repartition(n_files).write.parquet(str(copy))
+        (copy / "_done").write_text("ok")
+    return copy
+
+
 def shuffle_bytes(spark) -> int:
     """Shuffle write bytes of every stage of this application so far (status REST API)."""
     url = spark.sparkContext.uiWebUrl
@@ -121,6 +134,7 @@ def main() -> None:
     spark = get_spark(f"local[{args.cores}]", {"spark.ui.enabled": "true"})
     spark.range(1000).count()   # start the JVM before any clock runs
     rows = spark.read.parquet(str(pool)).count()
+    unordered = unordered_copy(spark, pool, args.files)
     print(f"pool: {pool} ({rows:,} rows, {args.files} files, {args.entries:,} entries, "
           f"Zipf 1.1, 1-5 ids per row); local[{args.cores}], t={args.t}")
 
@@ -151,6 +165,10 @@ def main() -> None:
         ("sample --unit image", lambda: api.sample(
             str(pool), str(work / "counts"), str(work / "curated-image"),
             Balance(t=args.t, seed=0, unit="image"), session=spark), "curated-image"),
+        ("info: sample --unit image, no order", lambda: api.sample(
+            str(unordered), str(work / "counts"), str(work / "curated-image-unordered"),
+            Balance(t=args.t, seed=0, unit="image"), session=spark),
+         "curated-image-unordered"),
     ]
     runs: dict[str, list[float]] = {name: [] for name, _, _ in lines}
     shuffles: dict[str, int] = {}
@@ -165,9 +183,15 @@ def main() -> None:
         seconds = results[name] = min(runs[name])
         print(f"  {name:38s} {seconds:8.2f} {rows / (seconds * args.cores):12,.0f} "
               f"{shuffles[name] / rows:14.2f}  {' '.join(f'{s:.1f}' for s in runs[name])}")
-    summary = json.loads((work / "curated-image" / "_summary.json").read_text())
-    print(f"\nsample --unit image: t={summary['t']}, expected size {summary['expected_size']:,.0f}, "
-          f"size {summary['size']:,}")
+    print()
+    for output in ("curated-image", "curated-image-unordered"):
+        summary = json.loads((work / output / "_summary.json").read_text())
+        print(f"{output}: picked in {summary['image_pick']}, t={summary['t']}, expected size "
+              f"{summary['expected_size']:,.0f}, size {summary['size']:,}")
+    same = [pq.read_table(work / output, columns=["image_uuid", "text"]).sort_by(
+        [("image_uuid", "ascending"), ("text", "ascending")])
+        for output in ("curated-image", "curated-image-unordered")]
+    print(f"both keep the same pairs: {same[0].equals(same[1])}")
     print("\nthroughput / floor's (same rows, wall s):")
     floors = {"count": results["floor: read + write (count's columns)"],
               "sample --unit pair": results["floor: read + write (sample's columns)"],
@@ -178,7 +202,10 @@ def main() -> None:
               f"{'PASS' if ratio >= target else 'MISS'}")
     shuffled = floors["sample --unit image"] / results["info: read + shuffle by image + write"]
     print(f"  {'(info) read + shuffle by image + write':38s} {shuffled:6.2f}  the shuffle alone, "
-          f"in the JVM; --unit image adds its pick and the Python pass")
+          f"in the JVM")
+    unordered_ratio = floors["sample --unit image"] / results["info: sample --unit image, no order"]
+    print(f"  {'(info) sample --unit image, no order':38s} {unordered_ratio:6.2f}  input not "
+          f"sorted by image_uuid: the shuffle path")
     spark.stop()
     shutil.rmtree(work, ignore_errors=True)
     print(f"\n{time.monotonic() - wall:.0f} s wall")
