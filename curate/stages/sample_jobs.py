@@ -34,8 +34,9 @@ CHUNK_TASK_RESULT = TASK_RESULT.append(pa.field("edge_files", pa.list_(pa.string
     pa.field("run_last", pa.list_(pa.string()))).append(pa.field("sorted", pa.bool_())).append(
     pa.field("rows", pa.int64()))
 # Where the pick leaves the rows on its chunks' edges until they are settled; removed
-# before the output is complete (no "_": Spark would warn that it skips such a path).
-EDGES_DIR = "edges"
+# before the output is complete. "_": a straggling attempt that writes after that leaves
+# nothing that readers of the output see (as task_files' _attempts).
+EDGES_DIR = "_edges"
 # Up to this many rows on the chunks' edges are settled in the driver, more by a Spark job.
 EDGE_ROWS_IN_DRIVER = 1_000_000
 
@@ -91,7 +92,9 @@ class SampleJob:
         images per chunk: no job to start), by a Spark job when they are many rows."""
         files = replace(self.files, prefix="edges")
         if sum(rows for _, rows in edges) > EDGE_ROWS_IN_DRIVER:
-            return self.run(units_of(spark.read.parquet(directory), "image", seed), files)
+            # The files by name: Spark would skip a directory named "_...".
+            rows = spark.read.parquet(*[os.path.join(directory, name) for name, _ in edges])
+            return self.run(units_of(rows, "image", seed), files)
         table = pa.concat_tables([pq.read_table(os.path.join(directory, name),
                                                 schema=schemas.CURATED) for name, _ in edges])
         stats: dict = {}
