@@ -21,16 +21,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from curate.sampling import _UNIT_ORDER_COLUMNS, unit_order
+from curate.sampling import _UNIT_ORDER_COLUMNS, ROW_KEY, text_draws, unit_order
 
-# The columns the Spark stage adds: where a row was read from (Spark's
+# The column the Spark stage adds (besides sampling's row key, from which the text draws
+# come: sampling.text_draws): where a row was read from (Spark's
 # _metadata.file_block_start + _metadata.row_index: one number, so the JVM hands over one
-# column) and its text draw (sampling.spark_text_draw). A chunk is a stretch of rows whose
+# column). A chunk is a stretch of rows whose
 # positions follow each other: a piece of one split. Rows of another split that happen to
 # go on with the next number would join the chunk: then the chunk is out of order or
 # overlaps others (and the stage takes the shuffle), or it is not, and picking inside it
 # is right anyway.
-POSITION, DRAW = "position", "draw"
+POSITION = "position"
 
 
 class ChunkPicker:
@@ -118,7 +119,8 @@ def _first_in_unit_order(batch: pa.RecordBatch, starts: np.ndarray, ends: np.nda
     if not len(starts):
         return starts
     rows, sizes = _ranges(starts, ends), ends - starts
-    draws = batch.column(DRAW).to_numpy(zero_copy_only=False)[rows]
+    keys = batch.column(ROW_KEY).to_numpy(zero_copy_only=False)[rows].view(np.uint64)
+    draws = text_draws(keys)
     offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     smallest = np.minimum.reduceat(draws, offsets)
     at_smallest = draws == np.repeat(smallest, sizes)

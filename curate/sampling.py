@@ -3,9 +3,10 @@
 Every coin is a hash of (seed, image_uuid, text, entry_id), and the text an image is
 represented by (unit "image") the smallest hash of (seed, image_uuid, text) among its
 texts, so a pair's fate depends on nothing else: not on partitioning, task retries or
-cluster size. Both hashes are Spark's xxhash64 of those values, so the Spark stage computes
-them in the JVM (`spark_row_key`, `spark_text_draw`) and this module computes the same
-numbers in Python with the xxhash package (`row_keys`, `text_draw`).
+cluster size. Both hashes are Spark's xxhash64 (the row key of those values, the draw of
+the row key), so the Spark stage computes them in the JVM (`spark_row_key`,
+`spark_text_draw`) and this module computes the same numbers in Python with the xxhash
+package (`row_keys`, `text_draw`) or numpy (`text_draws`).
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 # Spark's xxhash64(a, b, ...) hashes each value with the previous hash as the seed,
 # starting from 42; a long is hashed as its 8 bytes little-endian, a string as its UTF-8.
 _SPARK_HASH_SEED = 42
-# Hashed between the seed and the row for the text draw, so the draw that picks an image's
-# text and the row key that flips its coins are different numbers.
+# Hashed before the row key for the text draw, so the draw that picks an image's text and
+# the row key that flips its coins are different numbers.
 _DRAW_SALT = 0x7E47D8A5
 UNITS = ("image", "pair")
 # The columns the Spark stage adds for sample_keyed_batches.
@@ -143,18 +144,44 @@ def coin(seed: int, image_uuid: str, text: str, entry_id: int) -> float:
 def text_draw(seed: int, image_uuid: str, text: str) -> int:
     """The draw that picks an image's text (unit "image"): its texts' draws are distinct
     uniform 64-bit numbers, the smallest wins, so each text is equally likely to be picked.
-    Spark's xxhash64(seed, _DRAW_SALT, image_uuid, text) as a signed long (spark_text_draw)."""
-    h = _chain_seed(seed, _DRAW_SALT)
-    return _signed(xxh64_intdigest(text.encode("utf-8"),
-                                   xxh64_intdigest(image_uuid.encode("utf-8"), h)))
+    A hash of the row key (row_keys): Spark's xxhash64(_DRAW_SALT, row key) as a signed
+    long (spark_text_draw), so the Python tasks compute it from the key the JVM already
+    sends (text_draws) and the JVM hashes each text once. XXH64 of one long is a bijection
+    of it, so two texts share a draw only if they share a key."""
+    key = int(row_keys(seed, [image_uuid], [text])[0])
+    return _signed(xxh64_intdigest(struct.pack("<Q", key), _chain_seed(_DRAW_SALT)))
+
+
+# XXH64's primes (Collet's xxHash specification).
+_P1, _P2, _P3, _P4, _P5 = (np.uint64(0x9E3779B185EBCA87), np.uint64(0xC2B2AE3D27D4EB4F),
+                           np.uint64(0x165667B19E3779F9), np.uint64(0x85EBCA77C2B2AE63),
+                           np.uint64(0x27D4EB2F165667C5))
+
+
+def text_draws(keys: np.ndarray) -> np.ndarray:
+    """text_draw of each row key (uint64, as row_keys or Spark's long viewed unsigned),
+    int64: XXH64 of one 8-byte input, in numpy (its uint64 arithmetic wraps as XXH64's)."""
+    with np.errstate(over="ignore"):
+        h = np.uint64(_chain_seed(_DRAW_SALT)) + _P5 + np.uint64(8)
+        h = h ^ (_rotl(np.asarray(keys, dtype=np.uint64) * _P2, 31) * _P1)
+        h = _rotl(h, 27) * _P1 + _P4
+        h ^= h >> np.uint64(33)
+        h *= _P2
+        h ^= h >> np.uint64(29)
+        h *= _P3
+        h ^= h >> np.uint64(32)
+    return h.view(np.int64)
+
+
+def _rotl(x: np.ndarray, bits: int) -> np.ndarray:
+    return (x << np.uint64(bits)) | (x >> np.uint64(64 - bits))
 
 
 def spark_text_draw(seed: int):
     """text_draw as a Spark column of the image_uuid and text columns (a long)."""
     from pyspark.sql import functions as F
 
-    return F.xxhash64(F.lit(seed).cast("long"), F.lit(_DRAW_SALT).cast("long"),
-                      "image_uuid", "text")
+    return F.xxhash64(F.lit(_DRAW_SALT).cast("long"), spark_row_key(seed))
 
 
 # After the draw, an image's rows are ordered by these (only exact duplicates of

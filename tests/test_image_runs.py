@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from curate.image_runs import DRAW, POSITION, ChunkPicker, runs_are_disjoint
-from curate.sampling import choose_texts, text_draw
+from curate.image_runs import POSITION, ChunkPicker, runs_are_disjoint
+from curate.sampling import ROW_KEY, choose_texts, row_keys, text_draw
 
 SEED = 5
 
@@ -33,9 +33,13 @@ def sorted_rows(rng, n_images: int) -> pa.Table:
     table = pa.table({"image_uuid": [uuids[r] for r in order], "text": [texts[r] for r in order],
                       "url": [urls[r] for r in order], "lang": ["en"] * len(order),
                       "matched_entry_ids": [[1]] * len(order)})
-    draws = [text_draw(SEED, u, t) for u, t in zip(table["image_uuid"].to_pylist(),
-                                                    table["text"].to_pylist())]
-    return table.append_column(DRAW, pa.array(draws, pa.int64()))
+    return with_keys(table)
+
+
+def with_keys(table: pa.Table) -> pa.Table:
+    """The row key column the stage adds (Spark's long; the draws come from it)."""
+    keys = row_keys(SEED, table["image_uuid"].to_pylist(), table["text"].to_pylist())
+    return table.append_column(ROW_KEY, pa.array(keys.view(np.int64)))
 
 
 def with_chunks(table: pa.Table, cuts: list[int]) -> pa.Table:
@@ -90,18 +94,16 @@ def test_picks_plus_settled_edges_are_the_shuffles_pick(batch_rows):
 
 def test_ties_are_settled_by_the_rest_of_the_row():
     """Two copies of (image, text) share a draw: the smaller url wins, as in unit_order."""
+    copied, other = sorted(["same", "zzz"], key=lambda t: text_draw(SEED, "b", t))
     table = pa.table({"image_uuid": ["a", "b", "b", "b", "c"],
-                      "text": ["t", "same", "same", "zzz", "t"],
+                      "text": ["t", copied, copied, other, "t"],
                       "url": ["u", "http://2", "http://1", "http://0", "u"],
                       "lang": ["en"] * 5, "matched_entry_ids": [[1]] * 5})
-    draws = [text_draw(SEED, u, t) for u, t in zip(table["image_uuid"].to_pylist(),
-                                                    table["text"].to_pylist())]
-    table = with_chunks(table.append_column(DRAW, pa.array(draws, pa.int64())), [])
+    table = with_chunks(with_keys(table), [])
     picker, picked = pick_all(table, 100)
     want = chosen(list(choose_texts(iter(table.slice(1, 3).to_batches()), SEED)), table.schema)
     assert chosen(picked, table.schema) == want
-    if draws[1] < draws[3]:   # the copies' draw is the smallest: the url decides
-        assert want == {("b", "same", "http://1")}
+    assert want == {("b", copied, "http://1")}   # the copies' draw is the smallest
 
 
 def test_an_unsorted_chunk_stops_the_picking():

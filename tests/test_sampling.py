@@ -11,7 +11,8 @@ import pytest
 from curate import schemas
 from curate.extract.text import image_uuid
 from curate.sampling import (choose_texts, coin, keep_pair, keep_probabilities, row_keys,
-                             sample_batches, spark_row_key, spark_text_draw, text_draw)
+                             sample_batches, spark_row_key, spark_text_draw, text_draw,
+                             text_draws)
 from conftest import DATA
 
 N_ENTRIES, N_TEXTS, T = 3000, 120_000, 400
@@ -87,7 +88,8 @@ def real_pairs() -> list[tuple[str, str]]:
 @pytest.mark.parametrize("seed", [0, 7, -5, 2**40])
 def test_row_keys_and_draws_equal_sparks_xxhash64(spark, seed):
     """The Spark stage computes row keys and text draws in the JVM and the pure core in
-    Python: the same numbers, on every real caption and the odd texts."""
+    Python (the draws also from the keys, in numpy, as the stage's tasks do): the same
+    numbers, on every real caption and the odd texts."""
     pairs = real_pairs()
     df = spark.createDataFrame(pairs, "image_uuid string, text string")
     got = df.select(spark_row_key(seed).alias("key"), spark_text_draw(seed).alias("draw"),
@@ -96,6 +98,7 @@ def test_row_keys_and_draws_equal_sparks_xxhash64(spark, seed):
     keys = row_keys(seed, [u for u, _ in pairs], [t for _, t in pairs]).view(np.int64)
     assert [r.key for r in got] == keys.tolist()
     assert [r.draw for r in got] == [text_draw(seed, u, t) for u, t in pairs]
+    assert [r.draw for r in got] == text_draws(keys.view(np.uint64)).tolist()
     assert len(set(keys.tolist())) == len(set(pairs))     # no collision among these
 
 

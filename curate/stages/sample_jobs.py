@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import schemas
-from curate.image_runs import DRAW, POSITION, ChunkPicker, runs_are_disjoint
+from curate.image_runs import POSITION, ChunkPicker, runs_are_disjoint
 from curate.sampling import (choose_texts, sample_batches, sample_keyed_batches,
-                             spark_text_draw, spark_unit_order)
+                             spark_unit_order)
 from curate.stages import task_files
 from curate.stages.output import local_path
 from curate.stages.task_files import TaskFiles
@@ -66,7 +66,6 @@ class SampleJob:
         tmp = self.files.directory
         edge_files = replace(self.files, directory=os.path.join(tmp, EDGES_DIR))
         rows = matched.select(*schemas.CURATED.names, *self.keyed_columns,
-                              spark_text_draw(seed).alias(DRAW),
                               (F.col("_metadata.file_block_start")
                                + F.col("_metadata.row_index")).alias(POSITION))
         results = rows.mapInArrow(
