@@ -419,6 +419,10 @@ def _print(report: StageReport) -> None:
     if details.get("files_failed"):
         click.echo(f"{report.stage}: {details['files_failed']} of {details['files']} input "
                    f"files could not be read completely; see {report.output}/_errors")
+    if details.get("image_pick") == "shuffle" and details.get("target_size") is None:
+        click.echo(f"{report.stage}: the input's files are not sorted ranges of image_uuid (as "
+                   "dedup and match write them), so --unit image grouped each image's texts "
+                   "by a shuffle: the same rows, but slower")
 
 
 def _dropped(report: StageReport) -> str:

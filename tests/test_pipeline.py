@@ -156,6 +156,25 @@ def test_sample_stage_follows_the_rule_for_a_small_t(workdir):
         assert 0 < len(want) < len(rows)
 
 
+def test_sample_of_unsorted_input_shuffles_to_the_same_rows(workdir, tmp_path, capsys):
+    """The matched rows in no order by image_uuid (two files that both span the whole
+    range): --unit image groups the texts by a shuffle instead, says so, and keeps the
+    very rows of the run's sample."""
+    matched = read(workdir, "matched").sample(frac=1.0, random_state=1)
+    unsorted = tmp_path / "matched"
+    unsorted.mkdir()
+    for k, part in enumerate((matched.iloc[::2], matched.iloc[1::2])):
+        part.to_parquet(unsorted / f"part-{k}.parquet", index=False)
+    capsys.readouterr()
+    assert run_cli("sample", str(unsorted), "--counts", str(workdir / "counts"),
+                   "-o", str(tmp_path / "curated")) == 0
+    assert "grouped each image's texts by a shuffle" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "curated" / "_summary.json").read_text())
+    assert summary["image_pick"] == "shuffle"
+    got, want = pd.read_parquet(tmp_path / "curated"), read(workdir, "curated")
+    assert set(zip(got.image_uuid, got.text)) == set(zip(want.image_uuid, want.text))
+
+
 def test_rerunning_a_stage_replaces_its_output(workdir):
     out = workdir.parent / "dedup_again"
     for _ in range(2):
