@@ -40,7 +40,11 @@ class ChunkPicker:
     image_uuid of each chunk and `sorted` whether every chunk was in order. A chunk found
     out of order stops the picking (the stage then takes the shuffle path)."""
 
-    def __init__(self) -> None:
+    def __init__(self, whole_images: bool = False) -> None:
+        # whole_images: the batches hold every row of each image they hold (a shuffle by
+        # image_uuid put them together, then a sort): one chunk, nothing set aside, no
+        # position column.
+        self.whole_images = whole_images
         self.edges: list[pa.RecordBatch] = []
         self.runs: list[list[str]] = []
         self.sorted = True
@@ -64,8 +68,11 @@ class ChunkPicker:
         group is returned to be carried into the next batch (unless `last`): whether it
         ends its chunk is not known yet."""
         uuids = batch.column("image_uuid")
-        position = batch.column(POSITION).to_numpy(zero_copy_only=False)
-        same_chunk = position[1:] == position[:-1] + 1
+        if self.whole_images:
+            same_chunk = np.ones(batch.num_rows - 1, bool)
+        else:
+            position = batch.column(POSITION).to_numpy(zero_copy_only=False)
+            same_chunk = position[1:] == position[:-1] + 1
         if (_less(uuids[1:], uuids[:-1]) & same_chunk).any():
             self.sorted = False
             return None, True
@@ -79,7 +86,7 @@ class ChunkPicker:
         first_in_chunk = chunk_start[starts[:done]]
         last_in_chunk = np.append(chunk_start[starts[1:]], True)[:done]
         self._record_runs(uuids, starts[:done], first_in_chunk)
-        edge = first_in_chunk | last_in_chunk
+        edge = (first_in_chunk | last_in_chunk) & (not self.whole_images)
         if edge.any():
             self.edges.append(batch.take(pa.array(_ranges(starts[:done][edge],
                                                           ends[:done][edge]))))

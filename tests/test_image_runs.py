@@ -134,3 +134,15 @@ def test_an_unsorted_chunk_stops_the_picking():
 ])
 def test_runs_are_disjoint(runs, disjoint):
     assert runs_are_disjoint([list(r) for r in runs]) is disjoint
+
+
+@pytest.mark.parametrize("batch_rows", [1, 64, 100_000])
+def test_whole_images_picks_every_image_and_sets_nothing_aside(batch_rows):
+    """whole_images (after a shuffle by image_uuid and a sort): no position column, the
+    first and last image are picked too, the picks are choose_texts' over all rows."""
+    table = sorted_rows(np.random.default_rng(batch_rows), 300)
+    picker = ChunkPicker(whole_images=True)
+    picked = list(picker.pick(iter(table.to_batches(batch_rows))))
+    want = chosen(list(choose_texts(iter(table.to_batches(50)), SEED)), table.schema)
+    assert chosen(picked, table.schema) == want and len(want) == 300
+    assert picker.sorted and not picker.edges

@@ -72,6 +72,9 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
             job = SampleJob(files, p_broadcast, languages, keyed_columns)
             picked = job.pick_in_chunks(matched, seed, lang) if in_chunks else None
             image_pick = "sorted_chunks" if picked is not None else "shuffle"
+            if picked is None and unit == "image" and target_size is None:
+                picked = job.pick_after_shuffle(matched), None
+            # (--unit pair, or --unit image with a target size: its units are kept)
             results, rows_read = picked or (job.run(units), None)
             committed = task_files.commit(tmp, [(r.partition, list(zip(r.files, r.file_rows)))
                                                 for r in results], schemas.CURATED)

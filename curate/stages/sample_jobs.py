@@ -58,6 +58,17 @@ class SampleJob:
         return keyed.mapInArrow(_write_kept(files or self.files, self.p_broadcast, self.languages),
                                 schemas.spark_schema(TASK_RESULT)).collect()
 
+    def pick_after_shuffle(self, matched) -> list:
+        """Unit "image" on any input: the rows shuffled by image_uuid and sorted inside
+        each partition, so each task holds whole images and picks their texts itself
+        (image_runs.ChunkPicker); cheaper than an aggregate, whose partial pass before the
+        shuffle sorts every row for nothing when an image's texts are far apart."""
+        keyed = (matched.select(*schemas.CURATED.names, *self.keyed_columns)
+                 .repartition("image_uuid").sortWithinPartitions("image_uuid"))
+        return keyed.mapInArrow(_write_kept(self.files, self.p_broadcast, self.languages,
+                                            whole_images=True),
+                                schemas.spark_schema(TASK_RESULT)).collect()
+
     def pick_in_chunks(self, matched, seed: int, lang: str) -> tuple[list, int] | None:
         """(the results, the rows read), or None (nothing written) when a chunk was out of
         order or the chunks' image ranges overlap: the input is not as image_runs needs."""
@@ -105,14 +116,21 @@ class SampleJob:
                                 units=stats.get("rows", 0), expected=stats.get("expected", 0.0))]
 
 
-def _write_kept(files: TaskFiles, p_broadcast, languages: list[str]):
-    """The task function: sampling.sample_keyed_batches on the partition's rows, the kept
-    rows written by `files`; yields one TASK_RESULT row (its files, the units seen and the
-    sum of their keep probabilities)."""
+def _write_kept(files: TaskFiles, p_broadcast, languages: list[str],
+                whole_images: bool = False):
+    """The task function: sampling.sample_keyed_batches on the partition's rows (with
+    `whole_images`, on one row per image picked by image_runs.ChunkPicker from rows sorted
+    by image_uuid), the kept rows written by `files`; yields one TASK_RESULT row (its
+    files, the units seen and the sum of their keep probabilities)."""
     def task(batches):
         stats: dict = {}
-        kept = sample_keyed_batches(batches, p_broadcast.value, languages, stats)
-        yield _task_result(files.write(kept, *_task_attempt()), stats, TASK_RESULT)
+        picker = ChunkPicker(whole_images=True) if whole_images else None
+        units = picker.pick(batches) if picker else batches
+        kept = sample_keyed_batches(units, p_broadcast.value, languages, stats)
+        written = files.write(kept, *_task_attempt())
+        if picker and not picker.sorted:
+            raise RuntimeError("sample: a partition sorted by image_uuid came out of order")
+        yield _task_result(written, stats, TASK_RESULT)
 
     return task
 
