@@ -5,8 +5,8 @@ represented by (unit "image") the smallest hash of (seed, image_uuid, text) amon
 texts, so a pair's fate depends on nothing else: not on partitioning, task retries or
 cluster size. Both hashes are Spark's xxhash64 (the row key of those values, the draw of
 the row key), so the Spark stage computes them in the JVM (`spark_row_key`,
-`spark_text_draw`) and this module computes the same numbers in Python with the xxhash
-package (`row_keys`, `text_draw`) or numpy (`text_draws`).
+`spark_text_draw`) and this module computes the same numbers in Python: the keys with the
+xxhash package (`row_keys`), the draws from them with numpy (`text_draws`, `text_draw`).
 """
 from __future__ import annotations
 
@@ -148,8 +148,7 @@ def text_draw(seed: int, image_uuid: str, text: str) -> int:
     long (spark_text_draw), so the Python tasks compute it from the key the JVM already
     sends (text_draws) and the JVM hashes each text once. XXH64 of one long is a bijection
     of it, so two texts share a draw only if they share a key."""
-    key = int(row_keys(seed, [image_uuid], [text])[0])
-    return _signed(xxh64_intdigest(struct.pack("<Q", key), _chain_seed(_DRAW_SALT)))
+    return int(text_draws(row_keys(seed, [image_uuid], [text]))[0])
 
 
 # XXH64's primes (Collet's xxHash specification).

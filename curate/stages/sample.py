@@ -5,8 +5,9 @@ draw, then the keep rule runs on those; unit "pair" runs the keep rule on every 
 (Algorithm 1 literally). An image's texts must meet for the draw. When the input's files
 hold disjoint, sorted image_uuid ranges (as dedup and match write them), they already
 do: each task picks inside its pieces of files and only the images on their edges are
-settled by a second, small job (curate.image_runs). Any other input is grouped by a
-shuffle by image_uuid (one aggregate); both give the same rows.
+settled afterwards (curate.image_runs). Any other input is shuffled by image_uuid and
+sorted (with --target-size, one aggregate picks the texts, kept for the passes that
+choose t); all give the same rows.
 Draws and row keys are Spark's xxhash64, computed in the JVM; each task runs the keep
 rule on its rows' Arrow batches (sampling.sample_keyed_batches) and writes the kept rows
 itself (stages.task_files): they never go back to the JVM. The output is flat Parquet
@@ -35,6 +36,8 @@ from curate.stages.task_files import TaskFiles
 
 SUMMARY_FILE = "_summary.json"
 EXPECTED = pa.schema([pa.field("expected", pa.binary(), nullable=False)])
+
+
 def run_sample(spark, matched_path: str, counts_path: str, out: str,
                balance: Balance = Balance(), lang: str | None = None,
                max_rows_per_file: int | None = None) -> StageReport:
@@ -64,18 +67,12 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
     languages = sorted(counts)
     keyed_columns = [spark_row_key(seed).alias(ROW_KEY),
                      _language_code(languages, lang).alias(LANG_CODE)]
-    in_chunks = (unit == "image" and target_size is None
-                 and files_hold_sorted_disjoint_images(matched_path))
     try:
         with staged_output(out, "sample") as (tmp, finish):
             files = TaskFiles(tmp, schemas.CURATED, max_rows_per_file, codec)
             job = SampleJob(files, p_broadcast, languages, keyed_columns)
-            picked = job.pick_in_chunks(matched, seed, lang) if in_chunks else None
-            image_pick = "sorted_chunks" if picked is not None else "shuffle"
-            if picked is None and unit == "image" and target_size is None:
-                picked = job.pick_after_shuffle(matched), None
-            # (--unit pair, or --unit image with a target size: its units are kept)
-            results, rows_read = picked or (job.run(units), None)
+            results, rows_read, image_pick = _sample(job, matched, matched_path, units, unit,
+                                                     target_size)
             committed = task_files.commit(tmp, [(r.partition, list(zip(r.files, r.file_rows)))
                                                 for r in results], schemas.CURATED)
             rows_out = sum(rows for _, rows in committed)
@@ -84,7 +81,7 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
             rows_in = (units_seen if unit == "pair" else
                        rows_read if rows_read is not None else matched.count())
             summary = {"unit": unit, "seed": seed, "t": t_by_lang, "target_size": target_size,
-                       "image_pick": image_pick if unit == "image" else None,
+                       "image_pick": image_pick,
                        "expected_size": round(expected, 1), "size": rows_out,
                        "max_rows_per_file": max_rows_per_file,
                        "img2dataset": "--input_format parquet --url_col url --caption_col text"}
@@ -103,6 +100,21 @@ def run_sample(spark, matched_path: str, counts_path: str, out: str,
         if target_size is not None:
             units.unpersist()
     return report
+
+
+def _sample(job: SampleJob, matched, matched_path: str, units, unit: str,
+            target_size: int | None) -> tuple[list, int | None, str | None]:
+    """Run the job that fits: (its task results, the rows it read when it counted them,
+    how --unit image picked the texts)."""
+    if unit == "pair":
+        return job.run(units), None, None
+    if target_size is not None:   # the units, aggregated and kept for the search of t
+        return job.run(units), None, "shuffle"
+    if files_hold_sorted_disjoint_images(matched_path):
+        picked = job.pick_in_chunks(matched)
+        if picked is not None:
+            return *picked, "sorted_chunks"
+    return job.pick_after_shuffle(matched), None, "shuffle"
 
 
 def _language_code(languages: list[str], default_lang: str):

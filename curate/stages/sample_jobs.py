@@ -15,8 +15,7 @@ import pyarrow.parquet as pq
 
 from curate import schemas
 from curate.image_runs import POSITION, ChunkPicker, runs_are_disjoint
-from curate.sampling import (choose_texts, sample_batches, sample_keyed_batches,
-                             spark_unit_order)
+from curate.sampling import LANG_CODE, ROW_KEY, sample_keyed_batches, spark_unit_order
 from curate.stages import task_files
 from curate.stages.output import local_path
 from curate.stages.task_files import TaskFiles
@@ -39,15 +38,20 @@ CHUNK_TASK_RESULT = TASK_RESULT.append(pa.field("edge_files", pa.list_(pa.string
 EDGES_DIR = "_edges"
 # Up to this many rows on the chunks' edges are settled in the driver, more by a Spark job.
 EDGE_ROWS_IN_DRIVER = 1_000_000
+# The edge rows keep the key and language code the JVM gave them: the driver settles them
+# with the tasks' own functions.
+EDGE_ROWS = schemas.CURATED.append(pa.field(ROW_KEY, pa.int64())).append(
+    pa.field(LANG_CODE, pa.int32()))
 
 
 @dataclass(frozen=True)
 class SampleJob:
-    """The Spark jobs that sample and write: the keep rule on given units (`run`), or, for
+    """The Spark jobs that sample and write: the keep rule on given units (`run`); for
     input sorted by image_uuid, one text per image picked inside the tasks' chunks of it
     (`pick_in_chunks`, curate.image_runs) with the images on the chunks' edges settled
-    afterwards. Results: one per task, with `partition`, `files`, `file_rows`, `units` and
-    `expected` (TASK_RESULT)."""
+    afterwards; for any input, the same pick after a shuffle by image_uuid
+    (`pick_after_shuffle`). Results: one per task, with `partition`, `files`, `file_rows`,
+    `units` and `expected` (TASK_RESULT)."""
     files: TaskFiles
     p_broadcast: object
     languages: list
@@ -58,24 +62,25 @@ class SampleJob:
         return keyed.mapInArrow(_write_kept(files or self.files, self.p_broadcast, self.languages),
                                 schemas.spark_schema(TASK_RESULT)).collect()
 
-    def pick_after_shuffle(self, matched) -> list:
+    def pick_after_shuffle(self, matched, files: TaskFiles | None = None) -> list:
         """Unit "image" on any input: the rows shuffled by image_uuid and sorted inside
         each partition, so each task holds whole images and picks their texts itself
         (image_runs.ChunkPicker); cheaper than an aggregate, whose partial pass before the
         shuffle sorts every row for nothing when an image's texts are far apart."""
         keyed = (matched.select(*schemas.CURATED.names, *self.keyed_columns)
                  .repartition("image_uuid").sortWithinPartitions("image_uuid"))
-        return keyed.mapInArrow(_write_kept(self.files, self.p_broadcast, self.languages,
-                                            whole_images=True),
+        return keyed.mapInArrow(_write_kept(files or self.files, self.p_broadcast,
+                                            self.languages, whole_images=True),
                                 schemas.spark_schema(TASK_RESULT)).collect()
 
-    def pick_in_chunks(self, matched, seed: int, lang: str) -> tuple[list, int] | None:
+    def pick_in_chunks(self, matched) -> tuple[list, int] | None:
         """(the results, the rows read), or None (nothing written) when a chunk was out of
         order or the chunks' image ranges overlap: the input is not as image_runs needs."""
         from pyspark.sql import functions as F
 
         tmp = self.files.directory
-        edge_files = replace(self.files, directory=os.path.join(tmp, EDGES_DIR))
+        edge_files = replace(self.files, directory=os.path.join(tmp, EDGES_DIR),
+                             schema=EDGE_ROWS)
         rows = matched.select(*schemas.CURATED.names, *self.keyed_columns,
                               (F.col("_metadata.file_block_start")
                                + F.col("_metadata.row_index")).alias(POSITION))
@@ -89,28 +94,26 @@ class SampleJob:
             return None
         edges = task_files.commit(edge_files.directory, [
             (r.partition, list(zip(r.edge_files, r.edge_file_rows))) for r in results],
-            schemas.CURATED)
-        settled = self._settle_edges(matched.sparkSession, edge_files.directory, edges, seed,
-                                     lang)
+            EDGE_ROWS)
+        settled = self._settle_edges(matched.sparkSession, edge_files.directory, edges)
         shutil.rmtree(edge_files.directory)
         return results + settled, sum(r.rows for r in results)
 
-    def _settle_edges(self, spark, directory: str, edges: list[tuple[str, int]], seed: int,
-                      lang: str) -> list:
-        """The images on the chunks' edges, whose rows may come from several tasks: one
-        text each and the keep rule, by the pure core in the driver (they are at most two
-        images per chunk: no job to start), by a Spark job when they are many rows."""
+    def _settle_edges(self, spark, directory: str, edges: list[tuple[str, int]]) -> list:
+        """The images on the chunks' edges, whose rows may come from several tasks: sorted
+        by image_uuid, one text each and the keep rule, as the tasks do, in the driver
+        (they are at most two images per chunk: no job to start), by pick_after_shuffle
+        when they are many rows."""
         files = replace(self.files, prefix="edges")
+        paths = [os.path.join(directory, name) for name, _ in edges]
         if sum(rows for _, rows in edges) > EDGE_ROWS_IN_DRIVER:
             # The files by name: Spark would skip a directory named "_...".
-            rows = spark.read.parquet(*[os.path.join(directory, name) for name, _ in edges])
-            return self.run(units_of(rows, "image", seed), files)
-        table = pa.concat_tables([pq.read_table(os.path.join(directory, name),
-                                                schema=schemas.CURATED) for name, _ in edges])
-        stats: dict = {}
-        units = choose_texts(iter(table.sort_by("image_uuid").to_batches(65_536)), seed)
-        kept = sample_batches(units, self.p_broadcast.value, lang, seed, stats)
-        written = files.write(kept, 0, 0)
+            return self.pick_after_shuffle(spark.read.parquet(*paths), files)
+        table = pa.concat_tables([pq.read_table(path, schema=EDGE_ROWS) for path in paths])
+        picker, stats = ChunkPicker(whole_images=True), {}
+        units = picker.pick(iter(table.sort_by("image_uuid").to_batches(65_536)))
+        written = files.write(sample_keyed_batches(units, self.p_broadcast.value,
+                                                   self.languages, stats), 0, 0)
         return [SimpleNamespace(partition=0, files=[name for name, _ in written],
                                 file_rows=[rows for _, rows in written],
                                 units=stats.get("rows", 0), expected=stats.get("expected", 0.0))]
