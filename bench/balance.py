@@ -12,11 +12,13 @@ Printed, per core (wall seconds x cores of local[--cores]):
                          sample: the curated columns) and writes them back unchanged
 - info: JVM explode + groupBy count   the straightforward count, row-level shuffle
 - info: read + shuffle by image + write   the floor's pass with the rows shuffled by
-                         image_uuid on the way (what --unit image cannot do without: an
-                         image's texts must meet); its ratio to the floor is printed too
+                         image_uuid on the way (what --unit image needs when its input is
+                         not laid out as match writes it); its ratio to the floor is printed
 - count                  curate's count stage (per-partition vectors, tree aggregate)
 - sample --unit pair     curate's sample stage, the keep rule on every row
-- sample --unit image    the same after choosing one text per image (a shuffle by image)
+- sample --unit image    the same after choosing one text per image (each task reads one
+                         whole file of the sorted pool: no shuffle)
+- info: sample --unit image, no order   the same rows in no order: the shuffle path
 with rows/s/core, the stage's time over the floor's, and the bytes shuffled per input row
 (shuffle write bytes of the stage's jobs, from Spark's status REST API). Every line runs
 --repeat times, the lines taking turns; the best wall time counts (on a shared 2-core
@@ -114,8 +116,8 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     from curate import api, schemas
-    from curate.sampling import Balance
-    from curate.spark import get_spark
+    from curate.options import CountOptions, SampleOptions, Thresholds
+    from curate.stages.session import get_spark
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -149,7 +151,11 @@ def main() -> None:
         (spark.read.parquet(str(pool)).select("lang", F.explode("matched_entry_ids").alias("e"))
          .groupBy("lang", "e").count().write.parquet(str(work / "explode")))
 
-    balance = Balance(t=args.t, seed=0)
+    thresholds = Thresholds(args.t)
+
+    def sample(matched, name, unit):
+        return api.sample(str(matched), str(work / name), SampleOptions(thresholds, 0, unit),
+                          spark, counts=str(work / "counts"))
     lines = [   # (name, what runs, the output it writes: removed before each run, untimed)
         ("floor: read + write (count's columns)", lambda: floor(["lang", "matched_entry_ids"],
                                                                 "floor-count"), "floor-count"),
@@ -157,17 +163,13 @@ def main() -> None:
                                                                  "floor-sample"), "floor-sample"),
         ("info: JVM explode + groupBy count", explode_count, "explode"),
         ("info: read + shuffle by image + write", shuffled_floor, "floor-shuffled"),
-        ("count", lambda: api.count(str(pool), str(work / "counts"), metadata, spark, balance),
-         "counts"),
-        ("sample --unit pair", lambda: api.sample(
-            str(pool), str(work / "counts"), str(work / "curated-pair"),
-            Balance(t=args.t, seed=0, unit="pair"), session=spark), "curated-pair"),
-        ("sample --unit image", lambda: api.sample(
-            str(pool), str(work / "counts"), str(work / "curated-image"),
-            Balance(t=args.t, seed=0, unit="image"), session=spark), "curated-image"),
-        ("info: sample --unit image, no order", lambda: api.sample(
-            str(unordered), str(work / "counts"), str(work / "curated-image-unordered"),
-            Balance(t=args.t, seed=0, unit="image"), session=spark),
+        ("count", lambda: api.count(str(pool), str(work / "counts"),
+                                    CountOptions(metadata, thresholds), spark), "counts"),
+        ("sample --unit pair", lambda: sample(pool, "curated-pair", "pair"), "curated-pair"),
+        ("sample --unit image", lambda: sample(pool, "curated-image", "image"),
+         "curated-image"),
+        ("info: sample --unit image, no order",
+         lambda: sample(unordered, "curated-image-unordered", "image"),
          "curated-image-unordered"),
     ]
     runs: dict[str, list[float]] = {name: [] for name, _, _ in lines}

@@ -39,7 +39,7 @@ pairs/s (image-text rows produced; "-" for floors).
                             html.parser, or lxml.html); every <img> gives its alt / title /
                             data-image-title, src urljoin'ed against <base href> or the page
                             URL, http(s) only, sha224 image id: the rows curate makes [peer]
-- curate iter_file_pairs    iter_file_pairs(path, FileReport(), ExtractOptions()), imports not
+- curate iter_file_pairs    iter_file_pairs(path, FileReport(), PageOptions()), imports not
                             timed (as the peers time themselves)
 Then the pair counts of curate and cc2dataset on the WAT (they differ by design: curate also
 keeps `title` texts and drops blank alts), and the ratios of curate's throughput to its peers
@@ -500,8 +500,8 @@ def warcio_payload_floor(path: Path) -> dict:
 
 def curate_core(path: Path) -> dict:
     try:
-        from curate.extract.options import ExtractOptions
-        from curate.extract.records import FileReport, iter_file_pairs
+        from curate.core.extract.options import PageOptions
+        from curate.core.extract.records import FileReport, iter_file_pairs
         from curate.schemas import PAIRS
     except Exception as e:  # noqa: BLE001 - the core is edited concurrently: say why, go on
         return {"error": f"cannot import curate's core: {type(e).__name__}: {e}"}
@@ -510,7 +510,7 @@ def curate_core(path: Path) -> dict:
     # The options argument is being added to iter_file_pairs concurrently: pass it once the
     # function takes it.
     with_options = len(inspect.signature(iter_file_pairs).parameters) >= 3
-    args = (str(path), report, ExtractOptions()) if with_options else (str(path), report)
+    args = (str(path), report, PageOptions()) if with_options else (str(path), report)
     source = PAIRS.names.index("text_source")
     pairs = alt = 0
     # Timed from here, as the peers time themselves: imports (one-time per worker) excluded.
@@ -799,7 +799,7 @@ def main() -> int:
     print(f"\npairs on the WAT: curate {curate_pairs}; cc2dataset "
           f"{cc2.get('pairs', 'n/a')} (alt only)")
     if ours_wat.get("with_options") is False:
-        print("note: iter_file_pairs takes no ExtractOptions yet; called as (path, report)")
+        print("note: iter_file_pairs takes no PageOptions yet; called as (path, report)")
     print("\ncurate's throughput / the other's (same corpus, CPU s):")
     _ratio("curate WAT / cc2dataset process_wat", ours_wat_cpu, cc2_cpu, TARGETS["cc2dataset"])
     _ratio("curate WAT / fastwarc+orjson floor", ours_wat_cpu, fast_cpu,

@@ -24,13 +24,14 @@ Lines, each timed in CPU seconds of this process (time.process_time), so rates a
 - (a) reference   MetaCLIP's substr_matching, written here as MetaCLIP's code has it: one
                   Python call per text, `spacing`, then `automaton.iter` over keys
                   " " + entry + " " (values (entry_id, key)), ids collected in a set;
-- (b) curate      curate.matching.Matcher(entries, "v1").match_texts(texts), one call per
-                  pass over a text list (its cache of distinct texts lives for that call).
+- (b) curate      what a match task runs: curate.core.matching.match_batches over the texts
+                  as one DEDUP-schema Arrow batch (--assume-lang en, v1 keys; each distinct
+                  text matched once; the batch is built outside the timed region).
 A pass is one run over a whole text list; a list shorter than 100,000 texts is timed over
 ceil(100,000 / len) passes, (a) and (b) alternating pass by pass, each pass a fresh call, so
 no pass sees repetition the list itself does not hold.
-- (c) the Spark match stage, curate.api.match(..., languages="en", assume_lang="en",
-  spacing="v1") on local[1], over two DEDUP-schema Parquet inputs of >= --spark-rows rows:
+- (c) the Spark match stage, curate.api.match(..., MatchOptions(..., languages="en",
+  assume_lang="en", spacing="v1")) on local[1], over two DEDUP-schema Parquet inputs of >= --spark-rows rows:
   'pipeline' (the extracted rows deduplicated by (image_uuid, text) as the dedup stage would,
   then the captions) and 'as-occur' (the texts exactly as (a) and (b) see them), each written
   in whole copies (a repeated (url, text) gets `#copy-k[-dup-n]` appended to its URL, so every
@@ -38,14 +39,14 @@ no pass sees repetition the list itself does not hold.
   worker parses the metadata and builds its automaton), then warm on both (the worker reuses
   them). Rows/s per core = rows / wall seconds with one task slot, compared with (b) over the
   same rows in the batches the stage hands to Python (spark.sql.execution.arrow.
-  maxRecordsPerBatch rows per match_texts call). Beside it, the Python worker's CPU seconds
+  maxRecordsPerBatch rows per match_batches call). Beside it, the Python worker's CPU seconds
   (ru_utime + ru_stime, read inside the worker by a one-row probe job before and after each
   run) and the JVM's (/proc/<pid>/stat), and three floors: Parquet read + write unchanged;
   the same with an identity mapInArrow in between; and that persisted DISK_ONLY and scanned
-  once more, as the stage does to collect its counters.
+  once more (a second pass over the rows, which the stage does not make).
 - (d) the peak RSS of that Python worker (ru_maxrss and VmHWM), read by the same probe job,
   which also checks that it runs in the worker holding the automaton.
-- LID: curate.lid.identify over the image texts and captions, when curate.lid exists.
+- LID: curate.core.lid.identify over the image texts and captions, when curate.core.lid exists.
 """
 from __future__ import annotations
 
@@ -223,7 +224,7 @@ def load_metadata(out: Path) -> tuple[Path, list[str], dict]:
 def extract_texts(extract_dir: Path) -> tuple[list[tuple], dict[str, list[tuple]]]:
     """PAIRS rows of every real WARC/WAT, by group: "real" (commoncrawl/, webarchives/)
     and "7x" (bench/extract.py's corpus)."""
-    from curate.extract.records import FileReport, iter_file_pairs
+    from curate.core.extract.records import FileReport, iter_file_pairs
 
     groups: dict[str, list[Path]] = {
         "real": (sorted((DATA / "commoncrawl").glob("*.warc*"))
@@ -300,21 +301,52 @@ def cpu(fn, *args):
     return time.process_time() - started, result
 
 
-def compare(label: str, texts: list[str], entries: list[str], matcher) -> dict:
+def dedup_batch(texts: list[str]):
+    """The texts as one DEDUP-schema Arrow batch, as the match stage's tasks receive them
+    (built outside the timed region: the JVM builds them in the stage)."""
+    import pyarrow as pa
+
+    from curate import schemas
+
+    n = len(texts)
+    columns = {name: pa.nulls(n, field.type) for name, field in zip(schemas.DEDUP.names,
+                                                                     schemas.DEDUP)}
+    filler = pa.array(["x"] * n)
+    columns.update(image_uuid=filler, url=filler, text=pa.array(texts), text_source=filler,
+                   source_path=filler)
+    return pa.RecordBatch.from_pydict(columns, schema=schemas.DEDUP)
+
+
+def stage_core_pass(batch, metadata, plan) -> list:
+    """(b): what a match task runs on its batch (core.matching.match_batches): each
+    distinct text matched once, rows without a match dropped."""
+    from collections import Counter
+
+    from curate.core.matching import match_batches
+
+    return list(match_batches(iter([batch]), metadata, plan, Counter()))
+
+
+def compare(label: str, texts: list[str], entries: list[str], metadata) -> dict:
+    from curate.core.matching import MatchPlan
+
+    plan = MatchPlan(frozenset({"en"}), "en", "v1")
+    batch = dedup_batch(texts)
     passes = max(1, math.ceil(MIN_TIMED_TEXTS / len(texts)))
     ref_cpu = ours_cpu = 0.0
     for _ in range(passes):
         seconds, ref = cpu(reference_pass, texts, entries)
         ref_cpu += seconds
-        seconds, ours = cpu(matcher.match_texts, texts)
+        seconds, ours = cpu(stage_core_pass, batch, metadata, plan)
         ours_cpu += seconds
-    for text, a, b in zip(texts, ref, ours):
-        assert sorted(a) == b, f"(a) and (b) differ on {text!r}: {sorted(a)} != {b}"
+    got = [(text, ids) for out in ours for text, ids in
+           zip(out.column("text").to_pylist(), out.column("matched_entry_ids").to_pylist())]
+    want = [(text, sorted(ids)) for text, ids in zip(texts, ref) if ids]
+    assert got == want, f"(a) and (b) differ on {label}"
     timed = passes * len(texts)
     return {"label": label, "texts": len(texts), "distinct": len(set(texts)), "passes": passes,
             "a": timed / ref_cpu, "b": timed / ours_cpu, "ratio": ref_cpu / ours_cpu,
-            "matched": sum(1 for ids in ours if ids),
-            "matches": sum(len(ids) for ids in ours)}
+            "matched": len(want), "matches": sum(len(ids) for _, ids in want)}
 
 
 def print_compare(rows: list[dict]) -> None:
@@ -398,7 +430,7 @@ def _probe_worker(batches):
             if key in ("VmHWM", "VmRSS"):
                 status[key] = int(value.split()[0])
     try:
-        from curate import matching
+        from curate.core import matching
         matchers = len(matching._WORKER_MATCHERS)
     except Exception:   # the name may change: then "unknown"
         matchers = -1
@@ -457,8 +489,9 @@ def _bench_spark(work: Path, metadata_path: Path, matcher, rows: list[tuple],
     import pyarrow.parquet as pq
 
     from curate import api, schemas
-    from curate.metadata import load_metadata_set
-    from curate.spark import get_spark
+    from curate.options import MatchOptions
+    from curate.core.metadata import load_metadata_set
+    from curate.stages.session import get_spark
 
     inputs = {}
     print()
@@ -479,24 +512,31 @@ def _bench_spark(work: Path, metadata_path: Path, matcher, rows: list[tuple],
     jvm_pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
     batch = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch", "10000"))
 
-    # (b) on the same rows, one match_texts call per Arrow batch as the stage makes them.
+    # (b) on the same rows, in the batches the stage hands to Python (ids per row by the
+    # reference, for the parity check; the rate by the stage's core).
+    from curate.core.matching import MatchPlan
+    from curate.core.metadata import metadata_set_from_bytes
+    from curate.core.reference import match_texts
+    bench_metadata = metadata_set_from_bytes({"en": metadata_path.read_bytes()}, "bench", False)
+    plan = MatchPlan(frozenset({"en"}), "en", "v1")
     for data in inputs.values():
         texts = data["texts"]
+        batches = [dedup_batch(texts[start:start + batch])
+                   for start in range(0, len(texts), batch)]
         gc.collect()
         started = time.process_time()
-        expected: list[list[int]] = []
-        for start in range(0, len(texts), batch):
-            expected.extend(matcher.match_texts(texts[start:start + batch]))
+        for one in batches:
+            stage_core_pass(one, bench_metadata, plan)
         data["b"] = len(texts) / (time.process_time() - started)
-        data["expected"] = expected
+        data["expected"] = match_texts(matcher, texts)
 
     started = time.process_time()
     load_metadata_set(str(metadata_path))
     driver_load = time.process_time() - started
 
     print(f"Spark local[1] (one task slot; SPARK_LOCAL_IP={os.environ['SPARK_LOCAL_IP']}), "
-          f"Arrow batch {batch:,} rows; api.match(dedup, out, metadata=<bench metadata>, "
-          f"session=spark, languages='en', assume_lang='en', spacing='v1')")
+          f"Arrow batch {batch:,} rows; api.match(dedup, out, MatchOptions(<bench metadata>, "
+          f"languages='en', assume_lang='en', spacing='v1'), spark)")
     print(f"  driver: load_metadata_set of the bench metadata takes {driver_load:.2f} CPU s "
           f"(paid once per stage call, inside its wall time)")
     before = probe(spark)
@@ -507,8 +547,8 @@ def _bench_spark(work: Path, metadata_path: Path, matcher, rows: list[tuple],
         jvm_before = jvm_cpu(jvm_pid)
         started = time.monotonic()
         try:
-            report = api.match(str(data["dir"]), str(target), metadata=str(metadata_path),
-                               session=spark, languages="en", assume_lang="en", spacing="v1")
+            report = api.match(str(data["dir"]), str(target), MatchOptions(
+                str(metadata_path), languages="en", assume_lang="en", spacing="v1"), spark)
         except Exception as e:   # the stage is being changed: say exactly what failed
             print(f"  {run_name} run on {input_name!r} FAILED: {type(e).__name__}: {e}")
             return {"failed": f"{type(e).__name__}: {e}"}
@@ -543,8 +583,8 @@ def _bench_spark(work: Path, metadata_path: Path, matcher, rows: list[tuple],
               f"{run['worker']:12.2f} {rows_in / run['worker']:17,.0f} {run['jvm']:9.2f}  "
               f"{'identical' if run['identical'] else 'DIFFERENT: %d rows' % run['mismatches']}"
               f"{'' if run['same_worker'] else ' (worker pid changed: CPU unknown)'}")
-    print(f"  (b) rows/s: curate's Matcher in this process over the same rows, one match_texts "
-          f"call per {batch:,}-row batch, CPU s. rows/s/core = rows / wall s (one task slot). "
+    print(f"  (b) rows/s: the stage's core (match_batches) in this process over the same rows, "
+          f"one call per {batch:,}-row batch, CPU s. rows/s/core = rows / wall s (one task slot). "
           f"worker CPU = ru_utime + ru_stime of the reused Python worker, read inside it by a "
           f"one-row probe job before and after each run (the probe's own cost included); JVM "
           f"CPU from /proc/<pid>/stat of the driver JVM (= the executor in local mode)")
@@ -579,22 +619,22 @@ def _bench_spark(work: Path, metadata_path: Path, matcher, rows: list[tuple],
 
 
 def bench_lid(texts: list[str]) -> None:
-    if importlib.util.find_spec("curate.lid") is None:
-        print("\nLID: curate.lid not available")
+    if importlib.util.find_spec("curate.core.lid") is None:
+        print("\nLID: curate.core.lid not available")
         return
     try:
         started = time.process_time()
-        from curate import lid
+        from curate.core import lid
         lid.identify(texts[:8])   # loads the model
         load = time.process_time() - started
         gc.collect()
         seconds, codes = cpu(lid.identify, texts)
     except Exception as e:
-        print(f"\nLID: curate.lid.identify failed: {type(e).__name__}: {e}")
+        print(f"\nLID: curate.core.lid.identify failed: {type(e).__name__}: {e}")
         return
     top = ", ".join(f"{c} {n / len(codes):.0%}"
                     for c, n in collections.Counter(codes).most_common(5))
-    print(f"\nLID: curate.lid.identify on {len(texts):,} texts (image texts + captions): "
+    print(f"\nLID: curate.core.lid.identify on {len(texts):,} texts (image texts + captions): "
           f"{len(texts) / seconds:,.0f} texts/s/core (CPU s; import + first call with model load "
           f"{load:.2f} s not included); top codes: {top}")
 
@@ -650,7 +690,7 @@ def main() -> None:
     spaced_metadata = [f" {entry} " for entry in entries]
     automaton = initialize_automaton(entries)
     ref_build = time.process_time() - started
-    from curate.matching import Matcher
+    from curate.core.matching import Matcher, MatchPlan
     gc.collect()
     ours_build, matcher = cpu(Matcher, entries, "v1")
     sizes = [automaton.get_stats().get("total_size", 0)]
@@ -659,13 +699,18 @@ def main() -> None:
     print(f"\nautomaton build over {len(entries):,} keys (CPU s): (a) {ref_build:.2f} "
           f"({sizes[0] / 2**20:,.0f} MiB), (b) {ours_build:.2f} ({sizes[1] / 2**20:,.0f} MiB)")
 
+    # (b) runs the stage's own core, whose worker-cached matcher is built here, untimed.
+    from curate.core.metadata import metadata_set_from_bytes
+    metadata = metadata_set_from_bytes({"en": json.dumps(entries).encode("utf-8")}, "bench",
+                                       False)
+    stage_core_pass(dedup_batch(["warm up"]), metadata, MatchPlan(frozenset({"en"}), "en", "v1"))
     gc.collect()
-    results = [compare("real image texts, as they occur", texts, entries, matcher),
-               compare("unique captions", caption_texts, entries, matcher)]
-    info_rows = [compare("  info: real files only", real, entries, matcher)]
+    results = [compare("real image texts, as they occur", texts, entries, metadata),
+               compare("unique captions", caption_texts, entries, metadata)]
+    info_rows = [compare("  info: real files only", real, entries, metadata)]
     if one_copy:
         info_rows.append(compare("  info: real files + one 181-page copy", real + one_copy,
-                                 entries, matcher))
+                                 entries, metadata))
     print_compare(results + info_rows)
     print("  (a) and (b): identical id sets on every text (asserted)")
     print(f"  a list shorter than {MIN_TIMED_TEXTS:,} texts is timed over `passes` passes, (a) "

@@ -70,7 +70,7 @@ def floor_read(path: Path) -> tuple[int, int]:
 
 
 def bench_extract_core(paths: list[Path]) -> None:
-    from curate.extract.records import FileReport, iter_file_pairs
+    from curate.core.extract.records import FileReport, iter_file_pairs
 
     compressed = sum(p.stat().st_size for p in paths)
     started = time.process_time()
@@ -102,7 +102,7 @@ def bench_spark_extract(spark, paths: list[Path], work: Path, cores: int) -> Non
     from curate import api
 
     started = time.monotonic()
-    report = api.extract([str(p) for p in paths], str(work / "pairs"), spark)
+    report = api.extract([str(p) for p in paths], str(work / "pairs"), session=spark)
     seconds = time.monotonic() - started
     pages = report.details["records_used"]
     compressed = sum(p.stat().st_size for p in paths)
@@ -145,11 +145,11 @@ def bench_spark_stages(spark, pool: str, work: Path, cores: int) -> None:
 
     d = {name: str(work / name) for name in ("dedup", "matched", "counts", "curated")}
     steps = [
-        ("dedup", pool, lambda: api.dedup(pool, d["dedup"], spark)),
+        ("dedup", pool, lambda: api.dedup(pool, d["dedup"], session=spark)),
         ("match", d["dedup"], lambda: api.match(d["dedup"], d["matched"], session=spark)),
         ("count", d["matched"], lambda: api.count(d["matched"], d["counts"], session=spark)),
-        ("sample", d["matched"], lambda: api.sample(d["matched"], d["counts"], d["curated"],
-                                                    session=spark)),
+        ("sample", d["matched"], lambda: api.sample(d["matched"], d["curated"], session=spark,
+                                                    counts=d["counts"])),
     ]
     print(f"\nSpark local[{cores}], per core    rows in   stage rows/s   floor rows/s   "
           f"stage/floor time")
@@ -171,7 +171,7 @@ def _floor_pass(spark, source: str, out: str) -> float:
 
 
 def main() -> None:
-    from curate.spark import get_spark
+    from curate.stages.session import get_spark
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=8)

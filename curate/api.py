@@ -1,23 +1,22 @@
-"""The Python API: one function per stage plus `run`. The CLI and jobs/ call these.
+"""The Python API: one function per stage plus `run`; the CLI and jobs/ call these.
 
-Each function checks what a user can get wrong (paths, metadata) before Spark starts, so
-a mistake costs no JVM start-up.
+Every stage function has the same shape, `stage(input, output, options=None, session=None)`:
+`options` is the stage's object from curate.options (None: conf/pipeline.toml and
+$CURATE_CONFIG, resolved by `curate.options.resolve_*`), `session` a `Session`, a running
+SparkSession, or None (local mode). Options are checked when they are built, and every
+path a user names is checked here, so a mistake costs no JVM start-up.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Callable
 
-from curate.extract.options import ExtractOptions
-from curate.inputs import InputSelection, bundled_sample, resolve_inputs
-from curate.matching import ALL_LANGUAGES
-from curate.metadata import DEFAULT_SOURCE, default_worldwide_dir, load_metadata_set
-from curate.sampling import Balance
-from curate.stages.output import StageReport, read_report
-
-STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count": "counts",
-              "sample": "curated"}
+from curate import options as opts
+from curate.errors import UserError
+from curate.options import (CountOptions, ExtractOptions, MatchOptions, RunOptions,
+                            SampleOptions)
+from curate.sources.inputs import bundled_sample, resolve_inputs
+from curate.stages.io import STAGE_DIRS, StageReport, join, matched_with, require_stage_output
 
 
 @dataclass
@@ -27,7 +26,7 @@ class Session:
     conf: dict[str, str] = field(default_factory=dict)
 
     def spark(self):
-        from curate.spark import get_spark
+        from curate.stages.session import get_spark
         return get_spark(self.master, self.conf)
 
 
@@ -38,69 +37,92 @@ def _spark(session):
     return session.spark() if isinstance(session, Session) else session
 
 
-def extract(inputs: list[str], output: str, session=None,
-            selection: InputSelection = InputSelection(), options: ExtractOptions | None = None,
-            max_failed_fraction: float | None = None) -> StageReport:
+def extract(inputs: list[str], output: str, options: ExtractOptions | None = None,
+            session=None) -> StageReport:
     """Inputs: local paths, directories, globs, s3:// keys or prefixes, https:// URLs, and
-    CommonCrawl listings (warc.paths.gz / wat.paths.gz) chosen by `selection`."""
+    CommonCrawl listings (warc.paths.gz / wat.paths.gz), chosen by options.limit,
+    options.sample_fraction and options.seed."""
     from curate.stages.extract import run_extract
-    paths = resolve_inputs(inputs, selection)
-    return run_extract(_spark(session), paths, output, options, max_failed_fraction,
-                       seed=selection.seed)
+    options = options or opts.resolve_extract(opts.config_path(None))
+    paths = resolve_inputs(inputs, options)
+    return run_extract(_spark(session), paths, output, options)
 
 
-def dedup(pairs_dir: str, output: str, session=None) -> StageReport:
+def dedup(input: str, output: str, options: None = None, session=None) -> StageReport:
+    """One row per distinct (image_uuid, text). dedup has no options (the argument keeps
+    the stages' one signature)."""
     from curate.stages.dedup import run_dedup
-    return run_dedup(_spark(session), pairs_dir, output)
+    require_stage_output(input)
+    return run_dedup(_spark(session), input, output)
 
 
-def match(dedup_dir: str, output: str, metadata: str | None = None, session=None,
-          languages: str | None = None, assume_lang: str | None = None,
-          spacing: str | None = None) -> StageReport:
-    """languages: "en" (default), "all" or "en,de,..."; assume_lang skips language
-    identification; spacing "v1" / "v2" (default: v1 for "en", v2 for "all"). Without
-    metadata: the shipped English list, or for "all" the shipped worldwide directory."""
-    from curate.stages.match import match_plan, run_match
-    metadata = match_metadata(metadata, languages)
-    match_plan(load_metadata_set(metadata), languages, assume_lang, spacing)
-    return run_match(_spark(session), dedup_dir, output, metadata, languages, assume_lang,
-                     spacing)
+def match(input: str, output: str, options: MatchOptions | None = None,
+          session=None) -> StageReport:
+    """Identify each text's language and match it against that language's list."""
+    from curate.stages.match import run_match
+    options = options or opts.resolve_match(opts.config_path(None))
+    require_stage_output(input)
+    return run_match(_spark(session), input, output, options)
 
 
-def match_metadata(metadata: str | None, languages: str | None) -> str | None:
-    """The metadata a match runs with: the one given, else the shipped worldwide directory
-    for `--languages all`, else None (the shipped English list)."""
-    if metadata is None and (languages or "").strip() == ALL_LANGUAGES:
-        return default_worldwide_dir()
-    return metadata
-
-
-def matched_with(matched_dir: str) -> str | None:
-    """The metadata path a matched output's report names (None: the shipped English list)."""
-    report = read_report(matched_dir) if os.path.isdir(matched_dir) else None
-    source = ((report.details.get("metadata") if report else None) or {}).get("source")
-    return source if source and source != DEFAULT_SOURCE and os.path.exists(source) else None
-
-
-def count(matched_dir: str, output: str, metadata: str | None = None,
-          session=None, balance: Balance = Balance()) -> StageReport:
-    """balance.t / balance.t_lang: the thresholds the summary describes head and tail at.
-    Without metadata: the metadata the matched set was made with."""
+def count(input: str, output: str, options: CountOptions | None = None,
+          session=None) -> StageReport:
+    """Matches per entry and language. Without options.metadata: the metadata the matched
+    set was made with (its report names it)."""
+    from curate.core.metadata import load_metadata_set
     from curate.stages.count import run_count
-    from curate.stages.sample import check_balance
-    check_balance(balance)
-    if metadata is None:
-        metadata = matched_with(matched_dir)
-    load_metadata_set(metadata)
-    return run_count(_spark(session), matched_dir, output, metadata, t=balance.t,
-                     t_lang=balance.t_lang)
+    options = options or opts.resolve_count(opts.config_path(None))
+    require_stage_output(input)
+    if options.metadata is None:
+        options = _replace(options, metadata=matched_with(input))
+    load_metadata_set(options.metadata)   # a bad list is a user error before Spark
+    return run_count(_spark(session), input, output, options)
 
 
-def sample(matched_dir: str, counts_dir: str, output: str, balance: Balance = Balance(),
-           session=None) -> StageReport:
-    from curate.stages.sample import check_balance, run_sample
-    check_balance(balance)
-    return run_sample(_spark(session), matched_dir, counts_dir, output, balance)
+def sample(input: str, output: str, options: SampleOptions | None = None, session=None, *,
+           counts: str) -> StageReport:
+    """Balanced sampling of the matched rows in `input` with the count stage's output
+    `counts` (of the same matched set)."""
+    from curate.stages.sample import run_sample
+    options = options or opts.resolve_sample(opts.config_path(None))
+    require_stage_output(input)
+    require_stage_output(counts)
+    return run_sample(_spark(session), input, output, options, counts=counts)
+
+
+def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = None,
+        session=None, on_stage: Callable[[StageReport], None] | None = None
+        ) -> list[StageReport]:
+    """All five stages into workdir/{pairs,dedup,matched,counts,curated}; no inputs: the
+    bundled CommonCrawl sample."""
+    from curate.stages.count import run_count
+    from curate.stages.dedup import run_dedup
+    from curate.stages.extract import run_extract
+    from curate.stages.match import run_match
+    from curate.stages.sample import run_sample
+
+    options = options or opts.resolve_run(opts.config_path(None))
+    paths = resolve_inputs(inputs or bundled_sample(), options.extract)
+    spark = _spark(session)
+    d = {stage: join(workdir, name) for stage, name in STAGE_DIRS.items()}
+    steps = [
+        lambda: run_extract(spark, paths, d["extract"], options.extract),
+        lambda: run_dedup(spark, d["extract"], d["dedup"]),
+        lambda: run_match(spark, d["dedup"], d["match"], options.match),
+        lambda: run_count(spark, d["match"], d["count"], options.count),
+        lambda: run_sample(spark, d["match"], d["sample"], options.sample, counts=d["count"]),
+    ]
+    reports = []
+    for step in steps:
+        reports.append(step())
+        if on_stage:
+            on_stage(reports[-1])
+    return reports
+
+
+def _replace(options, **changes):
+    from dataclasses import replace
+    return replace(options, **changes)
 
 
 def report(workdir: str, output: str | None = None):
@@ -110,42 +132,6 @@ def report(workdir: str, output: str | None = None):
     Returns a curate.report.WorkdirReport. Needs matplotlib (the `report` extra)."""
     from curate.report import build_report
     return build_report(workdir, output)
-
-
-def run(inputs: list[str] | None, workdir: str, metadata: str | None = None,
-        balance: Balance = Balance(), session=None,
-        on_stage: Callable[[StageReport], None] | None = None,
-        selection: InputSelection | None = None, options: ExtractOptions | None = None,
-        max_failed_fraction: float | None = None, languages: str | None = None,
-        assume_lang: str | None = None, spacing: str | None = None) -> list[StageReport]:
-    """All five stages into workdir/{pairs,dedup,matched,counts,curated}."""
-    from curate.config import defaults
-    from curate.stages.extract import run_extract
-
-    seed = defaults().seed if balance.seed is None else balance.seed
-    selection = selection or InputSelection(seed=seed)
-    paths = resolve_inputs(inputs or bundled_sample(), selection)
-    from curate.stages.match import match_plan
-    from curate.stages.sample import check_balance
-    metadata = match_metadata(metadata, languages)
-    match_plan(load_metadata_set(metadata), languages, assume_lang, spacing)
-    check_balance(balance)
-    spark = _spark(session)
-    d = {stage: os.path.join(workdir, name) for stage, name in STAGE_DIRS.items()}
-    steps = [
-        lambda: run_extract(spark, paths, d["extract"], options, max_failed_fraction,
-                            seed=selection.seed),
-        lambda: dedup(d["extract"], d["dedup"], spark),
-        lambda: match(d["dedup"], d["match"], metadata, spark, languages, assume_lang, spacing),
-        lambda: count(d["match"], d["count"], metadata, spark, balance),
-        lambda: sample(d["match"], d["count"], d["sample"], balance, session=spark),
-    ]
-    reports = []
-    for step in steps:
-        reports.append(step())
-        if on_stage:
-            on_stage(reports[-1])
-    return reports
 
 
 def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None = None,
@@ -160,12 +146,13 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
     `output`/metadata.json, or `output`/{lang}.json with `lang` (other languages' lists in
     `output` are kept), plus entries.parquet/.tsv and _summary.json. Spark is started only
     for `wiki_text` and `pageviews`; `budgets` caps "wordnet", "unigrams", "bigrams",
-    "titles". See curate.metadata_build.build."""
-    from curate.metadata_build.build import BuildConfig, check_output
-    from curate.metadata_build.lists import DEFAULT_CORPUS_TOKENS
+    "titles". See curate.core.metadata_build.build."""
+    from curate.core.metadata_build.build import BuildConfig, check_output
+    from curate.core.metadata_build.lists import DEFAULT_CORPUS_TOKENS
 
     config = BuildConfig(
-        lang=lang, wordnet=wordnet, wiki_text=tuple(wiki_text), pageviews=tuple(pageviews),
+        lang=lang, wordnet=wordnet,
+        wiki_text=tuple(wiki_text), pageviews=tuple(pageviews),
         unigram_counts=unigram_counts, titles=titles, wordfreq=wordfreq,
         min_unigram_count=min_unigram_count, min_bigram_pmi=min_bigram_pmi,
         min_title_views=min_title_views,
@@ -176,12 +163,16 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
     if config.wiki_text or config.pageviews:
         from curate.stages.metadata_build import run_metadata_build
         return run_metadata_build(_spark(session), output, config)
-    from curate.metadata_build.build import metadata_build as build
+    from curate.core.metadata_build.build import metadata_build as build
     return build(output, config)
 
 
 def metadata_stats(path: str, lang: str | None = None, top: int = 10) -> dict:
     """Entries per source and language, duplicates, empty/punctuation strings and the
-    longest entries of a metadata file or directory (curate.metadata_build.stats)."""
-    from curate.metadata_build.stats import metadata_stats as stats
+    longest entries of a metadata file or directory (curate.core.metadata_build.stats)."""
+    from curate.core.metadata_build.stats import metadata_stats as stats
     return stats(path, lang=lang, top=top)
+
+
+__all__ = ["Session", "extract", "dedup", "match", "count", "sample", "run", "report",
+           "metadata_build", "metadata_stats", "UserError"]

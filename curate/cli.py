@@ -5,23 +5,22 @@ the Python API (curate.api) share one set of options and one code path.
 """
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
 from curate import api
-from curate.config import defaults
+from curate import options as opts
 from curate.errors import RunFailed, UserError
-from curate.sampling import Balance
-from curate.stages.output import StageReport
+from curate.stages.io import StageReport
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False)
-METADATA = click.option(
-    "--metadata", type=click.Path(exists=True), default=None,
-    help="Metadata: a JSON list of strings (MetaCLIP's metadata.json) or a UTF-8 text file, "
-         "one entry per line (entry id = position), or a directory of per-language lists "
-         "(en.json, de.json, zh.json ...). Default: the shipped English list.")
+
+
+def _shipped(key: str, section: str | None = None):
+    """A setting's shipped value (conf/pipeline.toml), for --help."""
+    settings = opts.load_settings()
+    return settings[section].get(key) if section else settings[key]
 
 
 def _with_options(command, options):
@@ -31,13 +30,42 @@ def _with_options(command, options):
     return command
 
 
+def spark_options(command):
+    """--master and --conf: every command that runs Spark takes them."""
+    return _with_options(command, [
+        click.option("--master", default=None,
+                     help="Spark master. Default: what spark-submit provides, else local[*]."),
+        click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
+                     help="A Spark setting, repeatable (e.g. --conf spark.driver.memory=8g)."),
+    ])
+
+
+def common_options(command):
+    """--config and the Spark options: every pipeline stage takes them."""
+    return click.option(
+        "--config", "config", type=click.Path(exists=True, dir_okay=False), default=None,
+        metavar="FILE",
+        help="A TOML file of pipeline settings in the shape of conf/pipeline.toml (any "
+             "subset of its keys) over the shipped ones; default: $CURATE_CONFIG if set. "
+             "Flags override both.")(spark_options(command))
+
+
+METADATA = click.option(
+    "--metadata", type=click.Path(exists=True), default=None,
+    help="Metadata: a JSON list of strings (MetaCLIP's metadata.json) or a UTF-8 text file, "
+         "one entry per line (entry id = position), or a directory of per-language lists "
+         "(en.json, de.json, zh.json ...). Default: the shipped English list.")
+OUTPUT = click.option("-o", "--output", required=True, type=click.Path(),
+                      help="Output directory (replaced as a whole when the stage succeeds).")
+
+
 def match_options(command):
     """Options of the match stage, shared by `match` and `run`."""
     return _with_options(command, [
-        click.option("--languages", default="en", show_default=True, metavar="all|L[,L...]",
-                     help="Languages matched, each against its own list: `en` is MetaCLIP "
-                          "v1 (texts identified as another language leave, counted); `all` "
-                          "is Meta CLIP 2's worldwide mode."),
+        click.option("--languages", default=None, metavar="all|L[,L...]",
+                     help="Languages matched, each against its own list: `en` (default) is "
+                          "MetaCLIP v1 (texts identified as another language leave, "
+                          "counted); `all` is Meta CLIP 2's worldwide mode."),
         click.option("--assume-lang", default=None, metavar="L",
                      help="Treat every text as language L and skip language identification "
                           "(for pools already filtered by language)."),
@@ -46,17 +74,6 @@ def match_options(command):
                           "CJK/Thai/Lao/Burmese/Khmer/Tibetan characters or punctuation. "
                           "Default: v1 for --languages en, v2 for all."),
     ])
-OUTPUT = click.option("-o", "--output", required=True, type=click.Path(),
-                      help="Output directory (replaced as a whole when the stage succeeds).")
-
-
-def spark_options(command):
-    command = click.option(
-        "--conf", "confs", multiple=True, metavar="KEY=VALUE",
-        help="A Spark setting, repeatable (e.g. --conf spark.driver.memory=8g).")(command)
-    return click.option(
-        "--master", default=None,
-        help="Spark master. Default: what spark-submit provides, else local[*].")(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -86,40 +103,29 @@ def extract_options(command):
                                         "(chosen by a hash of seed and path)."),
         click.option("--lazy-images/--no-lazy-images", default=None,
                      help="Also take data-src / srcset when src is missing or a placeholder "
-                          "(default: conf/pipeline.toml, off)."),
+                          "(default: off)."),
         click.option("--max-failed-fraction", type=click.FloatRange(0, 1), default=None,
                      help="Fail (exit 1) when more than this share of input files could not "
-                          "be read (default: conf/pipeline.toml, 0.01)."),
+                          "be read (default: 0.01)."),
     ])
 
 
-def _extraction(input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images, seed):
-    from dataclasses import replace
-
-    from curate.inputs import InputSelection
-    from curate.sources import S3_ENDPOINT_ENV
-
-    if s3_endpoint_url:
-        os.environ[S3_ENDPOINT_ENV] = s3_endpoint_url   # the driver's; tasks get it too
-
-    selection = InputSelection(base_url=input_base_url, limit=limit,
-                               sample_fraction=sample_fraction, seed=seed)
-    options = defaults().extract
-    if lazy_images is not None:
-        options = replace(options, lazy_images=lazy_images)
-    return selection, options
+def _extract_flags(input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
+                   max_failed_fraction, seed) -> dict:
+    return dict(input_base_url=input_base_url, s3_endpoint_url=s3_endpoint_url, limit=limit,
+                sample_fraction=sample_fraction, lazy_images=lazy_images,
+                max_failed_fraction=max_failed_fraction, seed=seed)
 
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @OUTPUT
 @extract_options
-@click.option("--seed", type=int, default=lambda: defaults().seed,
-              show_default="conf/pipeline.toml, 0",
-              help="Seed of --sample-fraction and of the task order.")
-@spark_options
+@click.option("--seed", type=int, default=None,
+              help="Seed of --sample-fraction and of the task order (default: 0).")
+@common_options
 def extract(inputs, output, input_base_url, s3_endpoint_url, limit, sample_fraction,
-            lazy_images, max_failed_fraction, seed, master, confs):
+            lazy_images, max_failed_fraction, seed, config, master, confs):
     """WARC/WAT/ARC files -> image-text pairs.
 
     INPUTS: local files (.gz or plain), directories, globs, s3://bucket/key, s3://bucket/prefix/,
@@ -129,24 +135,24 @@ def extract(inputs, output, input_base_url, s3_endpoint_url, limit, sample_fract
     Example:  curate extract 'crawl/*.warc.gz' crawl/wat/ -o work/pairs
               curate extract wat.paths.gz --sample-fraction 0.01 -o work/pairs
     """
-    selection, options = _extraction(input_base_url, s3_endpoint_url, limit, sample_fraction,
-                                     lazy_images, seed)
-    _print(api.extract(list(inputs), output, session=_session(master, confs),
-                       selection=selection, options=options,
-                       max_failed_fraction=max_failed_fraction))
+    options = opts.resolve_extract(opts.config_path(config), **_extract_flags(
+        input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
+        max_failed_fraction, seed))
+    _print(api.extract(list(inputs), output, options, _session(master, confs)))
 
 
 @cli.command()
 @click.argument("input_dir", metavar="PAIRS_DIR", type=EXISTING_DIR)
 @OUTPUT
-@spark_options
-def dedup(input_dir, output, master, confs):
+@common_options
+def dedup(input_dir, output, config, master, confs):
     """One row per distinct (image_uuid, text) over the whole input.
 
     \b
     Example:  curate dedup work/pairs -o work/dedup
     """
-    _print(api.dedup(input_dir, output, session=_session(master, confs)))
+    opts.load_settings(opts.config_path(config))   # a broken --config fails here too
+    _print(api.dedup(input_dir, output, None, _session(master, confs)))
 
 
 @cli.command()
@@ -154,8 +160,8 @@ def dedup(input_dir, output, master, confs):
 @OUTPUT
 @METADATA
 @match_options
-@spark_options
-def match(input_dir, output, metadata, languages, assume_lang, spacing, master, confs):
+@common_options
+def match(input_dir, output, metadata, languages, assume_lang, spacing, config, master, confs):
     """Identify each text's language and substring-match it against that language's
     metadata; unmatched rows leave, counted by language.
 
@@ -164,18 +170,19 @@ def match(input_dir, output, metadata, languages, assume_lang, spacing, master, 
               curate match work/dedup -o work/matched --assume-lang en --spacing v1
               curate match work/dedup -o work/matched --metadata lists/ --languages all
     """
-    _print(api.match(input_dir, output, metadata=metadata, session=_session(master, confs),
-                     languages=languages, assume_lang=assume_lang, spacing=spacing))
+    options = opts.resolve_match(opts.config_path(config), metadata=metadata,
+                                 languages=languages, assume_lang=assume_lang, spacing=spacing)
+    _print(api.match(input_dir, output, options, _session(master, confs)))
 
 
 def threshold_options(command):
     """--t and --t-lang: the thresholds of count's summary and of sample."""
     return _with_options(command, [
-        click.option("--t", "t", type=click.IntRange(min=1), default=lambda: defaults().t,
-                     show_default="conf/pipeline.toml, 20000",
-                     help="Head/tail threshold of English (or of the one list): entries "
-                          "matched t times or more are sampled down to about t. Other "
-                          "languages get the t that gives them English's tail proportion."),
+        click.option("--t", "t", type=click.IntRange(min=1), default=None,
+                     help=f"Head/tail threshold of English (or of the one list): entries "
+                          f"matched t times or more are sampled down to about t (default: "
+                          f"{_shipped('t')}). Other languages get the t that gives them "
+                          f"English's tail proportion."),
         click.option("--t-lang", "t_lang", multiple=True, metavar="L=T",
                      help="The t of language L, instead of the derived one (repeatable)."),
     ])
@@ -184,30 +191,22 @@ def threshold_options(command):
 def sampling_options(command):
     """Options of the sample stage, shared by `sample` and `run`."""
     return _with_options(threshold_options(command), [
-        click.option("--seed", type=int, default=lambda: defaults().seed,
-                     show_default="conf/pipeline.toml, 0",
+        click.option("--seed", type=int, default=None,
                      help="Seed of the per-(image, text, entry) coins and of each image's "
-                          "text draw."),
-        click.option("--unit", type=click.Choice(["image", "pair"]), default="image",
-                     show_default=True,
-                     help="image: one of each image's matched texts, by a seeded draw, then "
-                          "the keep rule (Meta CLIP 2); pair: the keep rule on every pair "
-                          "(Algorithm 1 literally)."),
+                          "text draw (default: 0)."),
+        click.option("--unit", type=click.Choice(["image", "pair"]), default=None,
+                     help="image (default): one of each image's matched texts, by a seeded "
+                          "draw, then the keep rule (Meta CLIP 2); pair: the keep rule on "
+                          "every pair (Algorithm 1 literally)."),
         click.option("--target-size", type=click.IntRange(min=1), default=None,
                      help="Choose t (English's; the others follow) so that the expected "
                           "output size is N rows, by bisection; overrides --t."),
     ])
 
 
-def _balance(t, t_lang, seed=None, unit="image", target_size=None) -> Balance:
-    overrides = {}
-    for item in t_lang:
-        code, sep, value = item.partition("=")
-        if not sep or not code.strip() or not value.strip().isdigit():
-            raise click.BadParameter(f"{item!r} is not L=T (e.g. de=5000)",
-                                     param_hint="--t-lang")
-        overrides[code.strip()] = int(value)
-    return Balance(t=t, t_lang=overrides, seed=seed, unit=unit, target_size=target_size)
+def _sample_flags(t, t_lang, seed=None, unit=None, target_size=None) -> dict:
+    return dict(t=t, t_lang=opts.parse_t_lang(t_lang), seed=seed, unit=unit,
+                target_size=target_size)
 
 
 @cli.command()
@@ -215,8 +214,8 @@ def _balance(t, t_lang, seed=None, unit="image", target_size=None) -> Balance:
 @OUTPUT
 @METADATA
 @threshold_options
-@spark_options
-def count(input_dir, output, metadata, t, t_lang, master, confs):
+@common_options
+def count(input_dir, output, metadata, t, t_lang, config, master, confs):
     """Count matches per metadata entry and language (zeros included); write _summary.json
     (per language: texts, matches, head entries and tail proportion at t) and
     _entry_counts/{lang}.json (MetaCLIP's {entry: count} form).
@@ -225,8 +224,9 @@ def count(input_dir, output, metadata, t, t_lang, master, confs):
     Example:  curate count work/matched -o work/counts
               curate count work/matched -o work/counts --metadata lists/ --t 20000 --t-lang de=5000
     """
-    _print(api.count(input_dir, output, metadata=metadata, session=_session(master, confs),
-                     balance=_balance(t, t_lang)))
+    options = opts.resolve_count(opts.config_path(config), metadata=metadata, t=t,
+                                 t_lang=opts.parse_t_lang(t_lang))
+    _print(api.count(input_dir, output, options, _session(master, confs)))
 
 
 @cli.command()
@@ -235,9 +235,9 @@ def count(input_dir, output, metadata, t, t_lang, master, confs):
               help="The count stage's output for that matched set.")
 @OUTPUT
 @sampling_options
-@spark_options
-def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, master,
-           confs):
+@common_options
+def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, config,
+           master, confs):
     """Balanced sampling: tail entries kept, head entries capped at about t. The output is
     flat Parquet files with url and text columns, ready for img2dataset
     (--input_format parquet --url_col url --caption_col text).
@@ -246,9 +246,10 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
     Example:  curate sample work/matched --counts work/counts -o work/curated --t 20000
               curate sample work/matched --counts work/counts -o work/curated --target-size 1000000
     """
-    _print(api.sample(matched_dir, counts_dir, output,
-                      _balance(t, t_lang, seed, unit, target_size),
-                      session=_session(master, confs)))
+    options = opts.resolve_sample(opts.config_path(config),
+                                  **_sample_flags(t, t_lang, seed, unit, target_size))
+    _print(api.sample(matched_dir, output, options, _session(master, confs),
+                      counts=counts_dir))
 
 
 @cli.command()
@@ -259,10 +260,10 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
 @match_options
 @sampling_options
 @extract_options
-@spark_options
+@common_options
 def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, seed, unit,
         target_size, input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
-        max_failed_fraction, master, confs):
+        max_failed_fraction, config, master, confs):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -272,13 +273,15 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
     Example:  curate run -o work
               curate run 'crawl/*.warc.gz' -o work --t 20000
     """
-    selection, options = _extraction(input_base_url, s3_endpoint_url, limit, sample_fraction,
-                                     lazy_images, seed)
-    reports = api.run(list(inputs) or None, workdir, metadata=metadata,
-                      balance=_balance(t, t_lang, seed, unit, target_size),
-                      session=_session(master, confs), on_stage=_print, selection=selection,
-                      options=options, max_failed_fraction=max_failed_fraction,
-                      languages=languages, assume_lang=assume_lang, spacing=spacing)
+    options = opts.resolve_run(
+        opts.config_path(config),
+        extract=_extract_flags(input_base_url, s3_endpoint_url, limit, sample_fraction,
+                               lazy_images, max_failed_fraction, seed),
+        match=dict(metadata=metadata, languages=languages, assume_lang=assume_lang,
+                   spacing=spacing),
+        sample=_sample_flags(t, t_lang, seed, unit, target_size))
+    reports = api.run(list(inputs) or None, workdir, options, _session(master, confs),
+                      on_stage=_print)
     click.echo("")
     click.echo(format_table(reports))
 
@@ -390,7 +393,7 @@ def metadata_stats(path, lang, top, as_json):
     """
     import json
 
-    from curate.metadata_build.stats import format_stats
+    from curate.core.metadata_build.stats import format_stats
 
     stats = api.metadata_stats(path, lang=lang, top=top)
     click.echo(json.dumps(stats, indent=2, ensure_ascii=False) if as_json

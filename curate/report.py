@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import UserError
-from curate.stages.output import REPORT_FILE, StageReport, local_path, read_report
+from curate.stages.io import REPORT_FILE, StageReport, local_path, read_report
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"),
           ("count", "counts"), ("sample", "curated")]
@@ -132,8 +132,8 @@ def read_workdir(workdir: str, output: str | None = None) -> WorkdirReport:
     before = _read_counts(counts.path) if counts.status == "ok" else {}
     after, kept_rows = ({}, {})
     if curated.status == "ok":
-        from curate.config import defaults
-        after, kept_rows = _read_curated(curated.path, defaults().lang,
+        from curate.options import load_settings
+        after, kept_rows = _read_curated(curated.path, load_settings()["lang"],
                                          {c: len(v) for c, v in before.items()})
     summaries = counts_summary.get("languages", {})
     t_count = {**(counts.report.details.get("t", {}) if counts.report else {}),

@@ -71,6 +71,11 @@ def _spark_type(arrow_type: pa.DataType) -> str:
         return "timestamp"
     if pa.types.is_list(arrow_type):
         return f"array<{_spark_type(arrow_type.value_type)}>"
+    if pa.types.is_map(arrow_type):
+        return f"map<{_spark_type(arrow_type.key_type)}, {_spark_type(arrow_type.item_type)}>"
+    if pa.types.is_struct(arrow_type):
+        return "struct<" + ", ".join(f"`{f.name}`: {_spark_type(f.type)}"
+                                     for f in arrow_type) + ">"
     simple = {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint",
               pa.float64(): "double", pa.bool_(): "boolean", pa.binary(): "binary"}
     return simple[arrow_type]

@@ -84,11 +84,11 @@ def metadata_md(summary: dict, out_name: str) -> str:
 The metadata the pipeline matches texts against when no `--metadata` file is given
 (ALGORITHM.md §3): a gzipped JSON list of {n(total)} English strings; an entry's id is its
 position in the list. sha256 fingerprint of the list (canonical compact JSON, as computed by
-`curate.metadata`): `{summary["fingerprint"]}`.
+`curate.core.metadata`): `{summary["fingerprint"]}`.
 
 ## What it holds
 
-Built by `curate metadata build` (README, "Building metadata") from the registry sources in
+Built by `curate metadata build` (docs/metadata.md) from the registry sources in
 `../shared/data`, in the builder's stable order: source, then the statistic that admitted a
 string, then the string. Each string is placed at its first source; "placed" counts what a
 source adds that an earlier one did not already hold (matching is case-sensitive, so
@@ -153,7 +153,7 @@ same recipe from the sources that are, and is smaller:
   lemmas that differ only in case (e.g. a proper noun and a common noun) are separate
   entries here, as matching is case-sensitive.
 
-A user who has MetaCLIP's `metadata.json` can use it instead: `curate.metadata.load_metadata`
+A user who has MetaCLIP's `metadata.json` can use it instead: `curate.core.metadata.load_metadata`
 reads it as is (JSON list, optionally gzipped) and keeps its entry ids.
 """
 

@@ -4,7 +4,7 @@ the wordfreq package, a frequency-list approximation of Meta CLIP 2's per-langua
 
 Input: a wordfreq wheel (``pip download wordfreq --no-deps -d DIR``) or the directory it
 unpacks to (holding ``wordfreq/data/`` and ``wordfreq-*.dist-info/METADATA``). The rule is
-``curate.metadata_build.wordfreq.worldwide_entries``; README.md (rule, counts, version,
+``curate.core.metadata_build.wordfreq.worldwide_entries``; README.md (rule, counts, version,
 sources) and LICENSE.wordfreq (taken from the wheel's own README) are written beside the
 lists. Output is deterministic (compact JSON, gzip mtime 0 and no file name), so a rebuild
 from the same wheel is byte-identical; ``*.json.gz`` lists the new build does not write are
@@ -30,8 +30,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # this checkout's module, installed or not
 
-from curate.metadata import fingerprint_entries, set_fingerprint  # noqa: E402
-from curate.metadata_build.wordfreq import (  # noqa: E402
+from curate.core.metadata import fingerprint_entries, set_fingerprint  # noqa: E402
+from curate.core.metadata_build.wordfreq import (  # noqa: E402
     MAX_WORDS, MIN_FREQUENCY, metadata_codes, wordfreq_languages, worldwide_entries)
 
 DEFAULT_OUTPUT = REPO_ROOT / "curate" / "data" / "metadata_worldwide"
@@ -204,9 +204,9 @@ worldwide out of the box. Pass a directory of real Meta CLIP 2 lists (`{{lang}}.
 use those instead.
 
 One gzipped compact JSON list of strings per language, `{{lang}}.json.gz`, read by
-`curate.metadata.load_metadata_set("curate/data/metadata_worldwide")`; an entry's id is its
+`curate.core.metadata.load_metadata_set("curate/data/metadata_worldwide")`; an entry's id is its
 position in its list. {total:,} entries in all, {info['bytes']:,} bytes compressed.
-Metadata set fingerprint (as `curate.metadata` computes it):
+Metadata set fingerprint (as `curate.core.metadata` computes it):
 `{info['fingerprint']}`.
 
 ## The rule
@@ -239,14 +239,14 @@ Wikipedia, see `../METADATA.md`).
 ## Language codes
 
 File names are lower-case ISO 639 codes, the codes fastText lid.176 gives texts (so
-`curate.lid.metadata_language` finds them). They are wordfreq's codes except:
+`curate.core.lid.metadata_language` finds them). They are wordfreq's codes except:
 
 - `fil` (Tagalog/Filipino in wordfreq) is written as `tl`, the code lid.176 gives Tagalog.
 - `sh`: wordfreq has one Serbo-Croatian list and serves it for Bosnian, Croatian, Serbian
   and `sh` alike (its README, note [1]); it is written four times, as `bs`, `hr`, `sh` and
   `sr`, because lid.176 has a label for each of the four. wordfreq stores it in Latin script
   (Serbian Cyrillic is transliterated), so Cyrillic Serbian texts match little of `sr`.
-- `nb` (Norwegian Bokmål) stays `nb`; lid.176 says `no`, which `curate.lid` maps to `nb`.
+- `nb` (Norwegian Bokmål) stays `nb`; lid.176 says `no`, which `curate.core.lid` maps to `nb`.
 
 ## Per language
 

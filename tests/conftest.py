@@ -12,6 +12,15 @@ from conftest_servers import (aws_env, data_server, moto_s3, s3, s3_data,  # noq
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_collection_modifyitems(config, items):
+    """`spark` marks every test that uses a SparkSession: by its fixture, or by its folder
+    (tests/spark, tests/e2e: stages and whole runs, also through the CLI)."""
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if "spark" in getattr(item, "fixturenames", ()) or folder in ("spark", "e2e"):
+            item.add_marker(pytest.mark.spark)
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA.is_dir():
@@ -24,7 +33,7 @@ def spark():
     """One real local SparkSession (2 threads, loopback only) for the whole test run."""
     import os
 
-    from curate.spark import get_spark
+    from curate.stages.session import get_spark
 
     # Python workers inherit this environment: no AWS lookup may leave the loopback.
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from curate import sources
+from curate.sources import streams as sources
 from servers import DataServer, MotoS3, S3Front
 
 BUCKET = "curate-test"

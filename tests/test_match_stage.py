@@ -10,11 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curate import api, lid, schemas
+from curate import api, schemas
+from curate.core import lid
 from cli_helpers import run_cli
-from curate.matching import Matcher
-from curate.metadata import load_metadata_set
-from curate.stages.output import read_report
+from curate.core.matching import Matcher
+from curate.core.metadata import load_metadata_set
+from curate.options import resolve_count, resolve_match
+from curate.stages.io import read_report
 
 TEXTS = [
     ("en", "a black cat sleeping on a red sofa"),
@@ -69,8 +71,8 @@ def _expected(code: str, text: str, version: str) -> list[int]:
 
 def test_worldwide_matches_each_language_with_its_list(spark, dedup_dir, lists_dir, tmp_path):
     out = tmp_path / "matched"
-    report = api.match(str(dedup_dir), str(out), metadata=str(lists_dir), session=spark,
-                       languages="all")
+    report = api.match(str(dedup_dir), str(out),
+                       resolve_match(metadata=str(lists_dir), languages="all"), spark)
     expected = {text: (code, _expected(code, text, "v2")) for code, text in TEXTS
                 if code in LISTS and _expected(code, text, "v2")}
     assert _matched(out) == expected
@@ -85,8 +87,8 @@ def test_worldwide_matches_each_language_with_its_list(spark, dedup_dir, lists_d
 
 def test_languages_en_keeps_english_with_v1_keys(spark, dedup_dir, lists_dir, tmp_path):
     out = tmp_path / "matched"
-    report = api.match(str(dedup_dir), str(out), metadata=str(lists_dir), session=spark,
-                       languages="en")
+    report = api.match(str(dedup_dir), str(out),
+                       resolve_match(metadata=str(lists_dir), languages="en"), spark)
     expected = {text: ("en", _expected("en", text, "v1")) for code, text in TEXTS
                 if code == "en" and _expected("en", text, "v1")}
     assert _matched(out) == expected
@@ -100,8 +102,8 @@ def test_assume_lang_skips_identification(spark, dedup_dir, tmp_path, monkeypatc
         raise AssertionError("identify() must not run with --assume-lang")
     monkeypatch.setattr(lid, "identify", no_identification)   # only in this (driver) process
     out = tmp_path / "matched"
-    report = api.match(str(dedup_dir), str(out), session=spark, assume_lang="en",
-                       spacing="v1")
+    report = api.match(str(dedup_dir), str(out),
+                       resolve_match(assume_lang="en", spacing="v1"), spark)
     entries = load_metadata_set(None).lists["en"].entries
     matcher = Matcher(entries, "v1")
     expected = {text: ("en", matcher.match(text)) for _, text in TEXTS if matcher.match(text)}
@@ -113,9 +115,9 @@ def test_assume_lang_skips_identification(spark, dedup_dir, tmp_path, monkeypatc
 def test_count_gives_one_vector_per_language_and_refuses_other_metadata(
         spark, dedup_dir, lists_dir, tmp_path, capsys):
     matched, counts = tmp_path / "matched", tmp_path / "counts"
-    api.match(str(dedup_dir), str(matched), metadata=str(lists_dir), session=spark,
-              languages="all")
-    report = api.count(str(matched), str(counts), metadata=str(lists_dir), session=spark)
+    api.match(str(dedup_dir), str(matched),
+              resolve_match(metadata=str(lists_dir), languages="all"), spark)
+    report = api.count(str(matched), str(counts), resolve_count(metadata=str(lists_dir)), spark)
     table = pd.read_parquet(counts)
     for code, entries in LISTS.items():
         rows = table[table.lang == code].sort_values("entry_id")
@@ -164,7 +166,7 @@ def test_worldwide_run_uses_the_shipped_lists_end_to_end(spark, data_dir, tmp_pa
     work = tmp_path / "work"
     sample = data_dir / "commoncrawl" / "CC-MAIN-2020-34-sample.warc.gz"
     assert run_cli("run", str(sample), "-o", str(work), "--languages", "all") == 0
-    worldwide = load_metadata_set(api.match_metadata(None, "all"))
+    worldwide = load_metadata_set(resolve_match(languages="all").metadata)
     assert len(worldwide.languages) >= 40 and {"en", "zh", "ja"} <= set(worldwide.languages)
     matched = pd.read_parquet(work / "matched")
     zh = matched[matched.lang == "zh"]

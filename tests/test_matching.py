@@ -10,8 +10,8 @@ import pytest
 from curate import schemas
 from collections import Counter
 
-from curate.matching import MatchPlan, Matcher, match_batches, spacing
-from curate.metadata import Metadata, MetadataSet, load_metadata
+from curate.core.matching import MatchPlan, Matcher, match_batches, spacing
+from curate.core.metadata import Metadata, MetadataSet, load_metadata
 
 
 def metadata_set(lists: dict) -> MetadataSet:

@@ -19,10 +19,11 @@ import pyarrow as pa
 import pytest
 
 from curate import schemas
-from curate.extract.html import parse_html
-from curate.extract.records import FileReport, iter_file_pairs
-from curate.matching import Matcher, MatchPlan, match_batches
-from curate.metadata import load_metadata, load_metadata_set
+from curate.core.extract.html import parse_html
+from curate.core.extract.records import FileReport, iter_file_pairs
+from curate.core.reference import match_texts
+from curate.core.matching import Matcher, MatchPlan, match_batches
+from curate.core.metadata import load_metadata, load_metadata_set
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VERSIONS = ("v1", "v2")
@@ -158,7 +159,7 @@ def warc_texts() -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def html_texts() -> list[str]:
     """The alt/title/data-image-title texts (§1: \\n, \\r -> space, strip, drop empty) of
-    the 181 real pages, parsed with curate.extract.html.parse_html."""
+    the 181 real pages, parsed with curate.core.extract.html.parse_html."""
     pages = sorted((DATA / "html" / "html").glob("*.html.gz"))
     assert len(pages) == 181
     texts = []
@@ -470,7 +471,7 @@ def test_match_texts_matches_each_distinct_text_once(monkeypatch, captions, matc
     rng.shuffle(texts)
     expected = [original(matcher, t) if t is not None else [] for t in texts]
     monkeypatch.setattr(Matcher, "match", counting)
-    got = matcher.match_texts(texts)
+    got = match_texts(matcher, texts)
     assert got == expected
     assert set(calls) == set(distinct) and set(calls.values()) == {1}
     assert sum(calls.values()) == len(distinct) < len(texts) / 50

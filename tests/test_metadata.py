@@ -1,4 +1,4 @@
-"""curate.metadata (loading, formats, errors) and the shipped default metadata."""
+"""curate.core.metadata (loading, formats, errors) and the shipped default metadata."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from pathlib import Path
 import pytest
 
 from curate.errors import UserError
-from curate.metadata import (
+from curate.core.metadata import (
     Metadata,
     default_metadata_path,
     load_metadata,
     metadata_from_bytes,
     read_metadata_bytes,
 )
-from curate.metadata_build.tokens import TOKEN
-from curate.metadata_build.wordfreq import read_cbpack
+from curate.core.metadata_build.tokens import TOKEN
+from curate.core.metadata_build.wordfreq import read_cbpack
 from wordfreq_helpers import write_cbpack
 
 REPO = Path(__file__).resolve().parents[1]
@@ -322,11 +322,11 @@ def test_default_loads_from_a_zip_import(tmp_path, default):
     """--py-files ships the package as a zip: the default must load through the Traversable."""
     archive = tmp_path / "curate.zip"
     with zipfile.ZipFile(archive, "w") as z:
-        for rel in ("curate/__init__.py", "curate/errors.py", "curate/metadata.py",
-                    "curate/data/metadata_en.json.gz"):
+        for rel in ("curate/__init__.py", "curate/errors.py", "curate/core/__init__.py",
+                    "curate/core/metadata.py", "curate/data/metadata_en.json.gz"):
             z.write(REPO / rel, rel)
     code = (
-        "import curate.metadata as m; d = m.load_metadata(); "
+        "import curate.core.metadata as m; d = m.load_metadata(); "
         "print(m.__file__); print(len(d.entries), d.fingerprint)"
     )
     env = {**os.environ, "PYTHONPATH": str(archive)}

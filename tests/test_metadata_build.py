@@ -18,14 +18,14 @@ import pytest
 from cli_helpers import run_cli
 from curate import api
 from curate.errors import UserError
-from curate.metadata import load_metadata, load_metadata_set
-from curate.metadata_build import tokens as tok
-from curate.metadata_build.assemble import Block, assemble
-from curate.metadata_build.build import canonical_json
-from curate.metadata_build.pageviews import pageview_titles
-from curate.metadata_build.pmi import wiki_statistics
-from curate.metadata_build.wikitext import iter_lines, markup_to_text
-from curate.metadata_build.wordnet import head_lemmas
+from curate.core.metadata import load_metadata, load_metadata_set
+from curate.core.metadata_build import tokens as tok
+from curate.core.metadata_build.assemble import Block, assemble
+from curate.core.metadata_build.build import canonical_json
+from curate.core.metadata_build.pageviews import pageview_titles
+from curate.core.metadata_build.pmi import wiki_statistics
+from curate.core.metadata_build.wikitext import iter_lines, markup_to_text
+from curate.core.metadata_build.wordnet import head_lemmas
 from wordfreq_helpers import write_cbpack
 
 REPO = Path(__file__).resolve().parents[1]

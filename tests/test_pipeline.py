@@ -11,12 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from curate import lid, schemas
+from curate import schemas
+from curate.core import lid
 from cli_helpers import run_cli
-from curate.matching import Matcher
-from curate.metadata import load_metadata
-from curate.sampling import keep_pair, keep_probabilities, text_draw
-from curate.stages.output import REPORT_FILE, read_report
+from curate.core.matching import Matcher
+from curate.core.metadata import load_metadata
+from curate.core.sampling import keep_probabilities
+from curate.core.reference import keep_pair, text_draw
+from curate.stages.io import REPORT_FILE, read_report
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
           ("sample", "curated")]
@@ -77,10 +79,10 @@ def image_ranges(directory) -> list[tuple[str, str]]:
 
 def test_dedup_and_match_write_sorted_disjoint_image_ranges(spark, workdir, tmp_path):
     """dedup's files hold disjoint image_uuid ranges, each file sorted, and match keeps
-    that, file by file: so sample picks one text per image inside chunks, no shuffle.
+    that, file by file: so sample picks one text per image in whole files, no shuffle.
     Again with the shuffle's 8 partitions kept apart (AQE makes one of this small input),
     so there are several files, and match writes one file of each."""
-    from curate.stages.sample_jobs import files_hold_sorted_disjoint_images
+    from curate.stages.sample import files_hold_disjoint_images
 
     key = "spark.sql.adaptive.coalescePartitions.enabled"
     spark.conf.set(key, "false")
@@ -93,12 +95,12 @@ def test_dedup_and_match_write_sorted_disjoint_image_ranges(spark, workdir, tmp_
         for name in ("dedup", "matched"):
             ranges = image_ranges(work / name)
             assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:])), (work, name)
-            assert files_hold_sorted_disjoint_images(str(work / name))
+            assert files_hold_disjoint_images(str(work / name))
     dedup, matched = image_ranges(tmp_path / "dedup"), image_ranges(tmp_path / "matched")
     assert len(dedup) == len(matched) == 8
     assert all(d[0] <= m[0] <= m[1] <= d[1] for d, m in zip(dedup, matched))
     summary = json.loads((workdir / "curated" / "_summary.json").read_text())
-    assert summary["image_pick"] == "sorted_chunks"
+    assert summary["image_pick"] == "sorted_files"
 
 
 def test_matched_and_counts_equal_the_pure_matcher(workdir):

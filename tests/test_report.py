@@ -21,7 +21,7 @@ from PIL import Image
 
 from cli_helpers import run_cli
 from curate import api
-from curate.stages.output import read_report
+from curate.stages.io import read_report
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
           ("sample", "curated")]

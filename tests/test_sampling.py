@@ -9,10 +9,10 @@ import pyarrow as pa
 import pytest
 
 from curate import schemas
-from curate.extract.text import image_uuid
-from curate.sampling import (choose_texts, coin, keep_pair, keep_probabilities, row_keys,
-                             sample_batches, spark_row_key, spark_text_draw, text_draw,
-                             text_draws)
+from curate.core.extract.text import image_uuid
+from curate.core.sampling import DRAW_SALT, keep_probabilities, text_draws
+from curate.core.reference import (choose_texts, coin, keep_pair, row_keys, sample_batches,
+                                   text_draw)
 from conftest import DATA
 
 N_ENTRIES, N_TEXTS, T = 3000, 120_000, 400
@@ -92,7 +92,13 @@ def test_row_keys_and_draws_equal_sparks_xxhash64(spark, seed):
     numbers, on every real caption and the odd texts."""
     pairs = real_pairs()
     df = spark.createDataFrame(pairs, "image_uuid string, text string")
-    got = df.select(spark_row_key(seed).alias("key"), spark_text_draw(seed).alias("draw"),
+    from pyspark.sql import functions as F
+
+    from curate.stages.sample import row_key_column
+
+    # The draw, defined as Spark's xxhash64 of (DRAW_SALT, row key): what text_draws computes.
+    draw = F.xxhash64(F.lit(DRAW_SALT).cast("long"), row_key_column(seed))
+    got = df.select(row_key_column(seed).alias("key"), draw.alias("draw"),
                     "image_uuid", "text").collect()
     assert [(r.image_uuid, r.text) for r in got] == pairs
     keys = row_keys(seed, [u for u, _ in pairs], [t for _, t in pairs]).view(np.int64)
@@ -103,10 +109,11 @@ def test_row_keys_and_draws_equal_sparks_xxhash64(spark, seed):
 
 
 def test_image_unit_choice_in_spark_equals_choose_texts(spark):
-    """The stage picks each image's text by one Spark aggregate (min of a struct), the core
-    by choose_texts: the same rows, also where only the tie-breaks decide (rows repeating
-    an (image_uuid, text) with another url, lang or entry ids, nulls included)."""
-    from curate.stages.sample_jobs import units_of
+    """The stage picks each image's text after a shuffle by image_uuid (core.pick.TextPicker
+    in the tasks, the rows keyed in the JVM), the reference by choose_texts: the same rows,
+    also where only the tie-breaks decide (rows repeating an (image_uuid, text) with another
+    url, lang or entry ids, nulls included)."""
+    from curate.stages.sample import keyed_rows, units_of
 
     rows = []
     for i in range(400):
@@ -123,7 +130,10 @@ def test_image_unit_choice_in_spark_equals_choose_texts(spark):
         [dict(zip(schemas.CURATED.names, row)) for row in rows], schema=schemas.CURATED)
     df = spark.createDataFrame(table.to_pandas(), schema=schemas.spark_schema(schemas.CURATED))
     for seed in (0, 3):
-        chosen = units_of(df.repartition(7), "image", seed).collect()
+        units, layout = units_of(keyed_rows(df.repartition(7), seed, ["en"], "en"), "image",
+                                 "shuffle")
+        assert layout == "shuffle"
+        chosen = units.collect()
         got = sorted((r.image_uuid, r.url, r.text, r.lang, list(r.matched_entry_ids))
                      for r in chosen)
         ordered = table.sort_by("image_uuid")

@@ -25,8 +25,8 @@ from botocore.response import StreamingBody
 from warcio.archiveiterator import ArchiveIterator
 
 from conftest_servers import put_files
-from curate import sources
-from curate.sources import InputUnavailable, client_for_s3, list_inputs, open_input
+from curate.sources import streams as sources
+from curate.sources.streams import InputUnavailable, client_for_s3, list_inputs, open_input
 
 FAST = {"backoff": 0.01}
 WARC_GZ = "commoncrawl/CC-MAIN-2020-34-sample.warc.gz"   # 135,896 bytes, 16 responses

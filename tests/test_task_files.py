@@ -90,12 +90,14 @@ def test_the_codec_is_the_sessions(spark):
         spark.conf.set(key, before)
 
 
-def test_files_need_at_least_one_row(spark, tmp_path):
+def test_files_need_at_least_one_row(tmp_path):
     with pytest.raises(ValueError, match="at least one row"):
         TaskFiles(str(tmp_path), schemas.CURATED, max_rows_per_file=0)
-    from curate.stages.sample import run_sample
+    from curate.options import SampleOptions, resolve_sample
 
+    # The option is checked when it is built, before any stage runs.
     with pytest.raises(UserError, match="max_rows_per_file must be at least 1, got -3"):
-        run_sample(spark, str(tmp_path / "matched"), str(tmp_path / "counts"),
-                   str(tmp_path / "out"), max_rows_per_file=-3)
+        SampleOptions(max_rows_per_file=-3)
+    with pytest.raises(UserError, match="max_rows_per_file must be at least 1, got 0"):
+        resolve_sample(max_rows_per_file=0)
     assert not (tmp_path / "out").exists()

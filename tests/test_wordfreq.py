@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from curate.metadata import load_metadata_set
-from curate.metadata_build.wordfreq import (is_number_shape, wordfreq_languages,
+from curate.core.metadata import load_metadata_set
+from curate.core.metadata_build.wordfreq import (is_number_shape, wordfreq_languages,
                                             wordfreq_words)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,8 +211,8 @@ def test_frequent_words_come_first(shipped, code, word):
 
 def test_lid_labels_find_their_lists(shipped):
     # fastText lid.176 says tl for Tagalog (wordfreq: fil), sh/hr/bs/sr for the one
-    # Serbo-Croatian list, and no for Norwegian Bokmal (curate.lid aliases it to nb).
-    from curate.lid import metadata_language
+    # Serbo-Croatian list, and no for Norwegian Bokmal (curate.core.lid aliases it to nb).
+    from curate.core.lid import metadata_language
 
     available = set(shipped.languages)
     for label in ("en", "de", "zh", "ja", "pt", "he", "id", "ms", "tl", "sh", "hr", "bs", "sr"):

@@ -2,8 +2,8 @@
 worker parses them once and keeps them, with whatever it builds from them (automata)."""
 from __future__ import annotations
 
-from curate.metadata import (MetadataSet, metadata_set_from_bytes, metadata_source,
-                             read_metadata_set_bytes)
+from curate.core.metadata import (MetadataSet, load_metadata_set, metadata_set_from_bytes,
+                                  metadata_source, read_metadata_set_bytes)
 
 _WORKER_METADATA: dict[str, MetadataSet] = {}
 
@@ -14,7 +14,7 @@ class BroadcastMetadata:
     def __init__(self, spark, metadata_path: str | None, lang: str):
         raw = read_metadata_set_bytes(metadata_path, lang)
         self.source, self.worldwide = metadata_source(metadata_path)
-        self.metadata = metadata_set_from_bytes(raw, self.source, self.worldwide)
+        self.metadata = load_metadata_set(metadata_path, lang)   # parsed once per process
         self.fingerprint = self.metadata.fingerprint
         self._raw = spark.sparkContext.broadcast(raw)
 

@@ -2,21 +2,21 @@
 
 The rows are shuffled by image_uuid ranges (not hashed), so the output's files hold
 disjoint image_uuid ranges, each sorted: an image's texts are together, which lets sample
-pick one text per image without a shuffle of its own (curate.image_runs). The range
-bounds cost Spark one extra read of the input's image_uuid (a sample of it)."""
+pick one text per image without a shuffle of its own. The range bounds cost Spark one
+extra read of the input's image_uuid (a sample of it). No Python runs: Spark's own
+aggregate and writer, with the rows in and out from the Parquet footers."""
 from __future__ import annotations
 
 from curate import schemas
-from curate.stages.common import read_stage_input, write_filtering_stage
-from curate.stages.output import StageReport
+from curate.stages.io import StageReport, read_stage_input, staged_output, written_rows
 
 KEY = ("image_uuid", "text")
 
 
-def run_dedup(spark, inp: str, out: str) -> StageReport:
+def run_dedup(spark, input: str, output: str, options: None = None) -> StageReport:
     from pyspark.sql import functions as F
 
-    pairs = read_stage_input(spark, inp, schemas.PAIRS.names)
+    pairs = read_stage_input(spark, input, schemas.PAIRS.names)
     rest = [c for c in schemas.PAIRS.names if c not in KEY]
     # The smallest (source_path, page_url, ...) wins: the same row whatever the partitioning.
     first = F.min(F.struct(*rest)).alias("first")
@@ -26,4 +26,11 @@ def run_dedup(spark, inp: str, out: str) -> StageReport:
                .select(*[F.col(c) if c in KEY else F.col(f"first.{c}") for c in
                          schemas.PAIRS.names])
                .sortWithinPartitions("image_uuid"))
-    return write_filtering_stage(spark, "dedup", pairs, deduped, out, "duplicate")
+    with staged_output(output, "dedup") as (tmp, finish):
+        rows_in = pairs.count()
+        deduped.write.parquet(tmp)
+        rows_out = written_rows(spark, tmp)
+        report = StageReport("dedup", output, rows_in, rows_out,
+                             dropped={"duplicate": rows_in - rows_out})
+        finish(report)
+    return report

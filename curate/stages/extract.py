@@ -1,71 +1,80 @@
-"""extract: WARC/WAT/ARC files -> pairs. One Spark task per input file."""
+"""extract: WARC/WAT/ARC files -> pairs. One Spark task per input file.
+
+Each task reads its file with the pure core (core.extract.stream.pair_batches), writes the
+pairs itself (task_files: they never go back to the JVM) and returns one result row with
+the file's counters and errors; the driver commits the files, writes `_errors` and
+`_inputs.txt`, and checks that the counters add up to the rows written.
+"""
 from __future__ import annotations
 
-import json
-import os
-from collections import Counter
+import pyarrow as pa
 
 from curate import schemas
-from curate.config import defaults
+from curate.core.extract.records import FileReport
+from curate.core.extract.stream import pair_batches
 from curate.errors import RunFailed
-from curate.extract.options import ExtractOptions
-from curate.extract.stream import KIND_COUNTERS, KIND_ERROR, KIND_PAIR, STREAM, file_stream
-from curate.sources import S3_ENDPOINT_ENV
-from curate.stages.output import ERRORS_DIR, StageReport, staged_output
+from curate.options import ExtractOptions
+from curate.sources.listing import listing_text, task_order
+from curate.sources.streams import effective_s3_endpoint, set_s3_endpoint
+from curate.stages import io, task_files
+from curate.stages.io import ERRORS_DIR, INPUTS_FILE, StageReport, staged_output
+from curate.stages.task_files import TaskFiles, TaskResults
 
-INPUTS_FILE = "_inputs.txt"   # the expanded input list, one per line
+# A file's errors travel in its task's result row.
+ERROR_ITEM = pa.struct([pa.field("offset", pa.int64()), pa.field("reason", pa.string())])
+EXTRACT_RESULT = task_files.result_schema(pa.field("path", pa.string()),
+                                          pa.field("errors", pa.list_(ERROR_ITEM)))
+# Columns with few distinct values per file: a dictionary makes them nearly free.
+_DICTIONARY_COLUMNS = ("text_source", "page_url", "source_path", "crawl", "lang")
 
 
-def run_extract(spark, paths: list[str], out: str, options: ExtractOptions | None = None,
-                max_failed_fraction: float | None = None, seed: int = 0) -> StageReport:
-    """Extract pairs from `paths` (already resolved: see curate.inputs.resolve_inputs)."""
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    from curate.listing import task_order, write_listing
-
-    options = options or defaults().extract
-    if max_failed_fraction is None:
-        max_failed_fraction = defaults().max_failed_fraction
-    with staged_output(out, "extract") as (tmp, finish):
-        ordered = task_order(paths, seed)
-        stream = _stream(spark, ordered, defaults().batch_rows, options)
-        stream = stream.persist(StorageLevel.DISK_ONLY)
-        try:
-            kind = F.col("record_kind")
-            stream.where(kind == KIND_PAIR).select(*schemas.PAIRS.names).write.parquet(tmp)
-            stream.where(kind == KIND_ERROR).select(
-                F.col("source_path").alias("path"), F.lit("extract").alias("stage"),
-                F.col("error_offset").alias("offset"), F.col("error_reason").alias("reason"),
-            ).write.parquet(os.path.join(tmp, ERRORS_DIR))
-            counters = Counter()
-            for row in stream.where(kind == KIND_COUNTERS).select("counters_json").collect():
-                counters.update(json.loads(row.counters_json))
-        finally:
-            stream.unpersist()
-        write_listing(paths, os.path.join(tmp, INPUTS_FILE))
-        report = extract_report(out, counters, len(paths))
-        report.details["max_failed_fraction"] = max_failed_fraction
+def run_extract(spark, paths: list[str], output: str, options: ExtractOptions) -> StageReport:
+    """Extract pairs from `paths` (already resolved: curate.sources.inputs.resolve_inputs)."""
+    with staged_output(output, "extract") as (tmp, finish):
+        files = TaskFiles(tmp, schemas.PAIRS, None, task_files.codec(spark),
+                          dictionary_columns=_DICTIONARY_COLUMNS)
+        results = _read_files(spark, task_order(paths, options.seed), files, options)
+        task_files.commit(tmp, results.files(), schemas.PAIRS)
+        _write_errors(io.join(tmp, ERRORS_DIR), results)
+        io.write_text(io.join(tmp, INPUTS_FILE), listing_text(paths))
+        report = extract_report(output, results, len(paths))
+        report.details["max_failed_fraction"] = options.max_failed_fraction
         finish(report)
-    _check_failed_fraction(report, max_failed_fraction)
+    _check_failed_fraction(report, options.max_failed_fraction)
     return report
 
 
-def _stream(spark, paths: list[str], batch_rows: int, options: ExtractOptions):
+def _read_files(spark, paths: list[str], files: TaskFiles, options: ExtractOptions
+                ) -> TaskResults:
     # The driver's S3 endpoint (a MinIO, R2 or test server) travels with the task: the
     # executors' environment was fixed when they started.
-    endpoint = os.environ.get(S3_ENDPOINT_ENV)
+    endpoint = effective_s3_endpoint(options.s3_endpoint_url)
+    batch_rows, page = options.batch_rows, options.page
 
-    def read_files(batches):
-        if endpoint:
-            os.environ[S3_ENDPOINT_ENV] = endpoint
+    def read_file(batches):
+        set_s3_endpoint(endpoint)
         for batch in batches:
             for index in batch.column("id").to_pylist():
-                yield from file_stream(paths[index], batch_rows, options)
+                report = FileReport()
+                written = files.write(pair_batches(paths[index], report, batch_rows, page),
+                                      *task_files.task_attempt())
+                yield task_files.task_result(
+                    EXTRACT_RESULT, written, report.counters, path=paths[index],
+                    errors=[{"offset": offset, "reason": reason}
+                            for offset, reason in report.errors])
 
     # range(n) in n partitions: exactly one file index per task; only names travel.
-    return spark.range(0, len(paths), 1, len(paths)).mapInArrow(
-        read_files, schemas.spark_schema(STREAM))
+    frame = spark.range(0, len(paths), 1, max(1, len(paths))).mapInArrow(
+        read_file, schemas.spark_schema(EXTRACT_RESULT))
+    return TaskResults.collect(frame)
+
+
+def _write_errors(directory: str, results: TaskResults) -> None:
+    rows = [{"path": row.path, "stage": "extract", "offset": error.offset,
+             "reason": error.reason} for row in results.rows for error in row.errors or []]
+    io.make_dirs(directory)
+    io.write_parquet(io.join(directory, "part-00000.parquet"),
+                     pa.Table.from_pylist(rows, schema=schemas.ERRORS))
 
 
 def _check_failed_fraction(report: StageReport, limit: float) -> None:
@@ -76,8 +85,13 @@ def _check_failed_fraction(report: StageReport, limit: float) -> None:
                         f"rest, see {report.output}/{ERRORS_DIR}")
 
 
-def extract_report(out: str, counters: Counter, n_files: int) -> StageReport:
-    """Rows are text candidates: every text attribute of an <img> (or WAT image link)."""
+def extract_report(output: str, results: TaskResults, n_files: int) -> StageReport:
+    """Rows are text candidates: every text attribute of an <img> (or WAT image link). The
+    rows out are the rows the committed files hold, which the counters must match."""
+    counters = results.counters()
+    written = sum(rows for _, files in results.files() for _, rows in files)
+    if written != counters["pairs"]:
+        raise RuntimeError(f"extract: {written} rows written but {counters['pairs']} counted")
     dropped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
                if k.startswith("texts_dropped:")}
     skipped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
@@ -88,5 +102,5 @@ def extract_report(out: str, counters: Counter, n_files: int) -> StageReport:
         "records_used": counters["records_used"], "records_skipped": skipped,
         "images": counters["images"],
     }
-    return StageReport("extract", out, rows_in=counters["texts_found"],
-                       rows_out=counters["pairs"], dropped=dropped, details=details)
+    return StageReport("extract", output, rows_in=counters["texts_found"], rows_out=written,
+                       dropped=dropped, details=details)

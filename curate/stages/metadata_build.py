@@ -1,7 +1,7 @@
 """metadata build: the Wikipedia text and pageview sources as Spark jobs.
 
 Both have the shape of extract: one task per input file (`spark.range(n, n partitions)`), in
-which the pure core (curate.metadata_build) reads the file and emits partial counts, flushed
+which the pure core (curate.core.metadata_build) reads the file and emits partial counts, flushed
 whenever a task holds `flush_at` distinct keys, so no task holds a large file's counts whole.
 A shuffle adds them up (groupBy, which combines map-side first: a tree of partial sums), and
 only what passes the thresholds reaches the driver, where the pure core's selection functions
@@ -14,9 +14,9 @@ from functools import partial
 import pyarrow as pa
 
 from curate import schemas
-from curate.metadata_build.build import BuildConfig, metadata_build
-from curate.metadata_build.pageviews import select_titles
-from curate.metadata_build.pmi import WikiStatistics, select_bigrams, select_unigrams
+from curate.core.metadata_build.build import BuildConfig, metadata_build
+from curate.core.metadata_build.pageviews import select_titles
+from curate.core.metadata_build.pmi import WikiStatistics, select_bigrams, select_unigrams
 
 FLUSH_AT = 500_000          # distinct keys a task holds before it emits them
 BATCH_ROWS = 65_536         # rows per Arrow batch handed back to Spark
@@ -49,11 +49,11 @@ def _one_task_per_file(spark, paths: list[str], read, schema: pa.Schema):
 
 def wiki_statistics_spark(spark, paths: list[str], min_count: int, min_pmi: float,
                           flush_at: int | None = None) -> WikiStatistics:
-    """curate.metadata_build.pmi.wiki_statistics as a Spark job: the same result."""
+    """curate.core.metadata_build.pmi.wiki_statistics as a Spark job: the same result."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from curate.metadata_build.wikitext import count_file
+    from curate.core.metadata_build.wikitext import count_file
 
     flush_at = flush_at or FLUSH_AT
 
@@ -95,11 +95,11 @@ def wiki_statistics_spark(spark, paths: list[str], min_count: int, min_pmi: floa
 
 def pageview_titles_spark(spark, paths: list[str], lang: str, min_views: int,
                           flush_at: int | None = None) -> tuple[list[tuple[str, int]], dict]:
-    """curate.metadata_build.pageviews.pageview_titles as a Spark job: the same result."""
+    """curate.core.metadata_build.pageviews.pageview_titles as a Spark job: the same result."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from curate.metadata_build.pageviews import count_file
+    from curate.core.metadata_build.pageviews import count_file
 
     flush_at = flush_at or FLUSH_AT
 

@@ -1,182 +1,241 @@
 """sample: balanced sampling of matched pairs with the entry counts (ALGORITHM.md §5, §6).
 
 Unit "image" (the default, as Meta CLIP 2): each image keeps one of its texts by a seeded
-draw, then the keep rule runs on those; unit "pair" runs the keep rule on every row
-(Algorithm 1 literally). An image's texts must meet for the draw. When the input's files
-hold disjoint, sorted image_uuid ranges (as dedup and match write them), they already
-do: each task picks inside its pieces of files and only the images on their edges are
-settled afterwards (curate.image_runs). Any other input is shuffled by image_uuid and
-sorted (with --target-size, one aggregate picks the texts, kept for the passes that
-choose t); all give the same rows.
-Draws and row keys are Spark's xxhash64, computed in the JVM; each task runs the keep
-rule on its rows' Arrow batches (sampling.sample_keyed_batches) and writes the kept rows
-itself (stages.task_files): they never go back to the JVM. The output is flat Parquet
-files of at most `max_rows_per_file` rows with `url` and `text` columns: what img2dataset
-reads (`--url_col url --caption_col text`).
+draw (core.pick.TextPicker), then the keep rule runs on those; unit "pair" runs the keep
+rule on every row (Algorithm 1 literally). An image's texts must meet for the draw:
+- input laid out as match writes it (files of disjoint, sorted image_uuid ranges, told by
+  the footers): each task reads one whole file, which holds its images whole;
+- any other input (or a file found unsorted inside): a shuffle by image_uuid, then a sort.
+Both give the same rows. With --target-size the picked rows are kept (persisted) for the
+passes that choose t. The JVM computes each row's key (Spark's xxhash64 of seed,
+image_uuid and text) and language code; each task runs the keep rule on its Arrow batches
+(core.sampling.sample_keyed_batches) and writes the kept rows itself (task_files): they
+never go back to the JVM. The output is flat Parquet files of at most `max_rows_per_file`
+rows with `url` and `text` columns: what img2dataset reads.
 """
 from __future__ import annotations
 
-import json
-import os
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from curate import schemas
-from curate.config import defaults
+from curate.core.pick import TextPicker, ranges_are_disjoint
+from curate.core.sampling import (LANG_CODE, ROW_KEY, expected_kept, keep_probabilities,
+                                  sample_keyed_batches, t_for_size, thresholds)
 from curate.errors import UserError
-from curate.sampling import (LANG_CODE, ROW_KEY, UNITS, Balance, expected_kept,
-                             keep_probabilities, spark_row_key, t_for_size, thresholds)
-from curate.stages import task_files
-from curate.stages.common import read_stage_input
-from curate.stages.count import read_counts
-from curate.stages.output import StageReport, read_report, staged_output
-from curate.stages.sample_jobs import SampleJob, files_hold_sorted_disjoint_images, units_of
-from curate.stages.task_files import TaskFiles
+from curate.options import SampleOptions
+from curate.stages import io, task_files
+from curate.stages.io import (SUMMARY_FILE, StageReport, metadata_of, read_counts,
+                              read_stage_input, staged_output)
+from curate.stages.task_files import TaskFiles, TaskResults
 
-SUMMARY_FILE = "_summary.json"
+SAMPLE_RESULT = task_files.result_schema(pa.field("expected", pa.float64()),
+                                         pa.field("sorted", pa.bool_()))
 EXPECTED = pa.schema([pa.field("expected", pa.binary(), nullable=False)])
 
 
-def run_sample(spark, matched_path: str, counts_path: str, out: str,
-               balance: Balance = Balance(), lang: str | None = None,
-               max_rows_per_file: int | None = None) -> StageReport:
-    from pyspark import StorageLevel
-
-    t = defaults().t if balance.t is None else balance.t
-    seed = defaults().seed if balance.seed is None else balance.seed
-    unit, t_lang, target_size = balance.unit, dict(balance.t_lang), balance.target_size
-    lang = lang or defaults().lang
-    max_rows_per_file = max_rows_per_file or defaults().max_rows_per_file
-    check_balance(balance)
-    if max_rows_per_file < 1:
-        raise UserError(f"max_rows_per_file must be at least 1, got {max_rows_per_file}")
-    codec = task_files.codec(spark)
-    _check_same_metadata(matched_path, counts_path)
-    counts = read_counts(spark, counts_path)
-    matched = read_stage_input(spark, matched_path, schemas.MATCHED.names)
-    # Only the columns the output keeps are read.
-    units = units_of(matched.select(*schemas.CURATED.names), unit, seed)
-    if target_size is not None:   # several passes over the units: keep them
-        units = units.persist(StorageLevel.MEMORY_AND_DISK)
-        t, _expected = t_for_size(lambda ts: _expected_sizes(units, counts, ts, t_lang, lang),
-                                  target_size, _t_above_all(counts, lang))
-    t_by_lang = thresholds(counts, t, t_lang, english=lang)
+def run_sample(spark, input: str, output: str, options: SampleOptions, *,
+               counts: str) -> StageReport:
+    _check_same_metadata(input, counts)
+    vectors = read_counts(counts)
+    languages = sorted(vectors)
+    matched = read_stage_input(spark, input, schemas.MATCHED.names)
+    keyed = keyed_rows(matched, options.seed, languages, options.lang)
+    layout = "sorted_files" if files_hold_disjoint_images(input) else "shuffle"
+    t, t_lang = options.thresholds.t, dict(options.thresholds.t_lang)
+    units = None
+    if options.target_size is not None:   # several passes over the picked rows: keep them
+        units, layout = units_of(keyed, options.unit, layout)
+        units.persist()
+        t, _expected = t_for_size(
+            lambda ts: _expected_sizes(units, vectors, ts, t_lang, options.lang),
+            options.target_size, _t_above_all(vectors, options.lang))
+    t_by_lang = thresholds(vectors, t, t_lang, english=options.lang)
     p_broadcast = spark.sparkContext.broadcast(
-        {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in counts.items()})
-    languages = sorted(counts)
-    keyed_columns = [spark_row_key(seed).alias(ROW_KEY),
-                     _language_code(languages, lang).alias(LANG_CODE)]
+        {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in vectors.items()})
     try:
-        with staged_output(out, "sample") as (tmp, finish):
-            files = TaskFiles(tmp, schemas.CURATED, max_rows_per_file, codec)
-            job = SampleJob(files, p_broadcast, languages, keyed_columns)
-            results, rows_read, image_pick = _sample(job, matched, matched_path, units, unit,
-                                                     target_size)
-            committed = task_files.commit(tmp, [(r.partition, list(zip(r.files, r.file_rows)))
-                                                for r in results], schemas.CURATED)
+        with staged_output(output, "sample") as (tmp, finish):
+            files = TaskFiles(tmp, schemas.CURATED, options.max_rows_per_file,
+                              task_files.codec(spark))
+            job = _Job(files, p_broadcast, languages)
+            if units is not None:
+                results = job.run(units, pick=False)
+                rows_in = matched.count() if options.unit == "image" else None
+            else:
+                results, layout = job.choose(keyed, options.unit, layout)
+                rows_in = None
+            counters = results.counters()
+            rows_in = counters["rows"] if rows_in is None else rows_in
+            committed = task_files.commit(tmp, results.files(), schemas.CURATED)
             rows_out = sum(rows for _, rows in committed)
-            units_seen = sum(r.units for r in results)
-            expected = sum(r.expected for r in results)
-            rows_in = (units_seen if unit == "pair" else
-                       rows_read if rows_read is not None else matched.count())
-            summary = {"unit": unit, "seed": seed, "t": t_by_lang, "target_size": target_size,
-                       "image_pick": image_pick,
-                       "expected_size": round(expected, 1), "size": rows_out,
-                       "max_rows_per_file": max_rows_per_file,
+            summary = {"unit": options.unit, "seed": options.seed, "t": t_by_lang,
+                       "target_size": options.target_size,
+                       "image_pick": layout if options.unit == "image" else None,
+                       "expected_size": round(sum(r.expected for r in results.rows), 1),
+                       "size": rows_out, "max_rows_per_file": options.max_rows_per_file,
                        "img2dataset": "--input_format parquet --url_col url --caption_col text"}
-            with open(os.path.join(tmp, SUMMARY_FILE), "w", encoding="utf-8") as f:
-                json.dump(summary, f, indent=2)
-            dropped = {"not_sampled": units_seen - rows_out}
-            if unit == "image":
-                dropped["other_text_of_image"] = rows_in - units_seen
-            report = StageReport("sample", out, rows_in, rows_out, dropped=dropped, details={
+            io.write_json(io.join(tmp, SUMMARY_FILE), summary)
+            dropped = {"not_sampled": counters["units"] - rows_out}
+            if options.unit == "image":
+                dropped["other_text_of_image"] = rows_in - counters["units"]
+            report = StageReport("sample", output, rows_in, rows_out, dropped=dropped, details={
                 **summary, "head_entries": {code: int((vector >= t_by_lang[code]).sum())
-                                            for code, vector in counts.items()},
-                "metadata": _matched_metadata(matched_path)})
+                                            for code, vector in vectors.items()},
+                "metadata": metadata_of(input)})
             finish(report)
     finally:
         p_broadcast.unpersist()
-        if target_size is not None:
+        if units is not None:
             units.unpersist()
     return report
 
 
-def _sample(job: SampleJob, matched, matched_path: str, units, unit: str,
-            target_size: int | None) -> tuple[list, int | None, str | None]:
-    """Run the job that fits: (its task results, the rows it read when it counted them,
-    how --unit image picked the texts)."""
-    if unit == "pair":
-        return job.run(units), None, None
-    if target_size is not None:   # the units, aggregated and kept for the search of t
-        return job.run(units), None, "shuffle"
-    if files_hold_sorted_disjoint_images(matched_path):
-        picked = job.pick_in_chunks(matched)
-        if picked is not None:
-            return *picked, "sorted_chunks"
-    return job.pick_after_shuffle(matched), None, "shuffle"
-
-
-def _language_code(languages: list[str], default_lang: str):
-    """A row's language (a null lang is default_lang) as its index in `languages`, -1 for
-    another one."""
+def keyed_rows(matched, seed: int, languages: list[str], default_lang: str):
+    """The curated columns, each row's key (core.sampling.row_keys, as Spark's xxhash64 of
+    seed, image_uuid and text) and its language's index in `languages` (a null lang is
+    default_lang; -1 for a language without counts)."""
     from pyspark.sql import functions as F
 
     lang = F.coalesce(F.col("lang"), F.lit(default_lang))
-    return (F.array_position(F.array(*[F.lit(code) for code in languages]), lang) - 1
-            ).cast("int")
+    code = F.array_position(F.array(*[F.lit(c) for c in languages]), lang) - 1
+    return matched.select(*schemas.CURATED.names,
+                          row_key_column(seed).alias(ROW_KEY), code.cast("int").alias(LANG_CODE))
 
 
-def check_balance(balance: Balance) -> None:
-    """A user error for every option that cannot work, before Spark starts."""
-    if balance.t is not None and balance.t < 1:
-        raise UserError(f"--t must be a positive number of matches, got {balance.t}")
-    if balance.unit not in UNITS:
-        raise UserError(f"--unit must be one of {', '.join(UNITS)}, not {balance.unit}")
-    for code, value in balance.t_lang.items():
-        if value < 1:
-            raise UserError(f"--t-lang {code}={value}: t must be a positive number of matches")
-    if balance.target_size is not None and balance.target_size < 1:
-        raise UserError(f"--target-size must be a positive number of rows, "
-                        f"got {balance.target_size}")
+def row_key_column(seed: int):
+    """core.sampling.row_keys as a Spark column: xxhash64 of (seed as a long, image_uuid,
+    text), Spark's long being the key's two's complement."""
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(F.lit(seed).cast("long"), "image_uuid", "text")
 
 
-def _expected_sizes(rows, counts: dict[str, np.ndarray], ts: np.ndarray,
-                    t_lang: dict[str, int] | None, lang: str) -> np.ndarray:
-    """The expected output size for each candidate English t: one pass over the rows."""
-    table = [thresholds(counts, int(t), t_lang, english=lang) for t in ts]
-    t_table = {code: np.array([row[code] for row in table]) for code in counts}
-    sc = rows.sparkSession.sparkContext
-    counts_broadcast = sc.broadcast(counts)
+@dataclass(frozen=True)
+class _Job:
+    """The Spark jobs that sample and write: each task picks (unit image), keeps and writes,
+    and returns one SAMPLE_RESULT row."""
+    files: TaskFiles
+    p_broadcast: object
+    languages: list
+
+    def choose(self, keyed, unit: str, layout: str) -> tuple[TaskResults, str]:
+        """Run the job that fits the unit and the layout: (results, the layout used)."""
+        if unit == "pair":
+            return self.run(keyed, pick=False), layout
+        if layout == "sorted_files":
+            with whole_files_per_task(keyed.sparkSession):
+                results = self.run(keyed, pick=True)
+            if all(row.sorted for row in results.rows):
+                return results, layout
+            io.remove_tree(io.join(self.files.directory, task_files.ATTEMPTS_DIR))
+        return self.run(_by_image(keyed), pick=True), "shuffle"
+
+    def run(self, rows, pick: bool) -> TaskResults:
+        return TaskResults.collect(rows.mapInArrow(
+            _sample_task(self.files, self.p_broadcast, self.languages, pick),
+            schemas.spark_schema(SAMPLE_RESULT)))
+
+
+def _sample_task(files: TaskFiles, p_broadcast, languages: list[str], pick: bool):
+    """The task: with `pick`, one row per image (TextPicker, rows sorted by image_uuid and
+    images whole), then the keep rule (sample_keyed_batches); the kept rows written by
+    `files`. Counters: rows read, units the keep rule saw."""
+    def task(batches):
+        stats: dict = {}
+        picker = TextPicker() if pick else None
+        units = picker.pick(batches) if picker else batches
+        kept = sample_keyed_batches(units, p_broadcast.value, languages, stats)
+        written = files.write(kept, *task_files.task_attempt())
+        counters = {"units": stats.get("rows", 0),
+                    "rows": picker.rows if picker else stats.get("rows", 0)}
+        yield task_files.task_result(SAMPLE_RESULT, written, counters,
+                                     expected=stats.get("expected", 0.0),
+                                     sorted=picker.sorted if picker else True)
+
+    return task
+
+
+def _by_image(keyed):
+    """The rows shuffled by image_uuid and sorted: each partition holds whole images."""
+    return keyed.repartition("image_uuid").sortWithinPartitions("image_uuid")
+
+
+def units_of(keyed, unit: str, layout: str):
+    """The rows the keep rule runs on, as a DataFrame (for --target-size): every row, or
+    each image's picked row (picked after a shuffle: a whole-file task cannot tell the
+    driver to fall back from inside a lazily evaluated frame)."""
+    if unit == "pair":
+        return keyed, layout
+
+    def pick(batches):
+        yield from TextPicker().pick(batches)
+
+    return _by_image(keyed).mapInArrow(pick, keyed.schema), "shuffle"
+
+
+@contextmanager
+def whole_files_per_task(spark):
+    """Inside: each task reads exactly one whole file. Spark splits a file only when it is
+    larger than maxPartitionBytes, and packs files into a task while their sizes plus
+    openCostInBytes each stay within it: with both at 1 TiB no file is split and none
+    shares its task."""
+    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    before = [spark.conf.get(key) for key in keys]
+    for key in keys:
+        spark.conf.set(key, str(1 << 40))
+    try:
+        yield
+    finally:
+        for key, value in zip(keys, before):
+            spark.conf.set(key, value)
+
+
+def files_hold_disjoint_images(input: str) -> bool:
+    """Whether the Parquet files of `input` hold disjoint image_uuid ranges, by their
+    footers' statistics (no data read): as dedup and match write them. Whether each file
+    is sorted inside only the tasks can tell (TextPicker.sorted)."""
+    ranges = []
+    for uri in io.data_files(input):
+        metadata = io.parquet_metadata(uri)
+        column = metadata.schema.names.index("image_uuid")
+        groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+        statistics = [g.column(column).statistics for g in groups if g.num_rows]
+        if not all(s is not None and s.has_min_max for s in statistics):
+            return False
+        if statistics:
+            ranges.append((min(s.min for s in statistics), max(s.max for s in statistics)))
+    return ranges_are_disjoint(ranges)
+
+
+def _expected_sizes(units, vectors: dict[str, np.ndarray], ts: np.ndarray,
+                    t_lang: dict[str, int], lang: str) -> np.ndarray:
+    """The expected output size for each candidate English t: one pass over the units."""
+    table = [thresholds(vectors, int(t), t_lang, english=lang) for t in ts]
+    t_table = {code: np.array([row[code] for row in table]) for code in vectors}
+    counts_broadcast = units.sparkSession.sparkContext.broadcast(vectors)
 
     def partition_sizes(batches):
         sizes = expected_kept(batches, counts_broadcast.value, t_table, lang)
         yield pa.RecordBatch.from_arrays([pa.array([sizes.astype(np.float64).tobytes()])],
                                          schema=EXPECTED)
 
-    parts = rows.select("lang", "matched_entry_ids").mapInArrow(
+    parts = units.select("lang", "matched_entry_ids").mapInArrow(
         partition_sizes, schemas.spark_schema(EXPECTED)).collect()
     counts_broadcast.unpersist()
     return sum((np.frombuffer(row.expected, dtype=np.float64) for row in parts),
                np.zeros(len(ts)))
 
 
-def _t_above_all(counts: dict[str, np.ndarray], lang: str) -> int:
-    vector = counts.get(lang, next(iter(counts.values())))
+def _t_above_all(vectors: dict[str, np.ndarray], lang: str) -> int:
+    vector = vectors.get(lang, next(iter(vectors.values())))
     return int(vector.max()) + 1 if len(vector) else 2
 
 
-def _matched_metadata(matched_path: str) -> dict:
-    report = read_report(matched_path)
-    return (report.details.get("metadata") if report else None) or {}
-
-
-def _check_same_metadata(matched_path: str, counts_path: str) -> None:
-    matched, counts = read_report(matched_path), read_report(counts_path)
-    if not matched or not counts:
-        return
-    a = matched.details.get("metadata", {}).get("fingerprint")
-    b = counts.details.get("metadata", {}).get("fingerprint")
+def _check_same_metadata(matched: str, counts: str) -> None:
+    a, b = metadata_of(matched).get("fingerprint"), metadata_of(counts).get("fingerprint")
     if a and b and a != b:
-        raise UserError(f"{counts_path} counts another metadata list than {matched_path} "
-                        f"was matched with; count the same matched output first")
+        raise UserError(f"{counts} counts another metadata list than {matched} was matched "
+                        f"with; count the same matched output first")

@@ -1,9 +1,10 @@
-"""Parquet files written by the Spark tasks themselves (pyarrow), committed by the driver.
+"""Parquet files written by the Spark tasks themselves (pyarrow), committed by the driver,
+and the one way every stage's tasks report back: one result row per task.
 
-Why: a stage whose core runs on Arrow batches in Python (mapInArrow) would otherwise hand
-every output row back to the JVM for Spark's writer; for sample that round trip of url
-and text cost about a third of the pass (bench/balance.py). The batches are written
-where they already are.
+Why tasks write: a stage whose core runs on Arrow batches in Python (mapInArrow) would
+otherwise hand every output row back to the JVM for Spark's writer; for sample that round
+trip of url and text cost about a third of the pass (bench/balance.py). The batches are
+written where they already are.
 
 The commit works as Spark's own: a task attempt writes only under
 `_attempts/<partition>-<attempt>/` and returns the files it wrote; Spark gives the
@@ -13,18 +14,21 @@ exactly those files into the output directory under names fixed by the partition
 speculative attempt leaves no file among the output's (one still writing after the
 commit could only add to `_attempts`, which Spark and pyarrow skip), and a re-run writes
 the same names.
+
+Each task returns one row of `result_schema(...)`: its partition, the files it wrote and
+their rows, its counters (a map of name to count, summed by `TaskResults.counters`) and
+whatever the stage adds. The driver collects them: no accumulator, no second pass.
 """
 from __future__ import annotations
 
-import os
-import shutil
+from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curate.errors import UserError
+from curate.stages import io
 
 ATTEMPTS_DIR = "_attempts"   # "_": Spark and pyarrow skip it when reading the output
 # Spark's codec names (spark.sql.parquet.compression.codec) as pyarrow's.
@@ -33,14 +37,64 @@ _CODECS = {"none": "none", "uncompressed": "none", "snappy": "snappy", "gzip": "
 # parquet-mr's default zstd level, so files cost and weigh what Spark's own would.
 _ZSTD_LEVEL = 3
 
+_RESULT_FIELDS = [pa.field("partition", pa.int32()), pa.field("files", pa.list_(pa.string())),
+                  pa.field("file_rows", pa.list_(pa.int64())),
+                  pa.field("counters", pa.map_(pa.string(), pa.int64()))]
+
+
+def result_schema(*extra: pa.Field) -> pa.Schema:
+    """What a task returns: partition, files, file_rows, counters, then `extra`."""
+    return pa.schema(_RESULT_FIELDS + list(extra))
+
+
+def task_attempt() -> tuple[int, int]:
+    """(partition, attempt number) of the running Spark task."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return context.partitionId(), context.attemptNumber()
+
+
+def task_result(schema: pa.Schema, written: list[tuple[str, int]],
+                counters: Mapping[str, int], **extra) -> pa.RecordBatch:
+    """The one row a task returns (run in the task)."""
+    return pa.RecordBatch.from_pylist([{
+        "partition": task_attempt()[0], "files": [name for name, _ in written],
+        "file_rows": [rows for _, rows in written],
+        "counters": sorted((k, int(v)) for k, v in counters.items()), **extra}],
+        schema=schema)
+
+
+@dataclass(frozen=True)
+class TaskResults:
+    """The task results of one job, on the driver."""
+    rows: list
+
+    @classmethod
+    def collect(cls, frame) -> "TaskResults":
+        return cls(frame.collect())
+
+    def counters(self) -> Counter:
+        total: Counter = Counter()
+        for row in self.rows:
+            total.update(dict(row.counters or {}))
+        return total
+
+    def files(self) -> list[tuple[int, list[tuple[str, int]]]]:
+        return [(row.partition, list(zip(row.files, row.file_rows))) for row in self.rows]
+
+    def __add__(self, other: "TaskResults") -> "TaskResults":
+        return TaskResults(self.rows + other.rows)
+
 
 @dataclass(frozen=True)
 class TaskFiles:
     """Where and how tasks write: the output directory, the files' schema, at most
-    max_rows_per_file rows per file, pyarrow's codec name. Small: it is pickled to tasks."""
+    max_rows_per_file rows per file (None: no limit), pyarrow's codec name. Small: it is
+    pickled to tasks."""
     directory: str
     schema: pa.Schema
-    max_rows_per_file: int
+    max_rows_per_file: int | None
     codec: str = "snappy"
     # Row groups of this many rows: whole-file groups would stall the stream from the JVM
     # while one is encoded, tiny ones compress worse.
@@ -52,7 +106,8 @@ class TaskFiles:
     prefix: str = "part"
 
     def __post_init__(self) -> None:
-        if self.max_rows_per_file < 1 or self.row_group_rows < 1:
+        if (self.max_rows_per_file is not None and self.max_rows_per_file < 1) \
+                or self.row_group_rows < 1:
             raise ValueError(f"files and row groups need at least one row "
                              f"({self.max_rows_per_file}, {self.row_group_rows})")
 
@@ -60,21 +115,20 @@ class TaskFiles:
               ) -> list[tuple[str, int]]:
         """Write the batches (runs in a task); return (file, rows) of each file written,
         the file relative to the output directory."""
-        folder = os.path.join(ATTEMPTS_DIR, f"{partition}-{attempt}")
-        os.makedirs(os.path.join(self.directory, folder), exist_ok=True)
+        folder = f"{ATTEMPTS_DIR}/{partition}-{attempt}"
+        io.make_dirs(io.join(self.directory, folder))
         written: list[tuple[str, int]] = []
         for part in _files(_cast(batches, self.schema), self.max_rows_per_file):
-            name = os.path.join(folder,
-                                f"{self.prefix}-{partition:05d}-{len(written):04d}.parquet")
-            written.append((name, self._write_file(os.path.join(self.directory, name), part)))
+            name = f"{folder}/{self.prefix}-{partition:05d}-{len(written):04d}.parquet"
+            written.append((name, self._write_file(io.join(self.directory, name), part)))
         return written
 
-    def _write_file(self, path: str, batches: Iterator[pa.RecordBatch]) -> int:
+    def _write_file(self, uri: str, batches: Iterator[pa.RecordBatch]) -> int:
         rows, group, in_group = 0, [], 0
         level = _ZSTD_LEVEL if self.codec == "zstd" else None
-        with pq.ParquetWriter(path, self.schema, compression=self.codec,
-                              compression_level=level,
-                              use_dictionary=list(self.dictionary_columns)) as writer:
+        with io.parquet_writer(uri, self.schema, compression=self.codec,
+                               compression_level=level,
+                               use_dictionary=list(self.dictionary_columns)) as writer:
             for batch in batches:
                 group.append(batch)
                 in_group += batch.num_rows
@@ -92,8 +146,8 @@ def codec(spark) -> str:
     """The session's Parquet codec (spark.sql.parquet.compression.codec) as pyarrow names it."""
     name = spark.conf.get("spark.sql.parquet.compression.codec", "snappy").lower()
     if name not in _CODECS:
-        raise UserError(f"spark.sql.parquet.compression.codec={name}: the sample stage writes "
-                        f"with pyarrow, which knows {', '.join(sorted(_CODECS))}")
+        raise UserError(f"spark.sql.parquet.compression.codec={name}: the stages whose tasks "
+                        f"write with pyarrow know {', '.join(sorted(_CODECS))}")
     return _CODECS[name]
 
 
@@ -106,13 +160,13 @@ def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
     committed = []
     for _partition, files in sorted(results):
         for name, rows in files:
-            final = os.path.basename(name)
-            os.replace(os.path.join(directory, name), os.path.join(directory, final))
+            final = name.rsplit("/", 1)[-1]
+            io.move(io.join(directory, name), io.join(directory, final))
             committed.append((final, rows))
-    shutil.rmtree(os.path.join(directory, ATTEMPTS_DIR), ignore_errors=True)
+    io.remove_tree(io.join(directory, ATTEMPTS_DIR))
     if not committed:
-        os.makedirs(directory, exist_ok=True)
-        pq.write_table(schema.empty_table(), os.path.join(directory, "part-00000-0000.parquet"))
+        io.make_dirs(directory)
+        io.write_parquet(io.join(directory, "part-00000-0000.parquet"), schema.empty_table())
         committed.append(("part-00000-0000.parquet", 0))
     return committed
 
@@ -124,7 +178,7 @@ def _cast(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.R
             yield batch.select(schema.names).cast(schema)
 
 
-def _files(batches: Iterator[pa.RecordBatch], max_rows: int
+def _files(batches: Iterator[pa.RecordBatch], max_rows: int | None
            ) -> Iterator[Iterator[pa.RecordBatch]]:
     """The batches cut into consecutive runs of at most max_rows rows, one run per file;
     a file is only started once a row for it is there."""
@@ -132,12 +186,12 @@ def _files(batches: Iterator[pa.RecordBatch], max_rows: int
     while pending is not None:
         def one_file():
             nonlocal pending
-            room = max_rows
+            room = max_rows if max_rows is not None else float("inf")
             while pending is not None and room > 0:
                 batch = pending
                 if batch.num_rows > room:
-                    yield batch.slice(0, room)
-                    pending = batch.slice(room)
+                    yield batch.slice(0, int(room))
+                    pending = batch.slice(int(room))
                     return
                 room -= batch.num_rows
                 yield batch

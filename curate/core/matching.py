@@ -1,0 +1,225 @@
+"""Substring matching of texts against metadata (ALGORITHM.md §3, §6), pure Python.
+
+`Matcher` holds one Aho-Corasick automaton over the keys of one language's entries, v1
+(English: every key padded by spaces) or v2 (worldwide: no padding next to a character
+of a language written without spaces, or punctuation). `match_batches` is the stage's
+core: each text gets its language (identified, or assumed), the distinct texts of a
+batch are matched once each with their language's matcher, and the rows without a match
+leave, counted by language and reason. On Spark, `worker_matcher` builds a language's
+matcher once per Python worker, on first use, and reuses it across batches and tasks.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Iterator, Sequence
+
+import ahocorasick
+import pyarrow as pa
+
+from curate import schemas
+from curate.core.metadata import MetadataSet
+
+WRAPPED_PUNCTUATION = (",", ".", ";", ":", "?", "!", "`")
+SPACED_CHARACTERS = ("\t", "\n", "\r")
+_SPACED = re.compile("[" + re.escape("".join(WRAPPED_PUNCTUATION + SPACED_CHARACTERS)) + "]")
+KEY_VERSIONS = ("v1", "v2")
+ALL_LANGUAGES = "all"
+OTHER = "other"   # the language of a text whose identified language has no metadata
+
+# Scripts written without spaces between words (ALGORITHM.md §6: bo, dz, ja, km, lo, my,
+# ryu, th, zh): Tibetan (bo, dz), Thai, Lao, Myanmar, Khmer, Han, kana and Bopomofo.
+_UNSPACED_RANGES = (
+    (0x0E00, 0x0E7F),    # Thai
+    (0x0E80, 0x0EFF),    # Lao
+    (0x0F00, 0x0FFF),    # Tibetan
+    (0x1000, 0x109F),    # Myanmar
+    (0x1780, 0x17FF),    # Khmer
+    (0x19E0, 0x19FF),    # Khmer symbols
+    (0x2E80, 0x2FDF),    # CJK radicals, Kangxi radicals
+    (0x3000, 0x303F),    # CJK symbols and punctuation
+    (0x3040, 0x30FF),    # Hiragana, Katakana
+    (0x3100, 0x312F),    # Bopomofo
+    (0x31A0, 0x31FF),    # Bopomofo extended, CJK strokes, Katakana phonetic extensions
+    (0x3400, 0x4DBF),    # CJK extension A
+    (0x4E00, 0x9FFF),    # CJK unified ideographs
+    (0xA9E0, 0xA9FF),    # Myanmar extended-B
+    (0xAA60, 0xAA7F),    # Myanmar extended-A
+    (0xF900, 0xFAFF),    # CJK compatibility ideographs
+    (0xFF65, 0xFF9F),    # halfwidth Katakana
+    (0x1AFF0, 0x1AFFF),  # Kana extended-B
+    (0x1B000, 0x1B16F),  # Kana supplement, extended-A, small Kana extension
+    (0x20000, 0x323AF),  # CJK extensions B-H, compatibility supplement
+)
+
+
+def spacing(text: str) -> str:
+    """MetaCLIP's normalisation: pad the text, wrap punctuation in spaces, whitespace to space."""
+    if _SPACED.search(text) is None:   # one scan instead of ten replaces (half of captions)
+        return f" {text} "
+    spaced = f" {text} "
+    for punct in WRAPPED_PUNCTUATION:
+        spaced = spaced.replace(punct, f" {punct} ")
+    for char in SPACED_CHARACTERS:
+        spaced = spaced.replace(char, " ")
+    return spaced
+
+
+def unspaced(char: str) -> bool:
+    """A character next to which a v2 key has no space: of a script written without
+    spaces, or punctuation (Unicode category P*)."""
+    code = ord(char)
+    for low, high in _UNSPACED_RANGES:
+        if low <= code <= high:
+            return True
+    return unicodedata.category(char).startswith("P")
+
+
+def entry_key(entry: str, version: str = "v1") -> str:
+    """The string whose occurrence in spacing(text) makes a match.
+
+    v1: the entry between two spaces, so only whole words match. v2: a leading space only
+    when the entry's first character is not `unspaced`, a trailing one likewise, so CJK
+    and Thai entries match inside unspaced text and English ones still as whole words.
+    """
+    if version == "v1" or not entry:
+        return f" {entry} "
+    lead = "" if unspaced(entry[0]) else " "
+    trail = "" if unspaced(entry[-1]) else " "
+    return f"{lead}{entry}{trail}"
+
+
+class Matcher:
+    """One language's automaton: `match(text)` is the sorted ids of the entries whose key
+    occurs in spacing(text)."""
+
+    def __init__(self, entries: Sequence[str], key_version: str = "v1"):
+        if key_version not in KEY_VERSIONS:
+            raise ValueError(f"key_version must be one of {KEY_VERSIONS}, not {key_version!r}")
+        self.key_version = key_version
+        automaton, self._duplicates = _build_automaton(entries, key_version)
+        self._duplicated = frozenset(self._duplicates)
+        self._iter = automaton.iter
+
+    def match(self, text: str) -> list[int]:
+        # Each key's value is one entry id, so the set is built in C: no Python step per
+        # match (a caption matches about ten keys).
+        found = set(map(_VALUE, self._iter(spacing(text))))
+        if self._duplicated and not self._duplicated.isdisjoint(found):
+            for entry_id in self._duplicated.intersection(found):
+                found.update(self._duplicates[entry_id])
+        return sorted(found)
+
+
+
+_VALUE = itemgetter(1)   # of automaton.iter's (end index, value)
+
+
+def _build_automaton(entries: Sequence[str], key_version: str
+                     ) -> tuple[ahocorasick.Automaton, dict[int, tuple[int, ...]]]:
+    """The automaton over the distinct keys, each valued with its first entry's id, and
+    {first id: the other ids} of keys that several (duplicate) entries share: ids are
+    positions, so each duplicate keeps its own."""
+    automaton = ahocorasick.Automaton()
+    first: dict[str, int] = {}
+    duplicates: dict[int, list[int]] = {}
+    for entry_id, entry in enumerate(entries):
+        key = entry_key(entry, key_version)
+        if key in first:
+            duplicates.setdefault(first[key], []).append(entry_id)
+        else:
+            first[key] = entry_id
+            automaton.add_word(key, entry_id)
+    automaton.make_automaton()
+    return automaton, {k: tuple(v) for k, v in duplicates.items()}
+
+
+@dataclass(frozen=True)
+class MatchPlan:
+    """What the match stage does with each text (small: it travels to every task).
+
+    languages: the metadata languages matched, or None for all of them (worldwide);
+    texts of any other language leave. assume_lang: every text is of this language
+    and no identification runs. key_version: "v1" or "v2" (see entry_key).
+    """
+    languages: frozenset[str] | None
+    assume_lang: str | None
+    key_version: str
+
+    def selects(self, lang: str) -> bool:
+        return lang != OTHER and (self.languages is None or lang in self.languages)
+
+
+def text_languages(texts: list[str], plan: MatchPlan, available: frozenset[str]
+                   ) -> tuple[list[str], list[str]]:
+    """(metadata language or OTHER, identified code) per text."""
+    if plan.assume_lang is not None:
+        codes = [plan.assume_lang] * len(texts)
+        return codes, codes
+    from curate.core import lid   # the fastText model loads on first use, once per worker
+    codes = lid.identify(texts)
+    # a batch holds a few distinct codes: map each once
+    language = {code: lid.metadata_language(code, available) for code in set(codes)}
+    normal = {code: lid.normalize_code(code) for code in language}
+    return [language[code] for code in codes], [normal[code] for code in codes]
+
+
+def match_batches(batches: Iterator[pa.RecordBatch], metadata: MetadataSet, plan: MatchPlan,
+                  counters: Counter) -> Iterator[pa.RecordBatch]:
+    """Dedup-schema batches in, matched-schema batches out (with `lang`); rows without a
+    match leave. `counters` gets, per row, `matched:<lang>` or a drop reason:
+    `no_match:<lang>`, `language_not_selected:<lang>`, `no_metadata:<identified code>`."""
+    available = frozenset(metadata.languages)
+    for batch in batches:
+        # Web texts repeat heavily ("image", "logo"): each distinct text of the batch is
+        # identified and matched once; `slots` maps rows to distinct texts.
+        order: dict[str, int] = {}
+        slots = [order.setdefault(text, len(order)) for text in batch.column("text").to_pylist()]
+        texts = list(order)
+        langs, codes = text_languages(texts, plan, available)
+        ids, outcomes = _match_distinct(texts, langs, codes, metadata, plan)
+        counters.update(outcomes[slot] for slot in slots)
+        keep = pa.array([bool(ids[slot]) for slot in slots], pa.bool_())
+        columns = [batch.column(name) for name in schemas.DEDUP.names]
+        columns[schemas.DEDUP.names.index("lang")] = pa.array([langs[s] for s in slots],
+                                                              pa.string())
+        columns.append(pa.array([ids[slot] for slot in slots],
+                                schemas.MATCHED.field("matched_entry_ids").type))
+        matched = pa.RecordBatch.from_arrays(columns, schema=schemas.MATCHED).filter(keep)
+        if matched.num_rows:
+            yield matched
+
+
+def _match_distinct(texts: list[str], langs: list[str], codes: list[str],
+                    metadata: MetadataSet, plan: MatchPlan) -> tuple[list, list[str]]:
+    """(matched ids, counter key) of each distinct text, with its language's matcher."""
+    ids: list[list[int]] = [[]] * len(texts)
+    outcomes = [""] * len(texts)
+    for lang in set(langs):
+        rows = [i for i, row_lang in enumerate(langs) if row_lang == lang]
+        if not plan.selects(lang):
+            for i in rows:
+                outcomes[i] = (f"no_metadata:{codes[i]}" if lang == OTHER
+                               else f"language_not_selected:{lang}")
+            continue
+        matcher = worker_matcher(metadata, lang, plan.key_version)
+        for i, found in zip(rows, map(matcher.match, [texts[i] for i in rows])):
+            ids[i] = found
+            outcomes[i] = f"matched:{lang}" if found else f"no_match:{lang}"
+    return ids, outcomes
+
+
+_WORKER_MATCHERS: dict[tuple[str, str, str], Matcher] = {}
+
+
+def worker_matcher(metadata: MetadataSet, lang: str, key_version: str) -> Matcher:
+    """This Python worker's matcher for one language of that metadata, built on first use
+    and kept (an automaton of 500k keys takes seconds to build)."""
+    key = (metadata.lists[lang].fingerprint, lang, key_version)
+    matcher = _WORKER_MATCHERS.get(key)
+    if matcher is None:
+        matcher = _WORKER_MATCHERS[key] = Matcher(metadata.lists[lang].entries, key_version)
+    return matcher

@@ -1,0 +1,291 @@
+"""`curate metadata build`: the sources of a list, its assembly, and its output directory.
+
+Counting the Wikipedia text and the pageview files is passed in as two functions, so the
+same build runs on the pure core (curate.core.metadata_build.pmi.wiki_statistics,
+curate.core.metadata_build.pageviews.pageview_titles) or on Spark (curate.stages.metadata_build).
+
+Output directory (complete or absent: written beside it, then renamed into place):
+
+* the list, MetaCLIP's format (a JSON list of strings; entry id = position; compact UTF-8
+  JSON, so the file's sha256 is the list's fingerprint): ``metadata.json`` without
+  ``--lang``, ``{lang}.json`` with it. A ``--lang`` build keeps the other languages' lists
+  already in the directory, so builds of several languages into one directory make a
+  worldwide directory that ``--metadata DIR`` reads; a build without ``--lang`` replaces the
+  directory.
+* ``entries.parquet`` and ``entries.tsv``: one row per entry of every list in the directory:
+  ``lang``, ``entry_id``, ``entry``, ``source`` (curate.core.metadata_build.assemble's tags),
+  ``statistic`` (the value that admitted it: count, frequency, PMI, views, rank, number;
+  empty for WordNet and unranked titles). In the TSV, ``\\``, tab, newline and carriage
+  return inside an entry are written ``\\\\``, ``\\t``, ``\\n``, ``\\r``.
+* ``_summary.json``: per language, the entries per source, what each source read and
+  offered, the strings dropped by reason, the options and inputs; ``_curate_stage.json``:
+  this run's report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from curate.errors import UserError
+from curate.core.metadata_build.assemble import Assembled, Block, assemble, numbers
+from curate.core.metadata_build.lists import DEFAULT_CORPUS_TOKENS
+
+__all__ = ["BuildConfig", "BUDGET_NAMES", "LIST_FILE", "collect_blocks", "build_list",
+           "write_build", "metadata_build", "list_file_name", "canonical_json"]
+
+STAGE = "metadata_build"
+LIST_FILE = "metadata.json"          # the list of a build without --lang
+ENTRIES_PARQUET = "entries.parquet"
+ENTRIES_TSV = "entries.tsv"
+SUMMARY_FILE = "_summary.json"
+BUDGET_NAMES = ("wordnet", "unigrams", "bigrams", "titles")
+# What curate.core.metadata reads as a per-language list of a directory: {lang}.json|txt[.gz].
+_LANG_LIST = re.compile(r"([a-z]{2,3}(?:[-_][a-z0-9]+)?)\.(?:json|txt)(?:\.gz)?")
+_LANG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]+)?")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    lang: str | None = None                  # None: English sources, written as metadata.json
+    wordnet: str | None = None
+    wiki_text: tuple[str, ...] = ()
+    pageviews: tuple[str, ...] = ()
+    unigram_counts: str | None = None
+    titles: str | None = None
+    wordfreq: str | None = None
+    min_unigram_count: int = 100
+    min_bigram_pmi: float = 30.0
+    min_title_views: int = 70
+    wordfreq_corpus_tokens: float = DEFAULT_CORPUS_TOKENS
+    budgets: dict[str, int | None] = field(default_factory=dict)   # BUDGET_NAMES -> cap
+
+    @property
+    def source_lang(self) -> str:
+        """The language of the sources (pageview domains), and of the list."""
+        from curate.options import load_settings
+        return self.lang or load_settings()["lang"]
+
+    def checked(self) -> "BuildConfig":
+        """The config with its file lists expanded; UserError for anything wrong, before
+        any source is read."""
+        from curate.core.metadata_build.streams import expand_paths
+        from curate.core.metadata_build.wordnet import check_wordnet_dir
+
+        lang = self.lang
+        if lang is not None:
+            lang = lang.replace("_", "-")
+            if not _LANG.fullmatch(lang):
+                raise UserError(f"--lang {self.lang}: not a language code (e.g. en, de, "
+                                "zh, pt-br)")
+        if not any([self.wordnet, self.wiki_text, self.pageviews, self.unigram_counts,
+                    self.titles, self.wordfreq]):
+            raise UserError("no source given: name at least one of --wordnet, --wiki-text, "
+                            "--pageviews, --unigram-counts, --titles, --wordfreq")
+        if self.wiki_text and self.unigram_counts:
+            raise UserError("--wiki-text and --unigram-counts are two unigram sources; give one")
+        if self.pageviews and self.titles:
+            raise UserError("--pageviews and --titles are two title sources; give one")
+        for name, value in (("--min-unigram-count", self.min_unigram_count),
+                            ("--min-title-views", self.min_title_views)):
+            if value < 1:
+                raise UserError(f"{name} {value}: must be at least 1")
+        if not self.wordfreq_corpus_tokens > 0:
+            raise UserError(f"--wordfreq-corpus-tokens {self.wordfreq_corpus_tokens}: must "
+                            "be positive")
+        for name, cap in self.budgets.items():
+            if name not in BUDGET_NAMES:
+                raise ValueError(f"unknown budget {name!r} (one of {BUDGET_NAMES})")
+            if cap is not None and cap < 0:
+                raise UserError(f"--budget-{name} {cap}: must be 0 or more")
+        if self.wordnet:
+            check_wordnet_dir(os.fspath(self.wordnet))
+        for option, path in (("--unigram-counts", self.unigram_counts),
+                             ("--titles", self.titles), ("--wordfreq", self.wordfreq)):
+            if path is not None and not os.path.isfile(path):
+                raise UserError(f"{option} {path}: no such file")
+        return replace(
+            self, lang=lang,
+            wiki_text=tuple(expand_paths(self.wiki_text, "--wiki-text")),
+            pageviews=tuple(expand_paths(self.pageviews, "--pageviews")))
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        return {"options": {k: d[k] for k in ("min_unigram_count", "min_bigram_pmi",
+                                              "min_title_views", "wordfreq_corpus_tokens")}
+                | {"budgets": {k: self.budgets.get(k) for k in BUDGET_NAMES}},
+                "inputs": {k: d[k] for k in ("wordnet", "wiki_text", "pageviews",
+                                             "unigram_counts", "titles", "wordfreq")
+                           if d[k]}}
+
+
+WikiCounter = Callable[[list[str], int, float], "object"]      # -> WikiStatistics
+PageviewCounter = Callable[[list[str], str, int], tuple]       # -> (titles, counters)
+
+
+def collect_blocks(config: BuildConfig, wiki: WikiCounter | None = None,
+                   pageviews: PageviewCounter | None = None) -> list[Block]:
+    """Every source's candidates (config already checked)."""
+    from curate.core.metadata_build import lists
+    from curate.core.metadata_build.pageviews import pageview_titles
+    from curate.core.metadata_build.pmi import wiki_statistics
+    from curate.core.metadata_build.wordnet import head_lemmas
+
+    wiki = wiki or wiki_statistics
+    pageviews = pageviews or pageview_titles
+    blocks = []
+    if config.wordnet:
+        lemmas = head_lemmas(os.fspath(config.wordnet))
+        blocks.append(Block("w", [(s, None) for s in lemmas], None,
+                            details={"head_lemmas": len(lemmas)}))
+    if config.wiki_text:
+        stats = wiki(list(config.wiki_text), config.min_unigram_count, config.min_bigram_pmi)
+        blocks.append(Block("u", list(stats.unigrams), "count", details=stats.summary()))
+        blocks.append(Block("b", [(s, v) for s, v, _ in stats.bigrams], "pmi"))
+    if config.unigram_counts:
+        kept, read = lists.read_unigram_counts(config.unigram_counts, config.min_unigram_count)
+        blocks.append(Block("u", kept, "count", details={"words_read": read}))
+    if config.wordfreq:
+        kept, read = lists.wordfreq_unigrams(config.wordfreq, config.min_unigram_count,
+                                             config.wordfreq_corpus_tokens)
+        blocks.append(Block("f", kept, "frequency",
+                            details={"words_above_threshold": read,
+                                     "min_frequency": config.min_unigram_count
+                                     / config.wordfreq_corpus_tokens}))
+    if config.pageviews:
+        titles, counters = pageviews(list(config.pageviews), config.source_lang,
+                                     config.min_title_views)
+        blocks.append(Block("t", titles, "views", details=counters))
+    if config.titles:
+        titles, statistic = lists.read_titles(config.titles)
+        blocks.append(Block("t", titles, statistic, descending=False,
+                            details={"titles_read": len(titles)}))
+    blocks.append(numbers())
+    return blocks
+
+
+def build_list(config: BuildConfig, wiki: WikiCounter | None = None,
+               pageviews: PageviewCounter | None = None) -> Assembled:
+    """The assembled list of a checked config."""
+    budgets = {k: config.budgets.get(k) for k in BUDGET_NAMES}
+    return assemble(collect_blocks(config, wiki, pageviews), budgets)
+
+
+# ------------------------------------------------------------------------------- output
+
+def list_file_name(lang: str | None) -> str:
+    return LIST_FILE if lang is None else f"{lang}.json"
+
+
+def canonical_json(entries: list[str]) -> bytes:
+    """Compact UTF-8 JSON: the bytes curate.core.metadata fingerprints."""
+    return json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def check_output(output: str, lang: str | None) -> None:
+    """A --lang build adds to a directory of per-language lists; a build without --lang
+    replaces a single-list directory. Mixing the two is refused before any work."""
+    target = Path(output)
+    if not target.is_dir():
+        return
+    names = os.listdir(target)
+    if lang is not None and LIST_FILE in names:
+        raise UserError(f"{output} holds a list built without --lang ({LIST_FILE}); build "
+                        "per-language lists into another directory")
+    if lang is None and LIST_FILE not in names and any(_LANG_LIST.fullmatch(n) for n in names):
+        raise UserError(f"{output} holds per-language lists; give --lang to add one, or "
+                        "another -o")
+
+
+def write_build(output: str, config: BuildConfig, make: Callable[[], Assembled]):
+    """Assemble the list (`make`, timed with the stage) and write it, its entries and its
+    summary into `output` (staged)."""
+    from curate.stages.io import local_path, staged_output
+
+    target = Path(local_path(output))
+    check_output(str(target), config.lang)
+    with staged_output(output, STAGE) as (tmp, finish):
+        report = _write(Path(tmp), target, output, config, make())
+        finish(report)   # which sets its seconds and output
+    return report
+
+
+def _write(tmp_dir: Path, target: Path, output: str, config: BuildConfig,
+           assembled: Assembled):
+    from curate.core.metadata import fingerprint_entries
+    from curate.core.metadata_build import files
+    from curate.stages.io import StageReport
+
+    lang = config.source_lang
+    name = list_file_name(config.lang)
+    strings = assembled.strings
+    fingerprint = fingerprint_entries(strings)
+    summary = {
+        "file": name, "entries": len(strings), "fingerprint": fingerprint,
+        "sources": {tag: {"name": _source_name(tag), "statistic": assembled.statistics[tag],
+                          "offered": assembled.offered[tag], "kept": assembled.kept[tag],
+                          **({"read": assembled.details[tag]} if assembled.details[tag]
+                             else {})}
+                    for tag in assembled.offered},
+        "dropped": assembled.dropped, **config.summary(),
+    }
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    summaries, other_rows = {}, []
+    if config.lang is not None and target.is_dir():
+        summaries, other_rows = _carry_over(target, tmp_dir, lang)
+    (tmp_dir / name).write_bytes(canonical_json(strings))
+    summaries[lang] = summary
+    rows = other_rows + [(lang, i, e.entry, e.source, e.statistic)
+                         for i, e in enumerate(assembled.entries)]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    files.write_entries(rows, tmp_dir / ENTRIES_PARQUET, tmp_dir / ENTRIES_TSV)
+    (tmp_dir / SUMMARY_FILE).write_text(
+        json.dumps({"languages": dict(sorted(summaries.items()))}, indent=2,
+                   ensure_ascii=False) + "\n", "utf-8")
+    return StageReport(
+        STAGE, output, rows_in=sum(assembled.offered.values()), rows_out=len(strings),
+        dropped=dict(assembled.dropped),
+        details={"lang": lang, "file": name, "fingerprint": fingerprint,
+                 "kept": dict(assembled.kept), "offered": dict(assembled.offered)})
+
+
+def _carry_over(target: Path, tmp_dir: Path, lang: str) -> tuple[dict, list]:
+    """Copy the other languages' lists of `target` into the new directory; return their
+    summaries and entry rows."""
+    from curate.core.metadata_build import files
+
+    for name in sorted(os.listdir(target)):
+        m = _LANG_LIST.fullmatch(name)
+        if m and m.group(1).replace("_", "-") != lang:
+            shutil.copy2(target / name, tmp_dir / name)
+    summaries = {}
+    if (target / SUMMARY_FILE).is_file():
+        try:
+            summaries = json.loads((target / SUMMARY_FILE).read_text("utf-8"))["languages"]
+        except (ValueError, KeyError, TypeError):
+            summaries = {}
+    rows = []
+    if (target / ENTRIES_PARQUET).is_file():
+        rows = [r for r in files.read_entries(target / ENTRIES_PARQUET) if r[0] != lang]
+    kept_langs = {m.group(1).replace("_", "-") for n in os.listdir(tmp_dir)
+                  if (m := _LANG_LIST.fullmatch(n))}
+    summaries = {k: v for k, v in summaries.items() if k in kept_langs}
+    rows = [r for r in rows if r[0] in kept_langs]
+    return summaries, rows
+
+
+def _source_name(tag: str) -> str:
+    from curate.core.metadata_build.assemble import SOURCE_TAGS
+    return SOURCE_TAGS[tag]
+
+
+def metadata_build(output: str, config: BuildConfig, wiki: WikiCounter | None = None,
+                   pageviews: PageviewCounter | None = None):
+    """Check, collect, assemble and write: the whole build (pure counting by default)."""
+    config = config.checked()
+    check_output(output, config.lang)
+    return write_build(output, config, lambda: build_list(config, wiki, pageviews))

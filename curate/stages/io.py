@@ -1,0 +1,331 @@
+"""Stage I/O: every file operation the code does itself, through one filesystem interface.
+
+Spark reads and writes the stages' Parquet rows with its own readers and writers; all else
+(stage directories and their reports, summaries, side files, Parquet footers, files that
+tasks write, the commit of an output) goes through this module, on a pyarrow.fs filesystem.
+Why pyarrow.fs rather than fsspec: pyarrow is already a dependency, its filesystems cover
+local, S3, GCS, HDFS and Azure with one interface, and pyarrow's Parquet reader and writer
+take them directly (no second set of connectors to install on a cluster image). Only local
+paths are accepted so far; `_filesystem` is the one place where another scheme would map
+to its store.
+
+A stage's output appears complete or not at all: the stage writes into a temporary
+directory beside it (`NAME.incomplete-ID`; not a dot name, which Spark would refuse to
+read back), adds its report, then moves the directory into place (`staged_output`).
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from curate.errors import UserError
+
+# The directories `curate run` gives each stage's output inside a work directory.
+STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count": "counts",
+              "sample": "curated"}
+# Side files of a stage output. Leading "_": Spark, pyarrow and pandas skip them when they
+# read the directory as Parquet.
+REPORT_FILE = "_curate_stage.json"    # every stage: its StageReport
+SUMMARY_FILE = "_summary.json"        # count, sample: what the stage decided
+ERRORS_DIR = "_errors"                # extract: input files that could not be read
+INPUTS_FILE = "_inputs.txt"           # extract: the expanded input list, one per line
+ENTRY_COUNTS_DIR = "_entry_counts"    # count: {lang}.json, MetaCLIP's {entry: count} form
+
+
+# ------------------------------------------------------------------------ filesystem
+
+def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem holding `uri` and the path in it."""
+    parsed = urlparse(uri)
+    if parsed.scheme in ("", "file"):
+        path = parsed.path if parsed.scheme else uri
+        return _LOCAL, _absolute(path)
+    raise UserError(f"{uri}: only local paths are supported for stage outputs so far")
+
+
+_LOCAL = pafs.LocalFileSystem()
+
+
+def _absolute(path: str) -> str:
+    import os.path   # (path arithmetic only: the files themselves go through pyarrow.fs)
+    return os.path.abspath(path)
+
+
+def local_path(uri: str) -> str:
+    """The local path of `uri` (for libraries that take only paths: matplotlib's savefig)."""
+    return _filesystem(uri)[1]
+
+
+def join(directory: str, *names: str) -> str:
+    return "/".join([directory.rstrip("/"), *names])
+
+
+def parent_and_name(uri: str) -> tuple[str, str]:
+    fs, path = _filesystem(uri)
+    parent, _, name = path.rstrip("/").rpartition("/")
+    return parent or "/", name
+
+
+def exists(uri: str) -> bool:
+    fs, path = _filesystem(uri)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def is_dir(uri: str) -> bool:
+    fs, path = _filesystem(uri)
+    return fs.get_file_info(path).type == pafs.FileType.Directory
+
+
+def list_dir(uri: str) -> list[str]:
+    """The names directly in directory `uri`, sorted ([] when it does not exist)."""
+    fs, path = _filesystem(uri)
+    selector = pafs.FileSelector(path, allow_not_found=True)
+    return sorted(info.base_name for info in fs.get_file_info(selector))
+
+
+def data_files(uri: str, suffix: str = ".parquet") -> list[str]:
+    """The data files of a stage output (names not starting with "_" or "."), sorted."""
+    return [join(uri, name) for name in list_dir(uri)
+            if name.endswith(suffix) and not name.startswith(("_", "."))]
+
+
+def make_dirs(uri: str) -> None:
+    fs, path = _filesystem(uri)
+    fs.create_dir(path, recursive=True)
+
+
+def remove_tree(uri: str) -> None:
+    """Remove a directory (or file) this code made, and all in it; nothing if it is gone."""
+    fs, path = _filesystem(uri)
+    kind = fs.get_file_info(path).type
+    if kind == pafs.FileType.Directory:
+        fs.delete_dir(path)
+    elif kind != pafs.FileType.NotFound:
+        fs.delete_file(path)
+
+
+def move(source: str, target: str) -> None:
+    fs, source_path = _filesystem(source)
+    fs.move(source_path, _filesystem(target)[1])
+
+
+def read_text(uri: str) -> str:
+    fs, path = _filesystem(uri)
+    with fs.open_input_stream(path) as stream:
+        return stream.read().decode("utf-8")
+
+
+def write_text(uri: str, text: str) -> None:
+    fs, path = _filesystem(uri)
+    with fs.open_output_stream(path) as stream:
+        stream.write(text.encode("utf-8"))
+
+
+def read_json(uri: str):
+    return json.loads(read_text(uri))
+
+
+def write_json(uri: str, value, indent: int | None = 2) -> None:
+    write_text(uri, json.dumps(value, indent=indent, ensure_ascii=False))
+
+
+def parquet_writer(uri: str, schema, **options) -> pq.ParquetWriter:
+    fs, path = _filesystem(uri)
+    return pq.ParquetWriter(path, schema, filesystem=fs, **options)
+
+
+def parquet_metadata(uri: str) -> pq.FileMetaData:
+    """A Parquet file's footer: schema, row groups and their statistics, no data pages."""
+    fs, path = _filesystem(uri)
+    with fs.open_input_file(path) as handle:
+        return pq.read_metadata(handle)
+
+
+def read_parquet(uris: list[str], schema=None, columns=None):
+    """The rows of these Parquet files as one Arrow table (small side tables only)."""
+    import pyarrow as pa
+    tables = []
+    for uri in uris:
+        fs, path = _filesystem(uri)
+        tables.append(pq.read_table(path, filesystem=fs, schema=schema, columns=columns))
+    return pa.concat_tables(tables) if tables else None
+
+
+def write_parquet(uri: str, table) -> None:
+    fs, path = _filesystem(uri)
+    pq.write_table(table, path, filesystem=fs)
+
+
+# ------------------------------------------------------------------- stage reports
+
+@dataclass
+class StageReport:
+    """What a stage did: rows in, out, and dropped by reason (they must add up)."""
+    stage: str
+    output: str
+    rows_in: int
+    rows_out: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    details: dict = field(default_factory=dict)
+
+    def check(self) -> "StageReport":
+        accounted = self.rows_out + sum(self.dropped.values())
+        if accounted != self.rows_in:
+            raise RuntimeError(f"{self.stage}: {self.rows_in} rows in but {self.rows_out} out "
+                               f"+ {sum(self.dropped.values())} dropped")
+        return self
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def read_report(output: str) -> StageReport | None:
+    """The report of a stage output, None when it has none."""
+    uri = join(output, REPORT_FILE)
+    if not exists(uri):
+        return None
+    return StageReport(**read_json(uri))
+
+
+def require_stage_output(uri: str) -> None:
+    """A user error unless `uri` is a directory with Parquet files (a stage's output)."""
+    if not is_dir(uri) or not data_files(uri):
+        raise UserError(f"{uri}: not a stage output (no Parquet files in that directory)")
+
+
+def metadata_of(output: str) -> dict:
+    """The metadata details an output's report records ({} when none)."""
+    report = read_report(output)
+    return (report.details.get("metadata") if report else None) or {}
+
+
+def matched_with(matched: str) -> str | None:
+    """The metadata path a matched output's report names (None: the shipped English list,
+    or a path that no longer exists)."""
+    from curate.core.metadata import DEFAULT_SOURCE
+    source = metadata_of(matched).get("source") if is_dir(matched) else None
+    return source if source and source != DEFAULT_SOURCE and exists(source) else None
+
+
+# ------------------------------------------------------------------ staged output
+
+@contextmanager
+def staged_output(out: str, stage: str):
+    """Yield a temporary directory; on success it becomes `out` with the stage report in it.
+
+    The body returns its report by calling the yielded `finish(report)`.
+    """
+    fs, target = _filesystem(out)
+    parent, name = parent_and_name(out)
+    make_dirs(parent)
+    _remove_stale_temporaries(parent, name)
+    temporary = join(parent, f"{name}.incomplete-{uuid.uuid4().hex[:12]}")
+    started = time.monotonic()
+    reports: list[StageReport] = []
+    try:
+        yield temporary, reports.append
+        if len(reports) != 1:
+            raise RuntimeError(f"{stage} finished without a report")
+        report = reports[0]
+        report.seconds = round(time.monotonic() - started, 3)
+        report.output = target
+        report.check()
+        make_dirs(temporary)
+        write_text(join(temporary, REPORT_FILE), report.to_json())
+        _replace(temporary, target)
+    finally:
+        remove_tree(temporary)
+
+
+def _replace(temporary: str, target: str) -> None:
+    if exists(target):
+        parent, name = parent_and_name(target)
+        retired = join(parent, f"{name}.replaced-{uuid.uuid4().hex[:12]}")
+        move(target, retired)
+        move(temporary, target)
+        remove_tree(retired)
+    else:
+        move(temporary, target)
+
+
+def _remove_stale_temporaries(parent: str, name: str) -> None:
+    for entry in list_dir(parent):
+        if entry.startswith((f"{name}.incomplete-", f"{name}.replaced-")):
+            remove_tree(join(parent, entry))
+
+
+# ------------------------------------------------------------- Spark's side of it
+
+def read_stage_input(spark, uri: str, expected_columns: list[str]):
+    """The Parquet rows of an earlier stage's output; a wrong path is a user error."""
+    require_stage_output(uri)
+    frame = spark.read.parquet(_filesystem(uri)[1])
+    missing = [c for c in expected_columns if c not in frame.columns]
+    if missing:
+        raise UserError(f"{uri}: missing column(s) {', '.join(missing)}; "
+                        f"is it the output of the right stage?")
+    return frame
+
+
+def written_rows(spark, uri: str) -> int:
+    """Rows Spark wrote under `uri` (the Parquet footers hold them: no data pages read)."""
+    return spark.read.parquet(_filesystem(uri)[1]).count()
+
+
+@contextmanager
+def one_input_file_per_task(spark):
+    """Inside: each task reads a piece of one file only (Spark packs small files into one
+    task otherwise), so a stage that keeps its rows' order writes each file's order
+    again. Done by Spark's own rule: a file "costs" openCostInBytes more than its size,
+    and a task takes files until maxPartitionBytes; with both equal, one file fills it."""
+    key = "spark.sql.files.openCostInBytes"
+    before = spark.conf.get(key)
+    spark.conf.set(key, spark.conf.get("spark.sql.files.maxPartitionBytes"))
+    try:
+        yield
+    finally:
+        spark.conf.set(key, before)
+
+
+# ------------------------------------------------------- what two stages share
+
+def read_counts(counts: str) -> dict:
+    """A count output -> one count vector per language (numpy int64, indexed by entry id).
+    Read with pyarrow: a few rows per entry, never worth a Spark job."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    require_stage_output(counts)
+    table = read_parquet(data_files(counts), columns=["lang", "entry_id", "count"])
+    vectors = {}
+    for code in sorted(set(table["lang"].to_pylist())):
+        rows = table.filter(pc.equal(table["lang"], code))
+        ids = rows["entry_id"].to_numpy()
+        vectors[code] = np.zeros(int(ids.max()) + 1, dtype=np.int64)
+        vectors[code][ids] = rows["count"].to_numpy()
+    return vectors
+
+
+def check_same_metadata(metadata, upstream: StageReport | None) -> None:
+    """Refuse metadata other than the lists `upstream` was matched with: ids would lie."""
+    used = (upstream.details.get("metadata") if upstream else None) or {}
+    if used and used.get("fingerprint") != metadata.fingerprint:
+        raise UserError(
+            f"metadata {metadata.source} ({_describe(metadata.details())}) is not the metadata "
+            f"{upstream.output} was matched with ({used.get('source')}, {_describe(used)}); "
+            "pass the same --metadata")
+
+
+def _describe(details: dict) -> str:
+    languages = details.get("languages") or {}
+    if isinstance(languages, dict) and languages:
+        return ", ".join(f"{code}: {v.get('entries')} entries" for code, v in languages.items())
+    return f"{details.get('entries')} entries"
