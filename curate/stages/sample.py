@@ -46,12 +46,12 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
     keyed = keyed_rows(matched, options.seed, languages, options.lang)
     layout = "sorted_files" if files_hold_disjoint_images(input) else "shuffle"
     t, t_lang = options.thresholds.t, dict(options.thresholds.t_lang)
-    units = None
+    candidates = None
     if options.target_size is not None:   # several passes over the picked rows: keep them
-        units, layout = units_of(keyed, options.unit, layout)
-        units.persist()
+        candidates, layout = candidates_of(keyed, options.unit, layout)
+        candidates.persist()
         t, _expected = t_for_size(
-            lambda ts: _expected_sizes(units, vectors, ts, t_lang, options.lang),
+            lambda ts: _expected_sizes(candidates, vectors, ts, t_lang, options.lang),
             options.target_size, _t_above_all(vectors, options.lang))
     t_by_lang = thresholds(vectors, t, t_lang, english=options.lang)
     p_broadcast = spark.sparkContext.broadcast(
@@ -61,8 +61,8 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
             files = TaskFiles(tmp, schemas.CURATED, options.max_rows_per_file,
                               task_files.codec(spark))
             job = _Job(files, p_broadcast, languages)
-            if units is not None:
-                results = job.run(units, pick=False)
+            if candidates is not None:
+                results = job.run(candidates, pick=False)
                 rows_in = matched.count() if options.unit == "image" else None
             else:
                 results, layout = job.choose(keyed, options.unit, layout)
@@ -78,9 +78,9 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
                        "size": rows_out, "max_rows_per_file": options.max_rows_per_file,
                        "img2dataset": "--input_format parquet --url_col url --caption_col text"}
             io.write_json(io.join(tmp, SUMMARY_FILE), summary)
-            dropped = {"not_sampled": counters["units"] - rows_out}
+            dropped = {"not_sampled": counters["candidates"] - rows_out}
             if options.unit == "image":
-                dropped["other_text_of_image"] = rows_in - counters["units"]
+                dropped["other_text_of_image"] = rows_in - counters["candidates"]
             report = StageReport("sample", output, rows_in, rows_out, dropped=dropped, details={
                 **summary, "head_entries": {code: int((vector >= t_by_lang[code]).sum())
                                             for code, vector in vectors.items()},
@@ -88,8 +88,8 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
             finish(report)
     finally:
         p_broadcast.unpersist()
-        if units is not None:
-            units.unpersist()
+        if candidates is not None:
+            candidates.unpersist()
     return report
 
 
@@ -142,14 +142,14 @@ class _Job:
 def _sample_task(files: TaskFiles, p_broadcast, languages: list[str], pick: bool):
     """The task: with `pick`, one row per image (TextPicker, rows sorted by image_uuid and
     images whole), then the keep rule (sample_keyed_batches); the kept rows written by
-    `files`. Counters: rows read, units the keep rule saw."""
+    `files`. Counters: rows read, candidates (the rows the keep rule ran on)."""
     def task(batches):
         stats: dict = {}
         picker = TextPicker() if pick else None
-        units = picker.pick(batches) if picker else batches
-        kept = sample_keyed_batches(units, p_broadcast.value, languages, stats)
+        candidates = picker.pick(batches) if picker else batches
+        kept = sample_keyed_batches(candidates, p_broadcast.value, languages, stats)
         written = files.write(kept, *task_files.task_attempt())
-        counters = {"units": stats.get("rows", 0),
+        counters = {"candidates": stats.get("rows", 0),
                     "rows": picker.rows if picker else stats.get("rows", 0)}
         yield task_files.task_result(SAMPLE_RESULT, written, counters,
                                      expected=stats.get("expected", 0.0),
@@ -163,9 +163,9 @@ def _by_image(keyed):
     return keyed.repartition("image_uuid").sortWithinPartitions("image_uuid")
 
 
-def units_of(keyed, unit: str, layout: str):
-    """The rows the keep rule runs on, as a DataFrame (for --target-size): every row, or
-    each image's picked row (picked after a shuffle: a whole-file task cannot tell the
+def candidates_of(keyed, unit: str, layout: str):
+    """The candidates, the rows the keep rule runs on, as a DataFrame (for --target-size):
+    every row, or each image's picked row (picked after a shuffle: a whole-file task cannot tell the
     driver to fall back from inside a lazily evaluated frame)."""
     if unit == "pair":
         return keyed, layout
@@ -210,19 +210,19 @@ def files_hold_disjoint_images(input: str) -> bool:
     return ranges_are_disjoint(ranges)
 
 
-def _expected_sizes(units, vectors: dict[str, np.ndarray], ts: np.ndarray,
+def _expected_sizes(candidates, vectors: dict[str, np.ndarray], ts: np.ndarray,
                     t_lang: dict[str, int], lang: str) -> np.ndarray:
-    """The expected output size for each candidate English t: one pass over the units."""
+    """The expected output size for each candidate English t: one pass over the rows."""
     table = [thresholds(vectors, int(t), t_lang, english=lang) for t in ts]
     t_table = {code: np.array([row[code] for row in table]) for code in vectors}
-    counts_broadcast = units.sparkSession.sparkContext.broadcast(vectors)
+    counts_broadcast = candidates.sparkSession.sparkContext.broadcast(vectors)
 
     def partition_sizes(batches):
         sizes = expected_kept(batches, counts_broadcast.value, t_table, lang)
         yield pa.RecordBatch.from_arrays([pa.array([sizes.astype(np.float64).tobytes()])],
                                          schema=EXPECTED)
 
-    parts = units.select("lang", "matched_entry_ids").mapInArrow(
+    parts = candidates.select("lang", "matched_entry_ids").mapInArrow(
         partition_sizes, schemas.spark_schema(EXPECTED)).collect()
     counts_broadcast.unpersist()
     return sum((np.frombuffer(row.expected, dtype=np.float64) for row in parts),

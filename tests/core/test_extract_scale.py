@@ -29,7 +29,7 @@ from curate.core.extract.provenance import crawl_from_path, parse_warc_date
 from curate.sources.streams import InputUnavailable
 from extract_helpers import assert_counters_add_up, extract
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CC = DATA / "commoncrawl"
 WARC_2014 = CC / "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc"
 WAT_2014 = CC / "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc.wat"
@@ -260,6 +260,7 @@ def test_non_chunked_gzip_is_read_as_one_stream():
     assert_counters_add_up(report)
 
 
+@pytest.mark.slow
 def test_non_chunked_gzip_real_pages(pages_warc, tmp_path):
     one_member = tmp_path / "crawl-data" / "CC-MAIN-2019-47" / "one-member.warc.gz"
     one_member.parent.mkdir(parents=True)

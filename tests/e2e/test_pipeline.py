@@ -226,7 +226,7 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_jobs_take_the_same_options_as_the_cli():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for command in ["extract", "dedup", "match", "count", "sample", "run"]:
         job = subprocess.run([sys.executable, os.path.join(root, "jobs", f"{command}.py"),
                               "--help"], capture_output=True, text=True, timeout=60)

@@ -25,7 +25,7 @@ from curate.core.reference import match_texts
 from curate.core.matching import Matcher, MatchPlan, match_batches
 from curate.core.metadata import load_metadata, load_metadata_set
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 VERSIONS = ("v1", "v2")
 
 # --- the reference, from ALGORITHM.md §3 -------------------------------------------------
@@ -257,6 +257,7 @@ def results(all_texts, matchers, references) -> dict[str, dict[str, tuple[list, 
 
 # --- 1. parity on the real texts ---------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", VERSIONS)
 def test_aho_corasick_equals_brute_force_on_every_real_text(version, results, all_texts,
                                                             entries):
@@ -266,6 +267,7 @@ def test_aho_corasick_equals_brute_force_on_every_real_text(version, results, al
     assert mismatches[:10] == [], f"{len(mismatches)} texts differ under {version}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", VERSIONS)
 def test_english_entries_match_nearly_every_caption(version, results, captions, english):
     n_english = len(english)
@@ -277,6 +279,7 @@ def test_english_entries_match_nearly_every_caption(version, results, captions, 
     assert matches > 8 * len(captions)
 
 
+@pytest.mark.slow
 def test_cjk_texts_match_cjk_entries_under_v2_and_rarely_under_v1(results, all_texts,
                                                                   english, entries):
     cjk_ids = {i for i in range(len(english), len(entries)) if has_cjk(entries[i])}
@@ -295,6 +298,7 @@ def test_cjk_texts_match_cjk_entries_under_v2_and_rarely_under_v1(results, all_t
     assert totals["v2"] > 20 * totals["v1"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", VERSIONS)
 def test_entries_with_a_glued_wrapped_mark_never_match_real_text(version, results, entries):
     impossible = {i for i, entry in enumerate(entries) if never_matchable(entry)}

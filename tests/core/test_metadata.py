@@ -28,8 +28,8 @@ from curate.core.metadata_build.tokens import TOKEN
 from curate.core.metadata_build.wordfreq import read_cbpack
 from wordfreq_helpers import write_cbpack
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SCRIPT = REPO / "scripts" / "build_default_metadata.py"
 SHIPPED = REPO / "curate" / "data" / "metadata_en.json.gz"
 
@@ -291,6 +291,7 @@ def test_default_size_and_blocks_match_the_sources(default, sources):
         assert f"{count:,}" in md
 
 
+@pytest.mark.slow
 def test_rebuilding_the_default_is_byte_identical(tmp_path, data_dir):
     out = tmp_path / "rebuilt.json.gz"  # another name: the gzip header must not hold it
     proc = subprocess.run(

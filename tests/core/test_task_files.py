@@ -1,9 +1,9 @@
 """Parquet files written by tasks and committed by the driver (curate.stages.task_files):
 files cut at max_rows_per_file, only the succeeded attempts' files kept, under names fixed
-by the partition, the session's codec, read back by Spark as the stage's schema."""
+by the partition; an empty result is one empty file. With Spark:
+tests/spark/test_task_files_spark.py."""
 from __future__ import annotations
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -11,22 +11,7 @@ from curate import schemas
 from curate.errors import UserError
 from curate.stages import task_files
 from curate.stages.task_files import ATTEMPTS_DIR, TaskFiles
-
-
-def curated_batch(start: int, n: int) -> pa.RecordBatch:
-    """n curated rows numbered from start, with Spark's Arrow names (list items
-    "element", every field nullable), as mapInArrow hands them to a task; an extra column
-    the files must not keep."""
-    rows = range(start, start + n)
-    return pa.RecordBatch.from_pydict({
-        "image_uuid": [f"{i:024x}" for i in rows], "url": [f"http://a.example/{i}.jpg" for i in rows],
-        "text": [f"text {i}" for i in rows], "lang": ["en" if i % 3 else "de" for i in rows],
-        "matched_entry_ids": pa.array([[i % 7, 7 + i % 5] for i in rows], pa.list_(pa.int32())),
-        "row_key": pa.array(list(rows), pa.int64())})
-
-
-def texts_of(path) -> list[str]:
-    return pq.read_table(path, columns=["text"])["text"].to_pylist()
+from task_files_helpers import curated_batch, texts_of  # noqa: F401
 
 
 def test_files_are_cut_at_max_rows_and_only_succeeded_attempts_are_committed(tmp_path):
@@ -60,34 +45,6 @@ def test_an_empty_result_is_one_empty_file_with_the_schema(tmp_path):
     assert committed == [("part-00000-0000.parquet", 0)]
     table = pq.read_table(tmp_path / "out")
     assert table.num_rows == 0 and table.schema.equals(schemas.CURATED)
-
-
-def test_spark_reads_the_files_as_the_stage_schema(spark, tmp_path):
-    files = TaskFiles(str(tmp_path), schemas.CURATED, max_rows_per_file=1000, codec="snappy")
-    task_files.commit(str(tmp_path), [(0, files.write(iter([curated_batch(0, 40)]), 0, 0))],
-                      schemas.CURATED)
-    frame = spark.read.parquet(str(tmp_path))
-    assert frame.schema.simpleString() == spark.createDataFrame(
-        [], schemas.spark_schema(schemas.CURATED)).schema.simpleString()
-    rows = sorted(frame.collect(), key=lambda row: row.text)
-    assert len(rows) == 40
-    assert rows[0].asDict() == {"image_uuid": f"{0:024x}", "url": "http://a.example/0.jpg",
-                                "text": "text 0", "lang": "de", "matched_entry_ids": [0, 7]}
-
-
-def test_the_codec_is_the_sessions(spark):
-    key = "spark.sql.parquet.compression.codec"
-    before = spark.conf.get(key)
-    try:
-        for spark_name, ours in (("zstd", "zstd"), ("SNAPPY", "snappy"), ("uncompressed", "none"),
-                                 ("lz4_raw", "lz4")):
-            spark.conf.set(key, spark_name)
-            assert task_files.codec(spark) == ours
-        spark.conf.set(key, "lzo")
-        with pytest.raises(UserError, match="lzo"):
-            task_files.codec(spark)
-    finally:
-        spark.conf.set(key, before)
 
 
 def test_files_need_at_least_one_row(tmp_path):

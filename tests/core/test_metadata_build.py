@@ -1,9 +1,8 @@
-"""`curate metadata build` / `stats`: the sources, their statistics (pure core and Spark),
-the list's order and outputs, and the CLI."""
+"""`curate metadata build` / `stats`: the sources, their statistics (pure core), the
+list's order and outputs, and the CLI. The Spark jobs: tests/spark/test_metadata_build_spark.py."""
 from __future__ import annotations
 
 import bz2
-import gzip
 import json
 import math
 import subprocess
@@ -27,49 +26,9 @@ from curate.core.metadata_build.pmi import wiki_statistics
 from curate.core.metadata_build.wikitext import iter_lines, markup_to_text
 from curate.core.metadata_build.wordnet import head_lemmas
 from wordfreq_helpers import write_cbpack
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-WIKI = DATA / "wiki"
-
-
-# ------------------------------------------------------------------ an independent tokenizer
-# Written from the rule in curate/metadata_build/tokens.py, character by character.
-
-JOINERS = set("-\u2010\u2011'\u2019\u00b7\u200c\u200d")
-
-
-def ref_tokens(line: str) -> list[tuple[str, int, int]]:
-    out, i, n = [], 0, len(line)
-    while i < n:
-        if not line[i].isalnum():
-            i += 1
-            continue
-        j = i
-        while True:
-            while j < n and (line[j].isalnum() or unicodedata.category(line[j])[0] == "M"):
-                j += 1
-            if j + 1 < n and line[j] in JOINERS and line[j + 1].isalnum():
-                j += 1
-                continue
-            break
-        out.append((line[i:j], i, j))
-        i = j
-    return out
-
-
-def ref_counts(texts: list[str]) -> tuple[Counter, Counter]:
-    uni, bi = Counter(), Counter()
-    for text in texts:
-        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-            prev = None
-            for token, start, end in ref_tokens(line):
-                uni[token] += 1
-                gap = line[prev[2]:start] if prev else ""
-                if prev and gap and all(c.isspace() for c in gap):
-                    bi[prev[0], token] += 1
-                prev = (token, start, end)
-    return uni, bi
+from metadata_build_helpers import (REPO, ref_tokens, MIN_COUNT, MIN_PMI, summaries, expected,
+                                    check_statistics, HAND_CORPUS, HAND_PMI, DUMP,
+                                    pageview_files, default_sources)  # noqa: F401
 
 
 def test_tokenizer_rule_on_examples():
@@ -103,82 +62,10 @@ def test_wordnet_head_lemmas_within_one_percent_of_metaclip(data_dir):
         assert not_head not in entries
 
 
-# ------------------------------------------------------------------ Wikipedia statistics
-
-MIN_COUNT = 20
-MIN_PMI = 13.7    # a few thousand bigrams of the summaries; none within 1e-9 of it
-
-
-@pytest.fixture(scope="module")
-def summaries(tmp_path_factory, data_dir):
-    """The extracts of summaries_en-us.json as two plain text files, and the extracts."""
-    extracts = [v["extract"] for v in json.loads(
-        (data_dir / "wiki" / "summaries_en-us.json").read_text("utf-8")).values()]
-    d = tmp_path_factory.mktemp("wiki")
-    half = len(extracts) // 2
-    (d / "a.txt").write_text("\n".join(extracts[:half]) + "\n", "utf-8")
-    (d / "b.txt").write_text("\n".join(extracts[half:]) + "\n", "utf-8")
-    return d, extracts
-
-
-@pytest.fixture(scope="module")
-def expected(summaries):
-    """Unigrams >= MIN_COUNT and bigrams with PMI >= MIN_PMI, computed here."""
-    uni, bi = ref_counts(summaries[1])
-    n = sum(uni.values())
-    pmis = {f"{a} {b}": math.log2(c) + math.log2(n) - math.log2(uni[a]) - math.log2(uni[b])
-            for (a, b), c in bi.items()}
-    assert not any(abs(v - MIN_PMI) < 1e-9 for v in pmis.values())
-    return {"tokens": n,
-            "unigrams": {w: c for w, c in uni.items() if c >= MIN_COUNT},
-            "bigrams": {s: v for s, v in pmis.items() if v >= MIN_PMI},
-            "distinct": (len(uni), len(bi))}
-
-
-def check_statistics(stats, expected):
-    assert stats.tokens == expected["tokens"]
-    assert dict(stats.unigrams) == expected["unigrams"]
-    assert [c for _, c in stats.unigrams] == sorted((c for _, c in stats.unigrams), reverse=True)
-    got = {s: v for s, v, _ in stats.bigrams}
-    assert got.keys() == expected["bigrams"].keys()
-    assert all(math.isclose(got[s], v, rel_tol=1e-12) for s, v in expected["bigrams"].items())
-    assert (stats.counters["distinct_unigrams"], stats.counters["distinct_bigrams"]) \
-        == expected["distinct"]
-
-
 def test_wiki_statistics_pure_core_on_the_summaries(summaries, expected):
     stats = wiki_statistics(sorted(str(p) for p in summaries[0].iterdir()), MIN_COUNT, MIN_PMI)
     assert len(stats.unigrams) > 3000 and len(stats.bigrams) > 10_000
     check_statistics(stats, expected)
-
-
-def test_wiki_statistics_spark_job_on_the_summaries(spark, summaries, expected, tmp_path,
-                                                    monkeypatch):
-    from curate.stages import metadata_build as stage
-
-    monkeypatch.setattr(stage, "FLUSH_AT", 50_000)   # several partial counts per task
-    report = api.metadata_build(str(tmp_path / "out"), wiki_text=[str(summaries[0])],
-                                min_unigram_count=MIN_COUNT, min_bigram_pmi=MIN_PMI,
-                                session=spark)
-    rows = pq.read_table(tmp_path / "out" / "entries.parquet").to_pylist()
-    uni = [(r["entry"], r["statistic"]) for r in rows if r["source"] == "u"]
-    big = {r["entry"]: r["statistic"] for r in rows if r["source"] == "b"}
-    assert dict(uni) == expected["unigrams"]
-    assert uni == sorted(uni, key=lambda u: (-u[1], u[0]))   # the stable order
-    assert big.keys() == expected["bigrams"].keys()
-    assert all(math.isclose(big[s], v, rel_tol=1e-12) for s, v in expected["bigrams"].items())
-    summary = json.loads((tmp_path / "out" / "_summary.json").read_text())["languages"]["en"]
-    assert summary["sources"]["u"]["read"]["tokens"] == expected["tokens"]
-    assert summary["sources"]["u"]["read"]["files"] == 2
-    assert report.rows_out == len(load_metadata(tmp_path / "out" / "metadata.json").entries)
-
-
-HAND_CORPUS = "red fox\nred\tfox\nred car\nblue sky\nfox, sky\nblue\nsky\n"
-# Tokens: red 3, fox 3, car 1, blue 2, sky 3: N = 12. Bigrams (whitespace gaps within a line
-# only; "fox, sky" and "blue" / "sky" on two lines are none): red fox 2, red car 1, blue sky 1.
-HAND_PMI = {"red fox": math.log2(2 * 12 / (3 * 3)),    # 1.415
-            "red car": math.log2(1 * 12 / (3 * 1)),    # 2
-            "blue sky": math.log2(1 * 12 / (2 * 3))}   # 1
 
 
 @pytest.mark.parametrize("min_pmi, kept", [
@@ -198,35 +85,6 @@ def test_pmi_threshold_on_a_hand_made_corpus(tmp_path, min_pmi, kept):
     assert [s for s, _, _ in stats.bigrams] == sorted(kept, key=lambda s: -HAND_PMI[s])
 
 
-def test_pmi_threshold_on_spark_at_the_exact_value(spark, tmp_path):
-    from curate.stages.metadata_build import wiki_statistics_spark
-
-    (tmp_path / "c.txt").write_text(HAND_CORPUS)
-    for min_pmi, kept in ((2.0, {"red car"}), (1.0, set(HAND_PMI)), (2.0001, set())):
-        stats = wiki_statistics_spark(spark, [str(tmp_path / "c.txt")], 3, min_pmi)
-        assert dict(stats.unigrams) == {"red": 3, "fox": 3, "sky": 3}
-        assert {s for s, _, _ in stats.bigrams} == kept
-
-
-DUMP = """<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10">
-  <siteinfo><sitename>Wikipedia</sitename></siteinfo>
-  <page><title>Fox</title><ns>0</ns><id>1</id>
-    <revision><id>5</id><text xml:space="preserve">{{Infobox animal|name=Fox {{nested|x}}}}
-'''Foxes''' are [[mammal|small mammals]] of the [[Canidae]] family.&lt;ref&gt;A source&lt;/ref&gt;
-== Range ==
-* Found in [[Europe]]s and [[2001: A Space Odyssey]] &amp;nbsp;[https://example.org Site]
-{| class="wikitable"
-| cell || cell
-|}
-[[File:Fox.jpg|thumb|A [[red fox]] in snow]]&lt;!-- hidden --&gt;
-[[Category:Canids]] [[de:Füchse]]</text></revision></page>
-  <page><title>Talk:Fox</title><ns>1</ns><id>2</id><revision><text>talk text</text></revision></page>
-  <page><title>Foxes</title><ns>0</ns><id>3</id><redirect title="Fox" />
-    <revision><text>#REDIRECT [[Fox]]</text></revision></page>
-</mediawiki>
-"""
-
-
 def test_a_bzip2_dump_gives_the_articles_plain_text(tmp_path):
     path = tmp_path / "enwiki-pages-articles.xml.bz2"
     path.write_bytes(bz2.compress(DUMP.encode("utf-8")))
@@ -237,36 +95,6 @@ def test_a_bzip2_dump_gives_the_articles_plain_text(tmp_path):
     assert counters == Counter(dumps=1, pages=3, articles=1, pages_other_namespace=1,
                                pages_redirect=1)
     assert markup_to_text("a [[b|c]] {{d|{{e}}}} f") == "a c  f"
-
-
-# ------------------------------------------------------------------ pageviews
-
-PAGEVIEWS_HOUR_1 = """en Main_Page 42 0
-en.m Main_Page 10 0
-de Main_Page 1000 0
-en Albert_Einstein 69 0
-en Special:Search 500 0
-en Talk:Fox 100 0
-en.b Some_Book 999 0
-en Rare_page 5 0
-en broken line
-en Bad_count x 0
-"""
-PAGEVIEWS_HOUR_2 = """en Main_Page 8 0
-en Albert_Einstein 1 0
-en Main Page 20 0
-de Albert_Einstein 75 0
-
-"""
-
-
-@pytest.fixture
-def pageview_files(tmp_path):
-    one = tmp_path / "pageviews-20240101-000000.gz"
-    one.write_bytes(gzip.compress(PAGEVIEWS_HOUR_1.encode()))
-    two = tmp_path / "pageviews-20240101-010000"
-    two.write_text(PAGEVIEWS_HOUR_2)
-    return [str(one), str(two)]
 
 
 def test_pageviews_are_summed_per_title_across_files_and_hours(pageview_files):
@@ -280,14 +108,6 @@ def test_pageviews_are_summed_per_title_across_files_and_hours(pageview_files):
                         "distinct_titles": 3}
     titles, _ = pageview_titles(pageview_files, "de", 70)
     assert titles == [("Main Page", 1000), ("Albert Einstein", 75)]
-
-
-def test_pageviews_on_spark_equal_the_pure_core(spark, pageview_files):
-    from curate.stages.metadata_build import pageview_titles_spark
-
-    for lang, min_views in (("en", 1), ("en", 70), ("de", 70)):
-        assert pageview_titles_spark(spark, pageview_files, lang, min_views) \
-            == pageview_titles(pageview_files, lang, min_views)
 
 
 # ------------------------------------------------------------------ assembly
@@ -329,15 +149,7 @@ def test_wordfreq_words_fill_in_by_the_corpus_size_rule(tmp_path):
     assert rows[2]["statistic"] == 10 ** (-300 / 100)
 
 
-# ------------------------------------------------------------------ outputs and rebuilds
-
-def default_sources(data_dir) -> dict:
-    return {"wordnet": str(data_dir / "wordnet"),
-            "unigram_counts": str(data_dir / "wiki" / "wikiwords_enwiki2012_unigram_counts.json"),
-            "titles": str(data_dir / "wiki" / "titles_en-us.json"),
-            "wordfreq": str(data_dir / "wiki" / "large_en.msgpack.gz")}
-
-
+@pytest.mark.slow
 def test_a_rebuild_gives_the_same_ids(tmp_path, data_dir):
     sources = default_sources(data_dir)
     api.metadata_build(str(tmp_path / "one"), **sources)

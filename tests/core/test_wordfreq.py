@@ -20,7 +20,7 @@ from curate.core.metadata import load_metadata_set
 from curate.core.metadata_build.wordfreq import (is_number_shape, wordfreq_languages,
                                             wordfreq_words)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "curate" / "data" / "metadata_worldwide"
 SCRIPT = REPO / "scripts" / "build_worldwide_metadata.py"
 README = (SHIPPED / "README.md").read_text(encoding="utf-8")
@@ -259,6 +259,7 @@ def wordfreq_wheel(request, tmp_path_factory) -> Path:
     return found[0]
 
 
+@pytest.mark.slow
 def test_rebuild_from_the_same_wheel_is_byte_identical(wordfreq_wheel, tmp_path):
     spec = importlib.util.spec_from_file_location("build_worldwide_metadata", SCRIPT)
     script = importlib.util.module_from_spec(spec)

@@ -22,7 +22,7 @@ from curate.core.extract.html import IMG_ATTRS, decode_html, scan_html
 from curate.core.extract.records import FileReport, iter_file_pairs
 from curate.core.extract.text import PageImages, resolve_image_url
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ALL_FILES = sorted(p for d in ("commoncrawl", "webarchives", "edgecases")
                    for p in (DATA / d).iterdir() if p.is_file())
 HTML_PAGES = sorted((DATA / "html" / "html").glob("*.html.gz"))
@@ -177,6 +177,7 @@ def _stdlib_rows(monkeypatch, path, lazy=False):
     return rows, dict(report.counters)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lazy", [False, True])
 def test_scanner_rows_equal_html_parser_rows_on_the_181_pages(monkeypatch, pages_warc, lazy):
     from curate.core.extract.options import PageOptions
@@ -199,6 +200,7 @@ def test_scanner_rows_equal_html_parser_rows_on_the_real_warcs(monkeypatch):
     assert compared > 100
 
 
+@pytest.mark.slow
 def test_scanner_equals_html_parser_page_by_page():
     """Each of the 181 pages: the same base href and img attributes, in order."""
     for page in HTML_PAGES:
@@ -250,6 +252,7 @@ BASES = [None, "", "http://example.com/dir/page.html", "https://example.com", "H
          "http://[::1]/ok/", "https://ħost.com/a/", "http:///nohost/", "//h/x", "relative/base", "mailto:a@b"]
 
 
+@pytest.mark.slow
 def test_url_shortcuts_equal_urljoin():
     rng = random.Random(11)
     srcs = {"".join(rng.choice(PIECES) for _ in range(rng.randint(1, 7))) for _ in range(6000)}
@@ -365,7 +368,7 @@ def test_simdjson_and_the_stdlib_on_the_real_wats(monkeypatch, name):
     assert extract(DATA / "commoncrawl" / name) == expected
 
 
-BENCH_WAT = Path(__file__).resolve().parents[1] / "bench" / "out" / "extract" / "bench-60000.warc.wat.gz"
+BENCH_WAT = Path(__file__).resolve().parents[2] / "bench" / "out" / "extract" / "bench-60000.warc.wat.gz"
 
 
 def _wat_rows_reference(self, links, base, page_url, item):

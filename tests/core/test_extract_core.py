@@ -21,7 +21,7 @@ from curate.core.reference import parse_wat
 from curate.schemas import PAIRS
 from extract_helpers import assert_counters_add_up, extract
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CC = DATA / "commoncrawl"
 WARC_2014 = CC / "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc"
 WAT_2014 = CC / "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc.wat"

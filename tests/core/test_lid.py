@@ -17,7 +17,7 @@ import pytest
 from curate.core import lid
 from curate.core.extract.records import FileReport, iter_file_pairs
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 SENTENCES = {
     "en": "The old lighthouse keeper walked along the rocky shore every evening.",
