@@ -147,8 +147,9 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
     `output` are kept), plus entries.parquet/.tsv and _summary.json. Spark is started only
     for `wiki_text` and `pageviews`; `budgets` caps "wordnet", "unigrams", "bigrams",
     "titles". See curate.core.metadata_build.build."""
-    from curate.core.metadata_build.build import BuildConfig, check_output
+    from curate.core.metadata_build.build import BuildConfig
     from curate.core.metadata_build.lists import DEFAULT_CORPUS_TOKENS
+    from curate.stages.metadata_build import check_output, metadata_build as build
 
     config = BuildConfig(
         lang=lang, wordnet=wordnet,
@@ -163,7 +164,6 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
     if config.wiki_text or config.pageviews:
         from curate.stages.metadata_build import run_metadata_build
         return run_metadata_build(_spark(session), output, config)
-    from curate.core.metadata_build.build import metadata_build as build
     return build(output, config)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.sources import streams as sources
+from curate.sources import s3 as s3_source
 from servers import DataServer, MotoS3, S3Front
 
 BUCKET = "curate-test"
@@ -23,7 +23,7 @@ _AWS_VARS = (
     "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
     "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-    "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", sources.S3_ENDPOINT_ENV,
+    "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", s3_source.S3_ENDPOINT_ENV,
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
 )
 
@@ -100,9 +100,9 @@ def aws_env(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    sources.client_for_s3.cache_clear()
+    s3_source.client_for_s3.cache_clear()
     yield
-    sources.client_for_s3.cache_clear()
+    s3_source.client_for_s3.cache_clear()
 
 
 @dataclass
@@ -120,7 +120,7 @@ def s3(aws_env, monkeypatch, moto_s3, s3_data) -> S3:
     """curate's S3 client pointed straight at moto, with dummy credentials."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv(sources.S3_ENDPOINT_ENV, moto_s3.url)
+    monkeypatch.setenv(s3_source.S3_ENDPOINT_ENV, moto_s3.url)
     return S3(moto_s3.url, BUCKET, s3_data)
 
 
@@ -128,6 +128,6 @@ def s3(aws_env, monkeypatch, moto_s3, s3_data) -> S3:
 def s3_fronted(s3, monkeypatch, s3_front) -> S3:
     """Like `s3`, but through the scripted front (reset for each test)."""
     s3_front.reset()
-    monkeypatch.setenv(sources.S3_ENDPOINT_ENV, s3_front.url)
-    sources.client_for_s3.cache_clear()
+    monkeypatch.setenv(s3_source.S3_ENDPOINT_ENV, s3_front.url)
+    s3_source.client_for_s3.cache_clear()
     return S3(s3_front.url, s3.bucket, s3.files)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from importlib import resources
 
 from curate.errors import UserError
-from curate.sources.streams import (ARCHIVE_SUFFIXES, InputUnavailable, is_remote, list_inputs,
-                                    set_s3_endpoint)
+from curate.sources.s3 import set_s3_endpoint
+from curate.sources.streams import ARCHIVE_SUFFIXES, InputUnavailable, is_remote, list_inputs
 
 if TYPE_CHECKING:
     from curate.options import ExtractOptions

@@ -15,7 +15,7 @@ from curate.core.extract.stream import pair_batches
 from curate.errors import RunFailed
 from curate.options import ExtractOptions
 from curate.sources.listing import listing_text, task_order
-from curate.sources.streams import effective_s3_endpoint, set_s3_endpoint
+from curate.sources.s3 import effective_s3_endpoint, set_s3_endpoint
 from curate.stages import io, task_files
 from curate.stages.io import ERRORS_DIR, INPUTS_FILE, StageReport, staged_output
 from curate.stages.task_files import TaskFiles, TaskResults

@@ -123,9 +123,18 @@ def read_text(uri: str) -> str:
 
 
 def write_text(uri: str, text: str) -> None:
+    write_bytes(uri, text.encode("utf-8"))
+
+
+def write_bytes(uri: str, data: bytes) -> None:
     fs, path = _filesystem(uri)
     with fs.open_output_stream(path) as stream:
-        stream.write(text.encode("utf-8"))
+        stream.write(data)
+
+
+def copy_file(source: str, target: str) -> None:
+    fs, source_path = _filesystem(source)
+    fs.copy_file(source_path, _filesystem(target)[1])
 
 
 def read_json(uri: str):
@@ -158,9 +167,9 @@ def read_parquet(uris: list[str], schema=None, columns=None):
     return pa.concat_tables(tables) if tables else None
 
 
-def write_parquet(uri: str, table) -> None:
+def write_parquet(uri: str, table, **options) -> None:
     fs, path = _filesystem(uri)
-    pq.write_table(table, path, filesystem=fs)
+    pq.write_table(table, path, filesystem=fs, **options)
 
 
 # ------------------------------------------------------------------- stage reports

@@ -9,12 +9,21 @@ only what passes the thresholds reaches the driver, where the pure core's select
 """
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import pyarrow as pa
 
 from curate import schemas
-from curate.core.metadata_build.build import BuildConfig, metadata_build
+from curate.core.metadata import fingerprint_entries
+from curate.core.metadata_build import files
+from curate.core.metadata_build.build import (ENTRIES_PARQUET, ENTRIES_TSV, LANG_LIST, LIST_FILE,
+                                              STAGE, SUMMARY_FILE, Assembled, BuildConfig,
+                                              build_list, canonical_json, list_file_name,
+                                              source_name)
+from curate.errors import UserError
+from curate.stages import io
+from curate.stages.io import StageReport, staged_output
 from curate.core.metadata_build.pageviews import select_titles
 from curate.core.metadata_build.pmi import WikiStatistics, select_bigrams, select_unigrams
 
@@ -128,3 +137,89 @@ def run_metadata_build(spark, output: str, config: BuildConfig):
     """The build with its Wikipedia text and pageviews counted on `spark`."""
     return metadata_build(output, config, wiki=partial(wiki_statistics_spark, spark),
                           pageviews=partial(pageview_titles_spark, spark))
+
+
+# -------------------------------------------------- writing the list (with or without Spark)
+
+def metadata_build(output: str, config: BuildConfig, wiki=None, pageviews=None) -> StageReport:
+    """Check, collect, assemble and write: the whole build (counting in Python unless
+    `wiki` / `pageviews` count on Spark)."""
+    config = config.checked()
+    check_output(output, config.lang)
+    with staged_output(output, STAGE) as (tmp, finish):
+        report = _write(tmp, output, config, build_list(config, wiki, pageviews))
+        finish(report)   # which sets its seconds and output
+    return report
+
+
+def check_output(output: str, lang: str | None) -> None:
+    """A --lang build adds to a directory of per-language lists; a build without --lang
+    replaces a single-list directory. Mixing the two is refused before any work."""
+    if not io.is_dir(output):
+        return
+    names = io.list_dir(output)
+    if lang is not None and LIST_FILE in names:
+        raise UserError(f"{output} holds a list built without --lang ({LIST_FILE}); build "
+                        "per-language lists into another directory")
+    if lang is None and LIST_FILE not in names and any(LANG_LIST.fullmatch(n) for n in names):
+        raise UserError(f"{output} holds per-language lists; give --lang to add one, or "
+                        "another -o")
+
+
+def _write(tmp: str, output: str, config: BuildConfig, assembled: Assembled) -> StageReport:
+    lang = config.source_lang
+    name = list_file_name(config.lang)
+    strings = assembled.strings
+    fingerprint = fingerprint_entries(strings)
+    summary = {
+        "file": name, "entries": len(strings), "fingerprint": fingerprint,
+        "sources": {tag: {"name": source_name(tag), "statistic": assembled.statistics[tag],
+                          "offered": assembled.offered[tag], "kept": assembled.kept[tag],
+                          **({"read": assembled.details[tag]} if assembled.details[tag]
+                             else {})}
+                    for tag in assembled.offered},
+        "dropped": assembled.dropped, **config.summary(),
+    }
+    io.make_dirs(tmp)
+    summaries, other_rows = {}, []
+    if config.lang is not None and io.is_dir(output):
+        summaries, other_rows = _carry_over(output, tmp, lang)
+    io.write_bytes(io.join(tmp, name), canonical_json(strings))
+    summaries[lang] = summary
+    rows = other_rows + [(lang, i, e.entry, e.source, e.statistic)
+                         for i, e in enumerate(assembled.entries)]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    io.write_parquet(io.join(tmp, ENTRIES_PARQUET), files.entries_table(rows),
+                     compression="zstd")
+    io.write_text(io.join(tmp, ENTRIES_TSV), files.entries_tsv(rows))
+    io.write_text(io.join(tmp, SUMMARY_FILE), json.dumps(
+        {"languages": dict(sorted(summaries.items()))}, indent=2, ensure_ascii=False) + "\n")
+    return StageReport(
+        STAGE, output, rows_in=sum(assembled.offered.values()), rows_out=len(strings),
+        dropped=dict(assembled.dropped),
+        details={"lang": lang, "file": name, "fingerprint": fingerprint,
+                 "kept": dict(assembled.kept), "offered": dict(assembled.offered)})
+
+
+def _carry_over(output: str, tmp: str, lang: str) -> tuple[dict, list]:
+    """Copy the other languages' lists of `output` into the new directory; return their
+    summaries and entry rows."""
+    for name in io.list_dir(output):
+        m = LANG_LIST.fullmatch(name)
+        if m and m.group(1).replace("_", "-") != lang:
+            io.copy_file(io.join(output, name), io.join(tmp, name))
+    summaries = {}
+    if io.exists(io.join(output, SUMMARY_FILE)):
+        try:
+            summaries = io.read_json(io.join(output, SUMMARY_FILE))["languages"]
+        except (ValueError, KeyError, TypeError):
+            summaries = {}
+    rows = []
+    if io.exists(io.join(output, ENTRIES_PARQUET)):
+        table = io.read_parquet([io.join(output, ENTRIES_PARQUET)])
+        rows = [r for r in files.rows_of(table) if r[0] != lang]
+    kept_langs = {m.group(1).replace("_", "-") for n in io.list_dir(tmp)
+                  if (m := LANG_LIST.fullmatch(n))}
+    summaries = {k: v for k, v in summaries.items() if k in kept_langs}
+    rows = [r for r in rows if r[0] in kept_langs]
+    return summaries, rows

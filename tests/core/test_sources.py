@@ -25,8 +25,10 @@ from botocore.response import StreamingBody
 from warcio.archiveiterator import ArchiveIterator
 
 from conftest_servers import put_files
-from curate.sources import streams as sources
-from curate.sources.streams import InputUnavailable, client_for_s3, list_inputs, open_input
+from curate.sources import https, resuming
+from curate.sources import s3 as s3_source
+from curate.sources.s3 import client_for_s3
+from curate.sources.streams import InputUnavailable, is_remote, list_inputs, open_input
 
 FAST = {"backoff": 0.01}
 WARC_GZ = "commoncrawl/CC-MAIN-2020-34-sample.warc.gz"   # 135,896 bytes, 16 responses
@@ -60,11 +62,11 @@ def test_local_paths_as_before(data_dir, tmp_path):
 
 
 def test_is_remote():
-    assert sources.is_remote("s3://commoncrawl/crawl-data/x.warc.gz")
-    assert sources.is_remote("HTTPS://data.commoncrawl.org/x")
-    assert sources.is_remote("http://127.0.0.1/x")
-    assert not sources.is_remote("/data/x.warc.gz")
-    assert not sources.is_remote("s3_local_dir/x.warc")
+    assert is_remote("s3://commoncrawl/crawl-data/x.warc.gz")
+    assert is_remote("HTTPS://data.commoncrawl.org/x")
+    assert is_remote("http://127.0.0.1/x")
+    assert not is_remote("/data/x.warc.gz")
+    assert not is_remote("s3_local_dir/x.warc")
 
 
 # -------------------------------------------------------------------------------------- S3
@@ -176,9 +178,9 @@ def test_s3_client_is_built_once_with_adaptive_retries(s3):
 
 
 def test_s3_endpoint_falls_back_to_aws_endpoint_url(s3, monkeypatch):
-    monkeypatch.delenv(sources.S3_ENDPOINT_ENV)
+    monkeypatch.delenv(s3_source.S3_ENDPOINT_ENV)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)   # boto3's own setting
-    sources.client_for_s3.cache_clear()
+    s3_source.client_for_s3.cache_clear()
     assert client_for_s3().meta.endpoint_url == s3.endpoint
     key = f"data/{WARC_GZ}"
     with open_input(s3.url(key)) as fh:
@@ -191,7 +193,7 @@ def test_s3_anonymous_without_credentials(aws_env, monkeypatch, s3_front, s3_dat
     import boto3
 
     assert boto3.session.Session().get_credentials() is None
-    monkeypatch.setenv(sources.S3_ENDPOINT_ENV, s3_front.url)
+    monkeypatch.setenv(s3_source.S3_ENDPOINT_ENV, s3_front.url)
     s3_front.reset()
     client = client_for_s3()
     assert client.meta.config.signature_version is botocore.UNSIGNED
@@ -221,7 +223,7 @@ def test_list_inputs_lists_an_s3_prefix_by_pages(s3_fronted, s3_front, moto_s3, 
         "list/notes.txt": b"x", "list/c/seven.wet.gz": b"x", "list/c/eight.warc.gz.md5": b"x",
         "listing-elsewhere/nine.warc.gz": b"x",
     })
-    monkeypatch.setattr(sources, "S3_PAGE_SIZE", 3)
+    monkeypatch.setattr(s3_source, "S3_PAGE_SIZE", 3)
     assert list_inputs("s3://curate-test/list/") == [
         "s3://curate-test/list/a/one.warc.gz", "s3://curate-test/list/a/two.wat.gz",
         "s3://curate-test/list/b/four.wat", "s3://curate-test/list/b/three.warc",
@@ -358,12 +360,12 @@ def test_http_connection_refused_is_retried_then_unavailable():
 
 
 def test_retry_policy_delays():
-    policy = sources.RetryPolicy(tries=5, backoff=1.0, backoff_cap=4.0, max_retry_time=60,
+    policy = resuming.RetryPolicy(tries=5, backoff=1.0, backoff_cap=4.0, max_retry_time=60,
                                  timeout=1, chunk_size=1)
     for failures, (low, high) in {1: (0.5, 1), 2: (1, 2), 3: (2, 4), 4: (2, 4), 9: (2, 4)}.items():
         assert all(low <= policy.delay(failures) <= high for _ in range(50))
     assert policy.delay(1, retry_after=0) == 0
     assert policy.delay(1, retry_after=3600) == 4.0      # Retry-After is capped
-    assert sources._retry_after("7") == 7.0
-    assert sources._retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0   # in the past
-    assert sources._retry_after("soon") is None
+    assert https.retry_after_seconds("7") == 7.0
+    assert https.retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0   # in the past
+    assert https.retry_after_seconds("soon") is None

@@ -26,9 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Callable
 
 from curate.errors import UserError
@@ -36,7 +34,7 @@ from curate.core.metadata_build.assemble import Assembled, Block, assemble, numb
 from curate.core.metadata_build.lists import DEFAULT_CORPUS_TOKENS
 
 __all__ = ["BuildConfig", "BUDGET_NAMES", "LIST_FILE", "collect_blocks", "build_list",
-           "write_build", "metadata_build", "list_file_name", "canonical_json"]
+           "list_file_name", "canonical_json"]
 
 STAGE = "metadata_build"
 LIST_FILE = "metadata.json"          # the list of a build without --lang
@@ -45,7 +43,7 @@ ENTRIES_TSV = "entries.tsv"
 SUMMARY_FILE = "_summary.json"
 BUDGET_NAMES = ("wordnet", "unigrams", "bigrams", "titles")
 # What curate.core.metadata reads as a per-language list of a directory: {lang}.json|txt[.gz].
-_LANG_LIST = re.compile(r"([a-z]{2,3}(?:[-_][a-z0-9]+)?)\.(?:json|txt)(?:\.gz)?")
+LANG_LIST = re.compile(r"([a-z]{2,3}(?:[-_][a-z0-9]+)?)\.(?:json|txt)(?:\.gz)?")
 _LANG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]+)?")
 
 
@@ -186,106 +184,6 @@ def canonical_json(entries: list[str]) -> bytes:
     return json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def check_output(output: str, lang: str | None) -> None:
-    """A --lang build adds to a directory of per-language lists; a build without --lang
-    replaces a single-list directory. Mixing the two is refused before any work."""
-    target = Path(output)
-    if not target.is_dir():
-        return
-    names = os.listdir(target)
-    if lang is not None and LIST_FILE in names:
-        raise UserError(f"{output} holds a list built without --lang ({LIST_FILE}); build "
-                        "per-language lists into another directory")
-    if lang is None and LIST_FILE not in names and any(_LANG_LIST.fullmatch(n) for n in names):
-        raise UserError(f"{output} holds per-language lists; give --lang to add one, or "
-                        "another -o")
-
-
-def write_build(output: str, config: BuildConfig, make: Callable[[], Assembled]):
-    """Assemble the list (`make`, timed with the stage) and write it, its entries and its
-    summary into `output` (staged)."""
-    from curate.stages.io import local_path, staged_output
-
-    target = Path(local_path(output))
-    check_output(str(target), config.lang)
-    with staged_output(output, STAGE) as (tmp, finish):
-        report = _write(Path(tmp), target, output, config, make())
-        finish(report)   # which sets its seconds and output
-    return report
-
-
-def _write(tmp_dir: Path, target: Path, output: str, config: BuildConfig,
-           assembled: Assembled):
-    from curate.core.metadata import fingerprint_entries
-    from curate.core.metadata_build import files
-    from curate.stages.io import StageReport
-
-    lang = config.source_lang
-    name = list_file_name(config.lang)
-    strings = assembled.strings
-    fingerprint = fingerprint_entries(strings)
-    summary = {
-        "file": name, "entries": len(strings), "fingerprint": fingerprint,
-        "sources": {tag: {"name": _source_name(tag), "statistic": assembled.statistics[tag],
-                          "offered": assembled.offered[tag], "kept": assembled.kept[tag],
-                          **({"read": assembled.details[tag]} if assembled.details[tag]
-                             else {})}
-                    for tag in assembled.offered},
-        "dropped": assembled.dropped, **config.summary(),
-    }
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    summaries, other_rows = {}, []
-    if config.lang is not None and target.is_dir():
-        summaries, other_rows = _carry_over(target, tmp_dir, lang)
-    (tmp_dir / name).write_bytes(canonical_json(strings))
-    summaries[lang] = summary
-    rows = other_rows + [(lang, i, e.entry, e.source, e.statistic)
-                         for i, e in enumerate(assembled.entries)]
-    rows.sort(key=lambda r: (r[0], r[1]))
-    files.write_entries(rows, tmp_dir / ENTRIES_PARQUET, tmp_dir / ENTRIES_TSV)
-    (tmp_dir / SUMMARY_FILE).write_text(
-        json.dumps({"languages": dict(sorted(summaries.items()))}, indent=2,
-                   ensure_ascii=False) + "\n", "utf-8")
-    return StageReport(
-        STAGE, output, rows_in=sum(assembled.offered.values()), rows_out=len(strings),
-        dropped=dict(assembled.dropped),
-        details={"lang": lang, "file": name, "fingerprint": fingerprint,
-                 "kept": dict(assembled.kept), "offered": dict(assembled.offered)})
-
-
-def _carry_over(target: Path, tmp_dir: Path, lang: str) -> tuple[dict, list]:
-    """Copy the other languages' lists of `target` into the new directory; return their
-    summaries and entry rows."""
-    from curate.core.metadata_build import files
-
-    for name in sorted(os.listdir(target)):
-        m = _LANG_LIST.fullmatch(name)
-        if m and m.group(1).replace("_", "-") != lang:
-            shutil.copy2(target / name, tmp_dir / name)
-    summaries = {}
-    if (target / SUMMARY_FILE).is_file():
-        try:
-            summaries = json.loads((target / SUMMARY_FILE).read_text("utf-8"))["languages"]
-        except (ValueError, KeyError, TypeError):
-            summaries = {}
-    rows = []
-    if (target / ENTRIES_PARQUET).is_file():
-        rows = [r for r in files.read_entries(target / ENTRIES_PARQUET) if r[0] != lang]
-    kept_langs = {m.group(1).replace("_", "-") for n in os.listdir(tmp_dir)
-                  if (m := _LANG_LIST.fullmatch(n))}
-    summaries = {k: v for k, v in summaries.items() if k in kept_langs}
-    rows = [r for r in rows if r[0] in kept_langs]
-    return summaries, rows
-
-
-def _source_name(tag: str) -> str:
+def source_name(tag: str) -> str:
     from curate.core.metadata_build.assemble import SOURCE_TAGS
     return SOURCE_TAGS[tag]
-
-
-def metadata_build(output: str, config: BuildConfig, wiki: WikiCounter | None = None,
-                   pageviews: PageviewCounter | None = None):
-    """Check, collect, assemble and write: the whole build (pure counting by default)."""
-    config = config.checked()
-    check_output(output, config.lang)
-    return write_build(output, config, lambda: build_list(config, wiki, pageviews))

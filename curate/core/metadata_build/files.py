@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["write_entries", "read_entries", "format_statistic", "tsv_escape"]
+__all__ = ["entries_table", "entries_tsv", "rows_of", "read_entries", "format_statistic",
+           "tsv_escape"]
 
 Row = tuple[str, int, str, str, "float | int | None"]
 
@@ -25,32 +26,41 @@ def format_statistic(value) -> str:
     return repr(value)
 
 
-def write_entries(rows: list[Row], parquet: Path, tsv: Path) -> None:
+def entries_table(rows: list[Row]):
+    """The rows as an Arrow table of METADATA_ENTRIES (entries.parquet)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from curate.schemas import METADATA_ENTRIES
 
     columns = list(zip(*rows)) if rows else [[] for _ in METADATA_ENTRIES]
-    table = pa.table(
+    return pa.table(
         [pa.array(columns[0], pa.string()), pa.array(columns[1], pa.int32()),
          pa.array(columns[2], pa.string()), pa.array(columns[3], pa.string()),
          pa.array([None if v is None else float(v) for v in columns[4]], pa.float64())],
         schema=METADATA_ENTRIES)
-    pq.write_table(table, parquet, compression="zstd")
-    with open(tsv, "w", encoding="utf-8", newline="\n") as f:
-        f.write("\t".join(METADATA_ENTRIES.names) + "\n")
-        for lang, entry_id, entry, source, statistic in rows:
-            f.write(f"{lang}\t{entry_id}\t{tsv_escape(entry)}\t{source}\t"
-                    f"{format_statistic(statistic)}\n")
 
 
-def read_entries(parquet: Path) -> list[Row]:
-    import pyarrow.parquet as pq
+def entries_tsv(rows: list[Row]) -> str:
+    """The rows as entries.tsv: a header line, then one escaped line per row."""
+    from curate.schemas import METADATA_ENTRIES
 
-    table = pq.read_table(parquet)
+    lines = ["\t".join(METADATA_ENTRIES.names) + "\n"]
+    lines.extend(f"{lang}\t{entry_id}\t{tsv_escape(entry)}\t{source}\t"
+                 f"{format_statistic(statistic)}\n"
+                 for lang, entry_id, entry, source, statistic in rows)
+    return "".join(lines)
+
+
+def rows_of(table) -> list[Row]:
+    """entries.parquet's table as rows ([] for a table of another shape)."""
     names = ["lang", "entry_id", "entry", "source", "statistic"]
     if table.schema.names[:5] != names:
         return []
     cols = [table.column(n).to_pylist() for n in names]
     return list(zip(*cols))
+
+
+def read_entries(parquet: Path) -> list[Row]:
+    import pyarrow.parquet as pq
+
+    return rows_of(pq.read_table(parquet))

@@ -1,0 +1,157 @@
+"""S3 inputs: boto3, one client per process and endpoint, adaptive retries (SlowDown, 503
+and throttling are retried by botocore with backoff), anonymous (unsigned) requests when
+no credentials are configured; a body cut short resumes with a ranged request on the same
+object (If-Match on its ETag); prefixes are listed page by page."""
+from __future__ import annotations
+
+import functools
+import http.client
+import os
+
+from curate.sources.resuming import ResumingReader, RetryPolicy, Transient, content_range
+from curate.sources.streams import ARCHIVE_SUFFIXES, TIMEOUT, InputUnavailable
+
+S3_ENDPOINT_ENV = "CURATE_S3_ENDPOINT_URL"
+S3_MAX_ATTEMPTS = 10      # botocore's attempts per S3 request (adaptive retry mode)
+S3_PAGE_SIZE = 1000       # keys per list_objects_v2 page
+
+
+def client_for_s3():
+    """The process's boto3 S3 client (built once per process and endpoint).
+
+    Adaptive retries with S3_MAX_ATTEMPTS attempts; unsigned (anonymous) requests when
+    boto3 finds no credentials; the endpoint from $CURATE_S3_ENDPOINT_URL if set, else
+    boto3's own configuration ($AWS_ENDPOINT_URL, config file, AWS).
+    """
+    return _s3_client(effective_s3_endpoint(None), os.getpid())
+
+
+_S3_ENDPOINT: list[str | None] = [None]   # set_s3_endpoint's value in this process
+
+
+def set_s3_endpoint(endpoint_url: str | None) -> None:
+    """Use this S3-compatible endpoint (None: back to $CURATE_S3_ENDPOINT_URL, else boto3's
+    own lookup) for this process's s3:// inputs (the driver's, or a task's)."""
+    _S3_ENDPOINT[0] = endpoint_url or None
+
+
+def effective_s3_endpoint(endpoint_url: str | None) -> str | None:
+    """The endpoint s3:// inputs use: the one given, else set_s3_endpoint's, else
+    $CURATE_S3_ENDPOINT_URL, else None (boto3's own lookup)."""
+    return endpoint_url or _S3_ENDPOINT[0] or os.environ.get(S3_ENDPOINT_ENV) or None
+
+
+@functools.lru_cache(maxsize=None)
+def _s3_client(endpoint_url: str | None, _pid: int):
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    options = dict(retries={"mode": "adaptive", "max_attempts": S3_MAX_ATTEMPTS},
+                   connect_timeout=TIMEOUT, read_timeout=TIMEOUT)
+    if session.get_credentials() is None:
+        options["signature_version"] = UNSIGNED
+    return session.client("s3", region_name=session.region_name or "us-east-1",
+                          endpoint_url=endpoint_url, config=Config(**options))
+
+
+client_for_s3.cache_clear = _s3_client.cache_clear  # type: ignore[attr-defined]
+
+
+def split_s3(url: str) -> tuple[str, str]:
+    bucket, _, key = url[5:].partition("/")
+    if not bucket:
+        raise InputUnavailable(f"not an S3 URL (no bucket): {url}")
+    return bucket, key
+
+
+def _s3_error(e, url: str, bucket: str) -> InputUnavailable:
+    """InputUnavailable for a botocore ClientError that survived botocore's retries."""
+    error = e.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if code in ("NoSuchBucket",):
+        return InputUnavailable(f"missing bucket: s3://{bucket}")
+    if code in ("NoSuchKey", "404", "NotFound") or status == 404:
+        return InputUnavailable(f"missing key: {url}")
+    if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled") or status == 403:
+        return InputUnavailable(f"access denied: {url}")
+    if code in ("PreconditionFailed", "412") or status == 412:
+        return InputUnavailable(f"the object changed while it was read: {url}")
+    message = error.get("Message") or ""
+    return InputUnavailable(f"S3 error {code or status}{': ' + message if message else ''} "
+                            f"(after {S3_MAX_ATTEMPTS} attempts): {url}")
+
+
+def _s3_body_errors() -> tuple[type[BaseException], ...]:
+    import urllib3.exceptions
+    from botocore.exceptions import HTTPClientError, IncompleteReadError
+
+    # HTTPClientError covers ResponseStreamingError (connection reset, IncompleteRead),
+    # ReadTimeoutError and ConnectionClosedError; IncompleteReadError is botocore's check of
+    # Content-Length at the end of the body.
+    return (HTTPClientError, IncompleteReadError, urllib3.exceptions.HTTPError,
+            http.client.HTTPException, OSError)
+
+
+class S3Reader(ResumingReader):
+    def __init__(self, url: str, policy: RetryPolicy):
+        self._bucket, self._key = split_s3(url)
+        if not self._key or self._key.endswith("/"):
+            raise InputUnavailable(f"an S3 prefix, not an object: {url}")
+        self._client = client_for_s3()
+        self._etag: str | None = None
+        self._read_errors = _s3_body_errors()
+        super().__init__(url, policy)
+
+    def _open_body(self, offset: int):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        args = {"Bucket": self._bucket, "Key": self._key}
+        if offset:
+            args["Range"] = f"bytes={offset}-"
+            if self._etag:
+                args["IfMatch"] = self._etag  # resume only the object we started reading
+        try:
+            response = self._client.get_object(**args)
+        except ClientError as e:
+            raise _s3_error(e, self.name, self._bucket) from None
+        except BotoCoreError as e:  # connection errors that outlasted botocore's retries
+            if offset:
+                raise Transient(f"{type(e).__name__}: {e}") from None
+            raise InputUnavailable(f"cannot reach S3 ({type(e).__name__}: {e}): "
+                                   f"{self.name}") from None
+        body = response["Body"]
+        length = response.get("ContentLength")
+        if offset == 0:
+            self._etag = response.get("ETag")
+            self._size = int(length) if length is not None else None
+            return body
+        first, total = content_range(response.get("ContentRange"))
+        if first != offset:
+            body.close()
+            raise InputUnavailable(
+                f"S3 answered a range request from byte {offset} with Content-Range "
+                f"{response.get('ContentRange')!r}: {self.name}")
+        if self._size is None and total is not None:
+            self._size = total
+        return body
+
+
+def list_s3(name: str, bucket: str, prefix: str) -> list[str]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    found = []
+    paginator = client_for_s3().get_paginator("list_objects_v2")
+    try:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix,
+                                       PaginationConfig={"PageSize": S3_PAGE_SIZE}):
+            for item in page.get("Contents", ()):
+                if item["Key"].endswith(ARCHIVE_SUFFIXES):
+                    found.append(f"s3://{bucket}/{item['Key']}")
+    except ClientError as e:
+        raise _s3_error(e, name, bucket) from None
+    except BotoCoreError as e:
+        raise InputUnavailable(f"cannot list {name}: {type(e).__name__}: {e}") from None
+    return found
