@@ -17,14 +17,6 @@ import pyarrow.compute as pc
 
 from curate import schemas
 
-# A partition's output: per language, its number of matched texts and its count vector's
-# nonzero entries (int32 ids and int64 counts, as raw bytes).
-PARTIAL_COUNTS = pa.schema([
-    pa.field("lang", pa.string(), nullable=False),
-    pa.field("texts", pa.int64(), nullable=False),
-    pa.field("entry_ids", pa.binary(), nullable=False),
-    pa.field("counts", pa.binary(), nullable=False),
-])
 # {lang: (texts, dense count vector)}: what merge_totals adds up.
 Totals = dict
 
@@ -75,8 +67,8 @@ _BINCOUNT_IDS = 4_000_000
 
 
 def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: Mapping[str, int],
-                           default_lang: str) -> Iterator[pa.RecordBatch]:
-    """One partition's PARTIAL_COUNTS: one row per language, the only data that leaves it."""
+                           default_lang: str) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """One partition's (texts per language, count vector per language): all that leaves it."""
     totals: dict[str, np.ndarray] = {}
     texts: dict[str, int] = {}
     pending: dict[str, list[np.ndarray]] = {}
@@ -99,23 +91,21 @@ def partition_entry_counts(batches: Iterator[pa.RecordBatch], n_entries: Mapping
                 count(lang)
     for lang in list(pending):
         count(lang)
-    if totals:
-        langs = sorted(totals)
-        nonzero = [np.flatnonzero(totals[lang]) for lang in langs]
-        yield pa.RecordBatch.from_arrays(
-            [pa.array(langs, pa.string()), pa.array([texts[lang] for lang in langs], pa.int64()),
-             pa.array([ids.astype(np.int32).tobytes() for ids in nonzero], pa.binary()),
-             pa.array([totals[lang][ids].astype(np.int64).tobytes()
-                       for lang, ids in zip(langs, nonzero)], pa.binary())],
-            schema=PARTIAL_COUNTS)
+    return texts, totals
 
 
-def partial_totals(lang: str, texts: int, entry_ids: bytes, counts: bytes,
-                   n_entries: Mapping[str, int]) -> Totals:
-    """A PARTIAL_COUNTS row as Totals."""
-    vector = np.zeros(n_entries[lang], dtype=np.int64)
+def sparse(vector: np.ndarray) -> tuple[bytes, bytes]:
+    """A count vector's nonzero entries: (int32 ids, int64 counts) as raw bytes, what a
+    task sends (a few of a 500k-entry list's entries are nonzero in one partition)."""
+    ids = np.flatnonzero(vector)
+    return ids.astype(np.int32).tobytes(), vector[ids].astype(np.int64).tobytes()
+
+
+def dense(entry_ids: bytes, counts: bytes, size: int) -> np.ndarray:
+    """sparse's bytes back as a count vector of `size` entries."""
+    vector = np.zeros(size, dtype=np.int64)
     vector[np.frombuffer(entry_ids, dtype=np.int32)] = np.frombuffer(counts, dtype=np.int64)
-    return {lang: (texts, vector)}
+    return vector
 
 
 def merge_totals(a: Totals, b: Totals) -> Totals:

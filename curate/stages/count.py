@@ -1,17 +1,36 @@
-"""count: matches per metadata entry and language over the whole matched pool."""
+"""count: matches per metadata entry and language over the whole matched pool.
+
+Each task counts its rows with the pure core (core.counting.partition_entry_counts) and
+returns its one result row: counters texts:<lang> and its sparse count vectors; the rows
+are summed by a tree reduce. The driver writes the counts table (built by the workers from
+a broadcast of the vectors), `_summary.json` and `_entry_counts/`."""
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from curate import schemas
-from curate.core.counting import (PARTIAL_COUNTS, count_rows, merge_totals, partial_totals,
-                                  partition_entry_counts, summarize)
+from curate.core.counting import (count_rows, dense, merge_totals, partition_entry_counts,
+                                  sparse, summarize)
 from curate.core.sampling import language_summary, thresholds
 from curate.options import CountOptions
-from curate.stages import io
+from curate.stages import io, task_files
 from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.io import (ENTRY_COUNTS_DIR, SUMMARY_FILE, StageReport, check_same_metadata,
                               read_report, read_stage_input, staged_output)
+
+
+# A count task's result: no files; counters texts:<lang>; its sparse count vectors.
+COUNT_RESULT = task_files.result_schema(pa.field("langs", pa.list_(pa.string())),
+                                        pa.field("entry_ids", pa.list_(pa.binary())),
+                                        pa.field("counts", pa.list_(pa.binary())))
+
+
+def _totals(row, n_entries: dict[str, int]) -> dict:
+    """A COUNT_RESULT row as {lang: (texts, dense vector)} (core.counting.merge_totals)."""
+    texts = dict(row.counters or {})
+    return {code: (texts.get(f"texts:{code}", 0), dense(ids, counts, n_entries[code]))
+            for code, ids, counts in zip(row.langs, row.entry_ids, row.counts)}
 
 
 def run_count(spark, input: str, output: str, options: CountOptions) -> StageReport:
@@ -28,13 +47,20 @@ def run_count(spark, input: str, output: str, options: CountOptions) -> StageRep
     matched = read_stage_input(spark, input, ["lang", "matched_entry_ids"])
     matched = matched.select(F.coalesce("lang", F.lit(lang)).alias("lang"), "matched_entry_ids")
 
-    partials = matched.mapInArrow(lambda it: partition_entry_counts(it, n_entries, lang),
-                                  schemas.spark_schema(PARTIAL_COUNTS))
-    # One row per partition and language: the count vectors are the stage's data, summed
-    # by a tree reduce (never all on the driver at once, never shuffled by entry).
-    totals = partials.rdd.map(
-        lambda row: partial_totals(row.lang, row.texts, row.entry_ids, row.counts, n_entries)
-    ).treeAggregate({}, merge_totals, merge_totals, depth=2)
+    def count_task(batches):
+        texts, vectors = partition_entry_counts(batches, n_entries, lang)
+        langs = sorted(vectors)
+        pairs = [sparse(vectors[code]) for code in langs]
+        yield task_files.task_result(COUNT_RESULT, [], {f"texts:{c}": n for c, n in texts.items()},
+                                     langs=langs, entry_ids=[ids for ids, _ in pairs],
+                                     counts=[counts for _, counts in pairs])
+
+    results = matched.mapInArrow(count_task, schemas.spark_schema(COUNT_RESULT))
+    # One result row per task, as every stage's; its count vectors are the stage's data,
+    # so they are summed by a tree reduce instead of collected (never all on the driver
+    # at once, never shuffled by entry).
+    totals = results.rdd.map(lambda row: _totals(row, n_entries)).treeAggregate(
+        {}, merge_totals, merge_totals, depth=2)
     vectors = {code: totals[code][1] if code in totals else np.zeros(size, dtype=np.int64)
                for code, size in n_entries.items()}
     texts_by_lang = {code: texts for code, (texts, _vector) in totals.items()}
