@@ -49,16 +49,16 @@ def load_settings(config: str | None = None) -> dict:
         with open(config, "rb") as fh:
             override = tomllib.load(fh)
     except FileNotFoundError:
-        raise UserError(f"--config {config}: no such file") from None
+        raise UserError(f"config file {config}: no such file") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise UserError(f"--config {config}: not a readable TOML file ({e})") from None
+        raise UserError(f"config file {config}: not a readable TOML file ({e})") from None
     for key, value in override.items():
         if key in SECTIONS and isinstance(value, dict):
             settings[key].update(value)
         elif key in SHARED:
             settings[key] = value
         else:
-            raise UserError(f"--config {config}: unknown setting {key!r} (settings: "
+            raise UserError(f"config file {config}: unknown setting {key!r} (settings: "
                             f"{', '.join(SHARED)} and the sections [{'], ['.join(SECTIONS)}])")
     return settings
 
