@@ -16,7 +16,8 @@ from curate.errors import UserError
 from curate.options import (CountOptions, ExtractOptions, MatchOptions, RunOptions,
                             SampleOptions)
 from curate.sources.inputs import bundled_sample, resolve_inputs
-from curate.stages.io import STAGE_DIRS, StageReport, join, matched_with, require_stage_output
+from curate.stages.io import (STAGE_DIRS, StageReport, check_output, join, matched_with,
+                              require_stage_output)
 
 
 @dataclass
@@ -38,35 +39,40 @@ def _spark(session):
 
 
 def extract(inputs: list[str], output: str, options: ExtractOptions | None = None,
-            session=None) -> StageReport:
+            session=None, *, overwrite: bool = False) -> StageReport:
     """Inputs: local paths, directories, globs, s3:// keys or prefixes, https:// URLs, and
     CommonCrawl listings (warc.paths.gz / wat.paths.gz), chosen by options.limit,
-    options.sample_fraction and options.seed."""
+    options.sample_fraction and options.seed. `overwrite`: replace an `output` that is not
+    an earlier extract output (see curate.stages.io.check_output)."""
     from curate.stages.extract import run_extract
     options = options or opts.resolve_extract(opts.config_path(None))
     paths = resolve_inputs(inputs, options)
+    check_output(output, "extract", [*inputs, *paths], overwrite)
     return run_extract(_spark(session), paths, output, options)
 
 
-def dedup(input: str, output: str, options: None = None, session=None) -> StageReport:
+def dedup(input: str, output: str, options: None = None, session=None, *,
+          overwrite: bool = False) -> StageReport:
     """One row per distinct (image_uuid, text). dedup has no options (the argument keeps
     the stages' one signature)."""
     from curate.stages.dedup import run_dedup
     require_stage_output(input)
+    check_output(output, "dedup", [input], overwrite)
     return run_dedup(_spark(session), input, output)
 
 
 def match(input: str, output: str, options: MatchOptions | None = None,
-          session=None) -> StageReport:
+          session=None, *, overwrite: bool = False) -> StageReport:
     """Identify each text's language and match it against that language's list."""
     from curate.stages.match import run_match
     options = options or opts.resolve_match(opts.config_path(None))
     require_stage_output(input)
+    check_output(output, "match", [input, *_local(options.metadata)], overwrite)
     return run_match(_spark(session), input, output, options)
 
 
 def count(input: str, output: str, options: CountOptions | None = None,
-          session=None) -> StageReport:
+          session=None, *, overwrite: bool = False) -> StageReport:
     """Matches per entry and language. Without options.metadata: the metadata the matched
     set was made with (its report names it)."""
     from curate.core.metadata import load_metadata_set
@@ -75,26 +81,28 @@ def count(input: str, output: str, options: CountOptions | None = None,
     require_stage_output(input)
     if options.metadata is None:
         options = _replace(options, metadata=matched_with(input))
+    check_output(output, "count", [input, *_local(options.metadata)], overwrite)
     load_metadata_set(options.metadata)   # a bad list is a user error before Spark
     return run_count(_spark(session), input, output, options)
 
 
 def sample(input: str, output: str, options: SampleOptions | None = None, session=None, *,
-           counts: str) -> StageReport:
+           counts: str, overwrite: bool = False) -> StageReport:
     """Balanced sampling of the matched rows in `input` with the count stage's output
     `counts` (of the same matched set)."""
     from curate.stages.sample import run_sample
     options = options or opts.resolve_sample(opts.config_path(None))
     require_stage_output(input)
     require_stage_output(counts)
+    check_output(output, "sample", [input, counts], overwrite)
     return run_sample(_spark(session), input, output, options, counts=counts)
 
 
 def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = None,
-        session=None, on_stage: Callable[[StageReport], None] | None = None
-        ) -> list[StageReport]:
+        session=None, on_stage: Callable[[StageReport], None] | None = None, *,
+        overwrite: bool = False) -> list[StageReport]:
     """All five stages into workdir/{pairs,dedup,matched,counts,curated}; no inputs: the
-    bundled CommonCrawl sample."""
+    bundled CommonCrawl sample. Each stage directory is checked before Spark starts."""
     from curate.stages.count import run_count
     from curate.stages.dedup import run_dedup
     from curate.stages.extract import run_extract
@@ -102,9 +110,13 @@ def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = Non
     from curate.stages.sample import run_sample
 
     options = options or opts.resolve_run(opts.config_path(None))
-    paths = resolve_inputs(inputs or bundled_sample(), options.extract)
-    spark = _spark(session)
+    names = inputs or bundled_sample()
+    paths = resolve_inputs(names, options.extract)
     d = {stage: join(workdir, name) for stage, name in STAGE_DIRS.items()}
+    metadata = _local(options.match.metadata)
+    for stage, output in d.items():
+        check_output(output, stage, [*names, *paths, *metadata], overwrite)
+    spark = _spark(session)
     steps = [
         lambda: run_extract(spark, paths, d["extract"], options.extract),
         lambda: run_dedup(spark, d["extract"], d["dedup"]),
@@ -118,6 +130,11 @@ def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = Non
         if on_stage:
             on_stage(reports[-1])
     return reports
+
+
+def _local(path: str | None) -> list[str]:
+    """A metadata path as a list of inputs the outputs must keep clear of."""
+    return [path] if path else []
 
 
 def _replace(options, **changes):
@@ -141,7 +158,7 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
                    min_bigram_pmi: float = 30.0, min_title_views: int = 70,
                    wordfreq_corpus_tokens: float | None = None,
                    budgets: dict[str, int | None] | None = None,
-                   session=None) -> StageReport:
+                   session=None, overwrite: bool = False) -> StageReport:
     """A metadata list from any subset of sources, MetaCLIP's recipe (ALGORITHM.md §3):
     `output`/metadata.json, or `output`/{lang}.json with `lang` (other languages' lists in
     `output` are kept), plus entries.parquet/.tsv and _summary.json. Spark is started only
@@ -149,7 +166,8 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
     "titles". See curate.core.metadata_build.build."""
     from curate.core.metadata_build.build import BuildConfig
     from curate.core.metadata_build.lists import DEFAULT_CORPUS_TOKENS
-    from curate.stages.metadata_build import check_output, metadata_build as build
+    from curate.stages.metadata_build import check_output as check_build_output
+    from curate.stages.metadata_build import metadata_build as build
 
     config = BuildConfig(
         lang=lang, wordnet=wordnet,
@@ -160,7 +178,10 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
         wordfreq_corpus_tokens=(DEFAULT_CORPUS_TOKENS if wordfreq_corpus_tokens is None
                                 else wordfreq_corpus_tokens),
         budgets=dict(budgets or {})).checked()
-    check_output(output, config.lang)
+    check_build_output(output, config.lang)
+    sources = [p for p in (wordnet, unigram_counts, titles, wordfreq, *wiki_text, *pageviews)
+               if p]
+    check_output(output, "metadata_build", sources, overwrite)
     if config.wiki_text or config.pageviews:
         from curate.stages.metadata_build import run_metadata_build
         return run_metadata_build(_spark(session), output, config)

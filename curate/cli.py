@@ -41,7 +41,8 @@ def spark_options(command):
 
 
 def common_options(command):
-    """--config and the Spark options: every pipeline stage takes them."""
+    """--overwrite, --config and the Spark options: every pipeline stage takes them."""
+    command = OVERWRITE(command)
     return click.option(
         "--config", "config", type=click.Path(exists=True, dir_okay=False), default=None,
         metavar="FILE",
@@ -56,7 +57,11 @@ METADATA = click.option(
          "one entry per line (entry id = position), or a directory of per-language lists "
          "(en.json, de.json, zh.json ...). Default: the shipped English list.")
 OUTPUT = click.option("-o", "--output", required=True, type=click.Path(),
-                      help="Output directory (replaced as a whole when the stage succeeds).")
+                      help="Output directory: missing, empty, or an earlier output of the "
+                           "same stage, replaced as a whole when the stage succeeds.")
+OVERWRITE = click.option("--overwrite", is_flag=True,
+                         help="Replace the output directory even when this stage did not "
+                              "write what is in it (never an input, though).")
 
 
 def match_options(command):
@@ -125,7 +130,7 @@ def _extract_flags(input_base_url, s3_endpoint_url, limit, sample_fraction, lazy
               help="Seed of --sample-fraction and of the task order (default: 0).")
 @common_options
 def extract(inputs, output, input_base_url, s3_endpoint_url, limit, sample_fraction,
-            lazy_images, max_failed_fraction, seed, config, master, confs):
+            lazy_images, max_failed_fraction, seed, config, master, confs, overwrite):
     """WARC/WAT/ARC files -> image-text pairs.
 
     INPUTS: local files (.gz or plain), directories, globs, s3://bucket/key, s3://bucket/prefix/,
@@ -138,21 +143,22 @@ def extract(inputs, output, input_base_url, s3_endpoint_url, limit, sample_fract
     options = opts.resolve_extract(opts.config_path(config), **_extract_flags(
         input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
         max_failed_fraction, seed))
-    _print(api.extract(list(inputs), output, options, _session(master, confs)))
+    _print(api.extract(list(inputs), output, options, _session(master, confs),
+                       overwrite=overwrite))
 
 
 @cli.command()
 @click.argument("input_dir", metavar="PAIRS_DIR", type=EXISTING_DIR)
 @OUTPUT
 @common_options
-def dedup(input_dir, output, config, master, confs):
+def dedup(input_dir, output, config, master, confs, overwrite):
     """One row per distinct (image_uuid, text) over the whole input.
 
     \b
     Example:  curate dedup work/pairs -o work/dedup
     """
     opts.load_settings(opts.config_path(config))   # a broken --config fails here too
-    _print(api.dedup(input_dir, output, None, _session(master, confs)))
+    _print(api.dedup(input_dir, output, None, _session(master, confs), overwrite=overwrite))
 
 
 @cli.command()
@@ -161,7 +167,8 @@ def dedup(input_dir, output, config, master, confs):
 @METADATA
 @match_options
 @common_options
-def match(input_dir, output, metadata, languages, assume_lang, spacing, config, master, confs):
+def match(input_dir, output, metadata, languages, assume_lang, spacing, config, master, confs,
+          overwrite):
     """Identify each text's language and substring-match it against that language's
     metadata; unmatched rows leave, counted by language.
 
@@ -172,7 +179,7 @@ def match(input_dir, output, metadata, languages, assume_lang, spacing, config, 
     """
     options = opts.resolve_match(opts.config_path(config), metadata=metadata,
                                  languages=languages, assume_lang=assume_lang, spacing=spacing)
-    _print(api.match(input_dir, output, options, _session(master, confs)))
+    _print(api.match(input_dir, output, options, _session(master, confs), overwrite=overwrite))
 
 
 def threshold_options(command):
@@ -215,7 +222,7 @@ def _sample_flags(t, t_lang, seed=None, unit=None, target_size=None) -> dict:
 @METADATA
 @threshold_options
 @common_options
-def count(input_dir, output, metadata, t, t_lang, config, master, confs):
+def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwrite):
     """Count matches per metadata entry and language (zeros included); write _summary.json
     (per language: texts, matches, head entries and tail proportion at t) and
     _entry_counts/{lang}.json (MetaCLIP's {entry: count} form).
@@ -226,7 +233,7 @@ def count(input_dir, output, metadata, t, t_lang, config, master, confs):
     """
     options = opts.resolve_count(opts.config_path(config), metadata=metadata, t=t,
                                  t_lang=opts.parse_t_lang(t_lang))
-    _print(api.count(input_dir, output, options, _session(master, confs)))
+    _print(api.count(input_dir, output, options, _session(master, confs), overwrite=overwrite))
 
 
 @cli.command()
@@ -237,7 +244,7 @@ def count(input_dir, output, metadata, t, t_lang, config, master, confs):
 @sampling_options
 @common_options
 def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, config,
-           master, confs):
+           master, confs, overwrite):
     """Balanced sampling: tail entries kept, head entries capped at about t. The output is
     flat Parquet files with url and text columns, ready for img2dataset
     (--input_format parquet --url_col url --caption_col text).
@@ -249,7 +256,7 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
     options = opts.resolve_sample(opts.config_path(config),
                                   **_sample_flags(t, t_lang, seed, unit, target_size))
     _print(api.sample(matched_dir, output, options, _session(master, confs),
-                      counts=counts_dir))
+                      counts=counts_dir, overwrite=overwrite))
 
 
 @cli.command()
@@ -263,7 +270,7 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
 @common_options
 def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, seed, unit,
         target_size, input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
-        max_failed_fraction, config, master, confs):
+        max_failed_fraction, config, master, confs, overwrite):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -281,7 +288,7 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
                    spacing=spacing),
         sample=_sample_flags(t, t_lang, seed, unit, target_size))
     reports = api.run(list(inputs) or None, workdir, options, _session(master, confs),
-                      on_stage=_print)
+                      on_stage=_print, overwrite=overwrite)
     click.echo("")
     click.echo(format_table(reports))
 
@@ -305,7 +312,8 @@ def _budget(name, what):
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output directory: the list (metadata.json, or {lang}.json with --lang), "
                    "entries.parquet and entries.tsv (entry_id, entry, source, statistic, "
-                   "lang), _summary.json. Replaced as a whole when the build succeeds, "
+                   "lang), _summary.json. An existing DIR must be empty or an earlier build's "
+                   "(else --overwrite); replaced as a whole when the build succeeds, "
                    "except that a --lang build keeps the other languages' lists in it.")
 @click.option("--lang", default=None, metavar="L",
               help="Build language L's list into DIR/L.json (pageview lines of L's Wikipedia). "
@@ -346,11 +354,12 @@ def _budget(name, what):
 @_budget("unigrams", "unigrams (Wikipedia and wordfreq; MetaCLIP: 251465)")
 @_budget("bigrams", "bigrams (MetaCLIP: 100646)")
 @_budget("titles", "titles (MetaCLIP: 61235)")
+@OVERWRITE
 @spark_options
 def metadata_build(output, lang, wordnet, wiki_text, unigram_counts, wordfreq, pageviews,
                    titles, min_unigram_count, min_bigram_pmi, min_title_views,
                    wordfreq_corpus_tokens, budget_wordnet, budget_unigrams, budget_bigrams,
-                   budget_titles, master, confs):
+                   budget_titles, overwrite, master, confs):
     """A metadata list from any subset of sources, with MetaCLIP's recipe: WordNet head
     lemmas, Wikipedia unigrams (count >= 100) and bigrams (PMI >= 30), Wikipedia titles
     (>= 70 views), and the numbers 0-99, in a stable order (source, statistic, string).
@@ -368,7 +377,7 @@ def metadata_build(output, lang, wordnet, wiki_text, unigram_counts, wordfreq, p
         min_title_views=min_title_views, wordfreq_corpus_tokens=wordfreq_corpus_tokens,
         budgets={"wordnet": budget_wordnet, "unigrams": budget_unigrams,
                  "bigrams": budget_bigrams, "titles": budget_titles},
-        session=_session(master, confs))
+        session=_session(master, confs), overwrite=overwrite)
     _print(report)
     details = report.details
     click.echo(f"{report.stage}: {details['file']} ({details['lang']}): " + ", ".join(

@@ -224,6 +224,60 @@ def matched_with(matched: str) -> str | None:
     return source if source and source != DEFAULT_SOURCE and exists(source) else None
 
 
+# ------------------------------------------------------------------ output guard
+
+def check_output(output: str, stage: str, inputs=(), overwrite: bool = False) -> None:
+    """Refuse an output path whose replacement would destroy what this stage did not write:
+    `output` may be missing, an empty directory, or an earlier output of the same `stage`
+    (its report says so); anything else needs `overwrite`. An output equal to an input,
+    inside one, or holding one is refused even then (the stage would replace what it
+    reads). Runs before Spark starts: one line, nothing touched."""
+    fs, target = _filesystem(output)
+    real_target = _real(target)
+    for name in inputs:
+        if "://" in name and not name.startswith("file://"):
+            continue   # a remote input cannot be a local output's neighbour
+        path = _real(_filesystem(name)[1])
+        if _within(real_target, path) or _within(path, real_target):
+            what = ("is" if real_target == path else "is inside"
+                    if _within(real_target, path) else "holds")
+            raise UserError(f"-o {output} {what} the input {name}; write the output elsewhere")
+    kind = fs.get_file_info(target).type
+    if kind == pafs.FileType.NotFound or overwrite:
+        return
+    if kind != pafs.FileType.Directory:
+        raise UserError(f"-o {output} is a file, not a directory this stage wrote; choose "
+                        "another path or pass --overwrite to replace it")
+    names = list_dir(output)
+    if not names:
+        return
+    report = _report_or_none(output)
+    if report is not None and report.stage == stage:
+        return
+    held = (f"the output of {report.stage}" if report is not None else
+            f"{len(names)} entr{'y' if len(names) == 1 else 'ies'} "
+            f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
+    raise UserError(f"-o {output} already holds {held}, which {stage} did not write; choose "
+                    "another directory or pass --overwrite to replace it")
+
+
+def _real(path: str) -> str:
+    import os.path   # (symbolic links resolved, so a link cannot hide an input)
+    return os.path.realpath(path)
+
+
+def _within(path: str, directory: str) -> bool:
+    """Whether `path` is `directory` or below it (absolute, normalised paths)."""
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def _report_or_none(output: str) -> StageReport | None:
+    try:
+        return read_report(output)
+    except (ValueError, TypeError, OSError):   # not JSON, or not a report: not ours
+        return None
+
+
 # ------------------------------------------------------------------ staged output
 
 @contextmanager

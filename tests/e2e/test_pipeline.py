@@ -190,6 +190,28 @@ def test_rerunning_a_stage_replaces_its_output(workdir):
                 or ".replaced-" in p]
 
 
+def test_overwrite_replaces_a_foreign_directory_and_a_rerun_of_run_its_own(workdir, tmp_path,
+                                                                          capsys):
+    """--overwrite is the one way to replace a directory dedup did not write; `curate run`
+    into its own earlier work directory replaces each stage's output (the guard sees
+    their reports) and refuses a stage directory someone else filled."""
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert run_cli("dedup", str(workdir / "pairs"), "-o", str(foreign)) == 2
+    assert (foreign / "notes.txt").exists()
+    assert run_cli("dedup", str(workdir / "pairs"), "-o", str(foreign), "--overwrite") == 0
+    assert not (foreign / "notes.txt").exists()
+    assert len(pd.read_parquet(foreign)) == len(read(workdir, "dedup"))
+    (workdir.parent / "w2").mkdir()
+    (workdir.parent / "w2" / "curated").mkdir()
+    (workdir.parent / "w2" / "curated" / "keep.txt").write_text("mine")
+    capsys.readouterr()
+    assert run_cli("run", "-o", str(workdir.parent / "w2")) == 2
+    assert "w2/curated already holds 1 entry (keep.txt)" in capsys.readouterr().err
+    assert sorted(os.listdir(workdir.parent / "w2")) == ["curated"]   # nothing was run
+
+
 def test_count_refuses_other_metadata_than_match_used(workdir, tmp_path, capsys):
     other = tmp_path / "other.txt"
     other.write_text("photo\ncat\n", "utf-8")
