@@ -81,7 +81,27 @@ def match_options(command):
     ])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class PipelineOrder(click.Group):
+    """Lists the commands in the order a run takes them, not alphabetically."""
+    ORDER = ("run", "extract", "dedup", "match", "count", "sample", "report", "metadata")
+
+    def list_commands(self, ctx):
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: (self.ORDER.index(n) if n in self.ORDER
+                                            else len(self.ORDER), n))
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("curate")
+    except PackageNotFoundError:   # run from a source tree that was never installed
+        return "unknown"
+
+
+@click.group(cls=PipelineOrder,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(version=_version(), prog_name="curate", message="%(prog)s %(version)s")
 def cli():
     """Build a MetaCLIP-style balanced image-text set from CommonCrawl, on Spark.
 
@@ -437,16 +457,26 @@ def _print(report: StageReport) -> None:
                    "by a shuffle: the same rows, but slower")
 
 
+def _top_reasons(dropped: dict[str, int], reasons: int) -> str:
+    ranked = sorted(dropped.items(), key=lambda item: (-item[1], item[0]))
+    shown = ", ".join(f"{k} {v}" for k, v in ranked[:reasons]) or "-"
+    rest = ranked[reasons:]
+    if rest:
+        shown += f", {len(rest)} more ({sum(v for _, v in rest)} rows)"
+    return shown
+
+
 def _dropped(report: StageReport) -> str:
     if not report.dropped:
         return "none dropped"
     return "dropped " + ", ".join(f"{k} {v}" for k, v in report.dropped.items())
 
 
-def format_table(reports: list[StageReport]) -> str:
+def format_table(reports: list[StageReport], reasons: int = 3) -> str:
+    """The row flow, one line per stage; the dropped column shows the `reasons` largest
+    reasons and then "N more" (a worldwide match drops rows for dozens of languages)."""
     header = ("stage", "rows in", "rows out", "dropped", "seconds")
-    rows = [(r.stage, str(r.rows_in), str(r.rows_out),
-             ", ".join(f"{k} {v}" for k, v in r.dropped.items()) or "-",
+    rows = [(r.stage, str(r.rows_in), str(r.rows_out), _top_reasons(r.dropped, reasons),
              f"{r.seconds:.1f}") for r in reports]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     line = lambda row: "  ".join(c.rjust(w) if i in (1, 2, 4) else c.ljust(w)

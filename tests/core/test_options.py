@@ -165,3 +165,29 @@ def test_a_bad_config_is_one_line_before_spark(tmp_path, capsys):
     assert exit_info.value.code == 2 and len(err.splitlines()) == 1
     assert err == "curate: error: --unit must be one of image, pair, not row"
     assert not (tmp_path / "out").exists()
+
+
+def test_version_and_commands_in_pipeline_order(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"curate {version('curate')}"
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    listed = [line.split()[0] for line in
+              capsys.readouterr().out.split("Commands:")[1].strip().splitlines()]
+    assert listed == ["run", "extract", "dedup", "match", "count", "sample", "report",
+                      "metadata"]
+
+
+def test_the_row_flow_table_shows_the_largest_reasons_then_how_many_more():
+    from curate.stages.io import StageReport
+
+    dropped = {f"no_match:l{i:02d}": i for i in range(1, 39)}
+    table = cli.format_table([StageReport("match", "o", 2000, 2000 - sum(dropped.values()),
+                                          dropped)])
+    line = table.splitlines()[1]
+    assert "no_match:l38 38, no_match:l37 37, no_match:l36 36, 35 more (630 rows)" in line
+    assert len(line) < 120
