@@ -450,7 +450,12 @@ def _print(report: StageReport) -> None:
                    f"({details['records_used']} pages used; skipped: {skipped})")
     if details.get("files_failed"):
         click.echo(f"{report.stage}: {details['files_failed']} of {details['files']} input "
-                   f"files could not be read completely; see {report.output}/_errors")
+                   f"files could not be read completely:")
+        for failure in details.get("failed_files", []):
+            click.echo(f"  {failure['path']}: {failure['reason']}")
+        more = details["files_failed"] - len(details.get("failed_files", []))
+        click.echo(f"  {'and ' + str(more) + ' more; ' if more > 0 else ''}"
+                   f"all are in {report.output}/_errors")
     if details.get("image_pick") == "shuffle" and details.get("target_size") is None:
         click.echo(f"{report.stage}: the input's files are not sorted ranges of image_uuid (as "
                    "dedup and match write them), so --unit image grouped each image's texts "
@@ -512,6 +517,8 @@ def main(args: list[str] | None = None) -> None:
         click.echo(f"curate: error: {message}", err=True)
         sys.exit(2)
     except RunFailed as failure:
+        if failure.report is not None:
+            _print(failure.report)
         click.echo(f"curate: failed: {failure}", err=True)
         sys.exit(1)
     except click.Abort:

@@ -7,4 +7,9 @@ class UserError(Exception):
 
 class RunFailed(Exception):
     """The stage ran but its result is not good enough to go on (e.g. too many failed
-    inputs). Its output is complete and kept; the CLI prints one line and exits 1."""
+    inputs). Its output is complete and kept (`report`); the CLI prints the report, then
+    one line, and exits 1."""
+
+    def __init__(self, message: str, report=None):
+        super().__init__(message)
+        self.report = report

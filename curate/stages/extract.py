@@ -77,12 +77,18 @@ def _write_errors(directory: str, results: TaskResults) -> None:
                      pa.Table.from_pylist(rows, schema=schemas.ERRORS))
 
 
+# Failed input files named in the report (and on the terminal); the rest are in _errors.
+FAILED_FILES_SHOWN = 5
+
+
 def _check_failed_fraction(report: StageReport, limit: float) -> None:
     failed, files = report.details["files_failed"], report.details["files"]
     if files and failed / files > limit:
+        first = report.details["failed_files"][0]
         raise RunFailed(f"{failed} of {files} input files failed ({failed / files:.1%} > "
-                        f"--max-failed-fraction {limit:.1%}); the output is complete for the "
-                        f"rest, see {report.output}/{ERRORS_DIR}")
+                        f"--max-failed-fraction {limit:.1%}), first {first['path']}: "
+                        f"{first['reason']}; the output is complete for the rest, see "
+                        f"{report.output}/{ERRORS_DIR}", report)
 
 
 def extract_report(output: str, results: TaskResults, n_files: int) -> StageReport:
@@ -96,8 +102,12 @@ def extract_report(output: str, results: TaskResults, n_files: int) -> StageRepo
                if k.startswith("texts_dropped:")}
     skipped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
                if k.startswith("records_skipped:")}
+    failures = sorted((row.path, error.reason) for row in results.rows
+                      for error in (row.errors or [])[:1])
     details = {
         "files": n_files, "files_read": counters["files_read"],
+        "failed_files": [{"path": path, "reason": reason}
+                         for path, reason in failures[:FAILED_FILES_SHOWN]],
         "files_failed": counters["files_failed"], "records": counters["records"],
         "records_used": counters["records_used"], "records_skipped": skipped,
         "images": counters["images"],

@@ -83,7 +83,21 @@ def test_cli_exits_1_past_the_failed_fraction_and_keeps_the_output(spark, data_d
     out = tmp_path / "pairs"
     with pytest.raises(SystemExit) as done:
         main(["extract", str(data_dir / "edgecases"), "-o", str(out)])
-    err = capsys.readouterr().err.strip().splitlines()
+    captured = capsys.readouterr()
+    err, printed = captured.err.strip().splitlines(), captured.out.splitlines()
     assert done.value.code == 1
     assert err[-1].startswith("curate: failed: ") and "input files failed" in err[-1]
-    assert read_report(str(out)).details["files_failed"] > 0
+    details = read_report(str(out)).details
+    assert details["files_failed"] > 0
+    # The terminal names the failed files and why (the first few, then how many more),
+    # and the one-line failure names the first of them.
+    errors = pd.read_parquet(out / ERRORS_DIR).sort_values("path").drop_duplicates("path")
+    shown = details["failed_files"]
+    assert [f["path"] for f in shown] == errors.path.tolist()[:5]
+    assert [f["reason"] for f in shown] == errors.reason.tolist()[:5]
+    for failure in shown:
+        assert f"  {failure['path']}: {failure['reason']}" in printed
+    more = details["files_failed"] - len(shown)
+    assert printed[-1] == (f"  {'and ' + str(more) + ' more; ' if more else ''}"
+                           f"all are in {out}/_errors")
+    assert f"first {shown[0]['path']}: {shown[0]['reason']}" in err[-1]
