@@ -521,10 +521,45 @@ def main(args: list[str] | None = None) -> None:
             _print(failure.report)
         click.echo(f"curate: failed: {failure}", err=True)
         sys.exit(1)
-    except click.Abort:
-        click.echo("curate: aborted", err=True)
+    except (click.Abort, KeyboardInterrupt):
+        _quiet_spark_shutdown()
+        click.echo(f"curate: interrupted; no output was replaced (Spark's log: "
+                   f"{_log_path()})", err=True)
+        sys.exit(130)
+    except Exception as error:
+        if not _is_spark_error(error):
+            raise   # a bug: Python's traceback
+        log = _write_trace(error)
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        click.echo(f"curate: failed: Spark: {first} (the trace: {log})", err=True)
         sys.exit(1)
     sys.exit(code or 0)
+
+
+def _log_path() -> str:
+    from curate.stages.session import log_path
+    return log_path()
+
+
+def _is_spark_error(error: Exception) -> bool:
+    """An error raised by Spark or its gateway (a failed job, a lost JVM)."""
+    return type(error).__module__.split(".")[0] in ("pyspark", "py4j")
+
+
+def _write_trace(error: Exception) -> str:
+    import traceback
+
+    log = _log_path()
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write("".join(traceback.format_exception(error)))
+    return log
+
+
+def _quiet_spark_shutdown() -> None:
+    """After Ctrl-C, py4j logs every broken call on the way out: keep them off the
+    terminal (they are not the user's concern)."""
+    import logging
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,24 @@ provides; otherwise it starts local mode bound to loopback with conf/spark-local
 from __future__ import annotations
 
 import os
+import re
 import sys
+import tempfile
+from contextlib import contextmanager
 
+from curate.errors import UserError
 from curate.options import local_spark_conf, log4j_properties_path
+
+
+class SparkDidNotStart(UserError):
+    """A bad master, a bad Spark setting, no Java: one line naming the cause and the log."""
+
+
+def log_path() -> str:
+    """Where the JVM's own output and any trace go: $CURATE_LOG, else a file of this
+    process in the temporary directory (the terminal keeps curate's lines only)."""
+    return os.environ.get("CURATE_LOG") or os.path.join(tempfile.gettempdir(),
+                                                        f"curate-{os.getpid()}.log")
 
 
 def under_spark_submit() -> bool:
@@ -31,12 +46,70 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None,
                                  f"-Dlog4j.configurationFile=file:{log4j_properties_path()}")
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    spark = _start(builder)
     spark.sparkContext.setLogLevel("WARN")
     # Timestamps as INT64 microseconds in UTC: read back as timestamps by pyarrow and pandas
     # (Spark's default INT96 loses the time zone outside Spark).
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     return spark
+
+
+def _start(builder):
+    """builder.getOrCreate(); a JVM started here writes its output to log_path() (it
+    inherits the file as its stderr), and a start that fails is one SparkDidNotStart line
+    with the cause found in that log."""
+    from pyspark import SparkContext
+
+    if under_spark_submit() or SparkContext._active_spark_context is not None:
+        return builder.getOrCreate()
+    log = log_path()
+    start = os.path.getsize(log) if os.path.exists(log) else 0
+    try:
+        with _stderr_to(log):
+            return builder.getOrCreate()
+    except Exception as error:   # py4j / PySpark errors of a JVM that did not come up
+        raise SparkDidNotStart(f"Spark did not start: {_cause(log, start, error)} (its log: "
+                               f"{log})") from None
+
+
+@contextmanager
+def _stderr_to(path: str):
+    """File descriptor 2 on `path` while inside: what a child process starts with."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+_EXCEPTION = re.compile(r".*Exception: (.+)$")          # the last "...Exception: " of a line
+_SHELL = re.compile(r"^\S*spark-class: line \d+: ")      # the launcher script's prefix
+
+
+def _cause(log: str, start: int, error: Exception) -> str:
+    """The reason in what the failed start wrote to the log: a JVM exception's message,
+    else its first line (the launcher's or the JVM's own complaint), else the Python error.
+    A missing Java says how to get one."""
+    try:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            fh.seek(start)
+            lines = [line.strip() for line in fh.read().splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    lines = [line for line in lines if not line.startswith(("WARNING:", "Using Spark's"))]
+    reason = next((m.group(1) for m in map(_EXCEPTION.match, lines) if m), None)
+    reason = (reason or (_SHELL.sub("", lines[0]) if lines else f"{type(error).__name__}: "
+                         f"{error}")).strip().rstrip(".")
+    if "java" in reason.lower() and ("no such file" in reason.lower()
+                                     or "not found" in reason.lower()):
+        reason += "; Spark needs Java 17 or newer (scripts/setup.sh says how to get it)"
+    return reason
 
 
 def _prepare_local_environment() -> None:

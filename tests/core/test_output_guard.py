@@ -116,3 +116,34 @@ def test_the_metadata_builder_keeps_a_users_folder(tmp_path, capsys, data_dir):
                    str(data_dir / "wordnet"), "--overwrite") == 0
     assert not (docs / "thesis.tex").exists()
     assert json.loads((docs / REPORT_FILE).read_text())["stage"] == "metadata_build"
+
+
+def test_ctrl_c_and_spark_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during a stage: status 130 and one line; an error from Spark itself (a
+    failed job, a lost JVM): status 1, one line, the trace in the log it names. (The
+    stage is replaced by one that raises them: a real interrupt needs a terminal.)"""
+    from curate import api
+
+    pairs = stage_output(tmp_path / "pairs", "extract")
+    log = tmp_path / "curate.log"
+    monkeypatch.setenv("CURATE_LOG", str(log))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "dedup", interrupted)
+    assert run_cli("dedup", str(pairs), "-o", str(tmp_path / "d")) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"curate: interrupted; no output was replaced (Spark's log: {log})"]
+
+    SparkError = type("Py4JJavaError", (Exception,), {"__module__": "py4j.protocol"})
+
+    def failed_job(*args, **kwargs):
+        raise SparkError("An error occurred while calling o42.parquet.\n: java.io.IOException")
+
+    monkeypatch.setattr(api, "dedup", failed_job)
+    assert run_cli("dedup", str(pairs), "-o", str(tmp_path / "d")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"curate: failed: Spark: An error occurred while calling o42.parquet. "
+                   f"(the trace: {log})"]
+    assert "Traceback" in log.read_text() and "java.io.IOException" in log.read_text()
