@@ -537,7 +537,7 @@ def main(args: list[str] | None = None) -> None:
 
 
 def _log_path() -> str:
-    from curate.stages.session import log_path
+    from curate.stages.io import log_path
     return log_path()
 
 
@@ -549,9 +549,10 @@ def _is_spark_error(error: Exception) -> bool:
 def _write_trace(error: Exception) -> str:
     import traceback
 
+    from curate.stages.io import append_log
+
     log = _log_path()
-    with open(log, "a", encoding="utf-8") as fh:
-        fh.write("".join(traceback.format_exception(error)))
+    append_log(log, "".join(traceback.format_exception(error)))
     return log
 
 

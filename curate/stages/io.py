@@ -392,3 +392,54 @@ def _describe(details: dict) -> str:
     if isinstance(languages, dict) and languages:
         return ", ".join(f"{code}: {v.get('entries')} entries" for code, v in languages.items())
     return f"{details.get('entries')} entries"
+
+
+# ------------------------------------------------------------- the process's log
+
+def log_path() -> str:
+    """Where the JVM's own output and any trace go: $CURATE_LOG, else a file of this
+    process in the temporary directory (the terminal keeps curate's lines only). Always
+    local: it is the driver's stderr, not an output."""
+    import os
+    import tempfile
+    return os.environ.get("CURATE_LOG") or os.path.join(tempfile.gettempdir(),
+                                                        f"curate-{os.getpid()}.log")
+
+
+def log_size(log: str) -> int:
+    import os
+    return os.path.getsize(log) if os.path.exists(log) else 0
+
+
+def read_log(log: str, start: int = 0) -> str:
+    """What the log holds from byte `start` on ("" when it cannot be read)."""
+    try:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            fh.seek(start)
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def append_log(log: str, text: str) -> None:
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+@contextmanager
+def stderr_to(path: str):
+    """File descriptor 2 on `path` while inside: what a child process (the JVM) starts
+    with, so its output goes to the log for its whole life."""
+    import os
+    import sys
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(target, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)

@@ -5,22 +5,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
-from contextlib import contextmanager
 
 from curate.errors import UserError
 from curate.options import local_spark_conf, log4j_properties_path
+from curate.stages.io import log_path, log_size, read_log, stderr_to
 
 
 class SparkDidNotStart(UserError):
     """A bad master, a bad Spark setting, no Java: one line naming the cause and the log."""
-
-
-def log_path() -> str:
-    """Where the JVM's own output and any trace go: $CURATE_LOG, else a file of this
-    process in the temporary directory (the terminal keeps curate's lines only)."""
-    return os.environ.get("CURATE_LOG") or os.path.join(tempfile.gettempdir(),
-                                                        f"curate-{os.getpid()}.log")
 
 
 def under_spark_submit() -> bool:
@@ -63,29 +55,13 @@ def _start(builder):
     if under_spark_submit() or SparkContext._active_spark_context is not None:
         return builder.getOrCreate()
     log = log_path()
-    start = os.path.getsize(log) if os.path.exists(log) else 0
+    start = log_size(log)
     try:
-        with _stderr_to(log):
+        with stderr_to(log):
             return builder.getOrCreate()
     except Exception as error:   # py4j / PySpark errors of a JVM that did not come up
         raise SparkDidNotStart(f"Spark did not start: {_cause(log, start, error)} (its log: "
                                f"{log})") from None
-
-
-@contextmanager
-def _stderr_to(path: str):
-    """File descriptor 2 on `path` while inside: what a child process starts with."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.dup2(target, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(target)
 
 
 _EXCEPTION = re.compile(r".*Exception: (.+)$")          # the last "...Exception: " of a line
@@ -96,12 +72,7 @@ def _cause(log: str, start: int, error: Exception) -> str:
     """The reason in what the failed start wrote to the log: a JVM exception's message,
     else its first line (the launcher's or the JVM's own complaint), else the Python error.
     A missing Java says how to get one."""
-    try:
-        with open(log, encoding="utf-8", errors="replace") as fh:
-            fh.seek(start)
-            lines = [line.strip() for line in fh.read().splitlines() if line.strip()]
-    except OSError:
-        lines = []
+    lines = [line.strip() for line in read_log(log, start).splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith(("WARNING:", "Using Spark's"))]
     reason = next((m.group(1) for m in map(_EXCEPTION.match, lines) if m), None)
     reason = (reason or (_SHELL.sub("", lines[0]) if lines else f"{type(error).__name__}: "
