@@ -39,9 +39,11 @@ COUNTS = pa.schema([
     pa.field("count", pa.int64(), nullable=False),
 ])
 
-# sample -> curated.
+# sample -> curated: what a downloader needs (url, text), what the balance was made of
+# (lang, matched_entry_ids), and where each pair came from, to trace or filter it.
 CURATED = pa.schema([MATCHED.field(name) for name in
-                     ("image_uuid", "url", "text", "lang", "matched_entry_ids")])
+                     ("image_uuid", "url", "text", "lang", "matched_entry_ids", "page_url",
+                      "crawl", "fetch_time")])
 
 # Inputs that could not be read completely: recorded, never fatal.
 ERRORS = pa.schema([

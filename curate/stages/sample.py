@@ -59,7 +59,8 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
     try:
         with staged_output(output, "sample") as (tmp, finish):
             files = TaskFiles(tmp, schemas.CURATED, options.max_rows_per_file,
-                              task_files.codec(spark))
+                              task_files.codec(spark), dictionary_columns=("lang", "page_url",
+                                                                           "crawl"))
             job = _Job(files, p_broadcast, languages)
             if candidates is not None:
                 results = job.run(candidates, pick=False)

@@ -177,6 +177,15 @@ def test_sample_of_unsorted_input_shuffles_to_the_same_rows(workdir, tmp_path, c
     assert set(zip(got.image_uuid, got.text)) == set(zip(want.image_uuid, want.text))
 
 
+def test_curated_rows_carry_their_provenance(workdir):
+    """Each curated row is a matched row, its page, crawl and fetch time included."""
+    curated, matched = read(workdir, "curated"), read(workdir, "matched")
+    columns = ["image_uuid", "text", "url", "page_url", "crawl", "fetch_time"]
+    joined = curated[columns].merge(matched[columns], on=columns, how="left", indicator=True)
+    assert (joined["_merge"] == "both").all() and len(joined) == len(curated) > 0
+    assert curated["page_url"].notna().all() and curated["crawl"].notna().all()
+
+
 def test_rerunning_a_stage_replaces_its_output(workdir):
     out = workdir.parent / "dedup_again"
     for _ in range(2):

@@ -66,5 +66,5 @@ def test_image_unit_choice_in_spark_equals_choose_texts(spark):
                      for r in chosen)
         ordered = table.sort_by("image_uuid")
         want = pa.Table.from_batches(list(choose_texts(iter(ordered.to_batches(97)), seed)))
-        assert got == sorted(tuple(r.values()) for r in want.to_pylist())
+        assert got == sorted(tuple(r.values())[:5] for r in want.to_pylist())
         assert len(got) == 400

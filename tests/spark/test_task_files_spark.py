@@ -8,7 +8,7 @@ from curate import schemas
 from curate.errors import UserError
 from curate.stages import task_files
 from curate.stages.task_files import TaskFiles
-from task_files_helpers import curated_batch  # noqa: F401
+from task_files_helpers import FETCHED, curated_batch  # noqa: F401
 
 
 def test_spark_reads_the_files_as_the_stage_schema(spark, tmp_path):
@@ -21,7 +21,9 @@ def test_spark_reads_the_files_as_the_stage_schema(spark, tmp_path):
     rows = sorted(frame.collect(), key=lambda row: row.text)
     assert len(rows) == 40
     assert rows[0].asDict() == {"image_uuid": f"{0:024x}", "url": "http://a.example/0.jpg",
-                                "text": "text 0", "lang": "de", "matched_entry_ids": [0, 7]}
+                                "text": "text 0", "lang": "de", "matched_entry_ids": [0, 7],
+                                "page_url": "http://a.example/page0", "crawl": "CC-MAIN-2014-35",
+                                "fetch_time": FETCHED.replace(tzinfo=None)}
 
 
 def test_the_codec_is_the_sessions(spark):
