@@ -456,6 +456,8 @@ def _print(report: StageReport) -> None:
         more = details["files_failed"] - len(details.get("failed_files", []))
         click.echo(f"  {'and ' + str(more) + ' more; ' if more > 0 else ''}"
                    f"all are in {report.output}/_errors")
+    for warning in details.get("warnings", []):
+        click.echo(f"{report.stage}: warning: {warning}")
     if details.get("image_pick") == "shuffle" and details.get("target_size") is None:
         click.echo(f"{report.stage}: the input's files are not sorted ranges of image_uuid (as "
                    "dedup and match write them), so --unit image grouped each image's texts "

@@ -82,7 +82,12 @@ def run_count(spark, input: str, output: str, options: CountOptions) -> StageRep
         report = StageReport("count", output, rows_in, rows_in,
                              details={"metadata": metadata.metadata.details(),
                                       "count_rows": int(sum(map(len, vectors.values()))),
-                                      "t": t_by_lang})
+                                      "t": t_by_lang,
+                                      "warnings": [
+                                          f"--t-lang {code}={value}: the metadata has no "
+                                          f"{code} list; ignored"
+                                          for code, value in sorted(t_lang.items())
+                                          if code not in vectors]})
         finish(report)
     metadata.unpersist()
     return report

@@ -47,12 +47,16 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
     layout = "sorted_files" if files_hold_disjoint_images(input) else "shuffle"
     t, t_lang = options.thresholds.t, dict(options.thresholds.t_lang)
     candidates = None
+    warnings = unused_t_lang(t_lang, vectors)
     if options.target_size is not None:   # several passes over the picked rows: keep them
         candidates, layout = candidates_of(keyed, options.unit, layout)
         candidates.persist()
-        t, _expected = t_for_size(
+        t, expected = t_for_size(
             lambda ts: _expected_sizes(candidates, vectors, ts, t_lang, options.lang),
             options.target_size, _t_above_all(vectors, options.lang))
+        if abs(expected - options.target_size) > 0.01 * options.target_size:
+            warnings.append(f"--target-size {options.target_size}: no t gives it; the "
+                            f"nearest expected size is {expected:,.0f} rows (t = {t})")
     t_by_lang = thresholds(vectors, t, t_lang, english=options.lang)
     p_broadcast = spark.sparkContext.broadcast(
         {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in vectors.items()})
@@ -85,7 +89,7 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
             report = StageReport("sample", output, rows_in, rows_out, dropped=dropped, details={
                 **summary, "head_entries": {code: int((vector >= t_by_lang[code]).sum())
                                             for code, vector in vectors.items()},
-                "metadata": metadata_of(input)})
+                "metadata": metadata_of(input), "warnings": warnings})
             finish(report)
     finally:
         p_broadcast.unpersist()
@@ -228,6 +232,12 @@ def _expected_sizes(candidates, vectors: dict[str, np.ndarray], ts: np.ndarray,
     counts_broadcast.unpersist()
     return sum((np.frombuffer(row.expected, dtype=np.float64) for row in parts),
                np.zeros(len(ts)))
+
+
+def unused_t_lang(t_lang: dict[str, int], vectors: dict) -> list[str]:
+    """A warning for each --t-lang of a language the counts have no list for."""
+    return [f"--t-lang {code}={value}: the counts have no {code} list; ignored"
+            for code, value in sorted(t_lang.items()) if code not in vectors]
 
 
 def _t_above_all(vectors: dict[str, np.ndarray], lang: str) -> int:

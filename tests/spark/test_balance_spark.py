@@ -203,6 +203,27 @@ def test_spark_target_size(spark, spark_pool):
     assert summary["expected_size"] == pytest.approx(q.sum(), abs=0.06)
     assert report.rows_out == summary["size"] == curated_pairs(out).__len__()
     assert abs(summary["size"] - q.sum()) <= 4 * math.sqrt((q * (1 - q)).sum()), summary
+    assert report.details["warnings"] == []
+
+
+def test_spark_sample_warns_of_what_it_cannot_do(spark, spark_pool, capsys):
+    """A target no t can reach (more rows than there are) and a --t-lang of a language
+    without counts are said, in the report and on the terminal, not passed over."""
+    from cli_helpers import run_cli
+    from curate.stages.io import read_report
+
+    root = spark_pool["root"]
+    out = root / "too-big"
+    assert run_cli("sample", str(root / "matched1"), "--counts", str(root / "counts1"),
+                   "-o", str(out), "--unit", "pair", "--target-size", "1000000",
+                   "--t-lang", "de=5000") == 0
+    warnings = read_report(str(out)).details["warnings"]
+    assert warnings[0] == "--t-lang de=5000: the counts have no de list; ignored"
+    assert warnings[1].startswith("--target-size 1000000: no t gives it; the nearest "
+                                  f"expected size is {SPARK_TEXTS:,} rows")
+    printed = capsys.readouterr().out
+    for warning in warnings:
+        assert f"sample: warning: {warning}" in printed
 
 
 def test_spark_sample_files_are_flat_bounded_and_the_sessions_codec(spark, spark_pool):
