@@ -10,7 +10,7 @@ import pyarrow as pa
 # extract -> pairs: one row per (image URL, text attribute) found on a page.
 PAIRS = pa.schema([
     pa.field("image_uuid", pa.string(), nullable=False),   # ALGORITHM.md §1
-    pa.field("url", pa.string(), nullable=False),          # absolute http(s) image URL
+    pa.field("url", pa.string(), nullable=False),          # absolute, as a browser sends it
     pa.field("text", pa.string(), nullable=False),         # cleaned, non-empty
     pa.field("text_source", pa.string(), nullable=False),  # alt | title | data-image-title
     pa.field("page_url", pa.string()),

@@ -362,6 +362,8 @@ class DataServer(_LoopbackServer):
 
         if url_path in self.aliases:
             return self.aliases[url_path]
+        if unquote(url_path) in self.aliases:   # as a web server decodes a path
+            return self.aliases[unquote(url_path)]
         candidate = (self.root / unquote(url_path).lstrip("/")).resolve()
         if self.root not in candidate.parents or not candidate.is_file():
             return None

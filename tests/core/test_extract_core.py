@@ -16,7 +16,7 @@ import pytest
 
 from curate.core.extract.html import charset_of, decode_html, parse_html
 from curate.core.extract.options import PageOptions
-from curate.core.extract.text import clean_text, image_uuid, resolve_image_url
+from curate.core.extract.text import browser_url, clean_text, image_uuid, resolve_image_url
 from curate.core.reference import parse_wat
 from curate.schemas import PAIRS
 from extract_helpers import assert_counters_add_up, extract
@@ -202,9 +202,9 @@ def test_2014_warc_rows():
         ("http://creativecommons.org/images/public/somerights20.png",
          "Creative Commons License", "alt"),
         # the src has a raw space: urljoin keeps it (the uuid drops it)
-        ("http://0pointer.de/photos/galleries/Thailand 2011-01/thumbs/img-1.jpg",
+        ("http://0pointer.de/photos/galleries/Thailand%202011-01/thumbs/img-1.jpg",
          "photo No. 1", "alt"),
-        ("http://0pointer.de/photos/galleries/Thailand 2011-01/lq/img-726.jpg", "726", "alt"),
+        ("http://0pointer.de/photos/galleries/Thailand%202011-01/lq/img-726.jpg", "726", "alt"),
         ("http://0x20.be/smw/skins/vector/images/search-ltr.png?303", "Search", "alt"),
         # "/smw/extensions/SemanticMediaWiki/includes/../resources/..." loses its dot segment
         ("http://0x20.be/smw/extensions/SemanticMediaWiki/resources/images/smw_button.png",
@@ -422,3 +422,31 @@ def test_untyped_payloads_are_sniffed_and_big_ones_skipped(tmp_path):
     assert c["records_skipped:no_image_links"] == 1
     assert c["files_read"] == 1
     assert_counters_add_up(report)
+
+
+@pytest.mark.parametrize("written, sent", [
+    ("http://h.org/plain.jpg?x=1&y=2#top", "http://h.org/plain.jpg?x=1&y=2#top"),
+    ("http://h.org/my photo 0.jpg", "http://h.org/my%20photo%200.jpg"),
+    ("https://h.org/café.jpg", "https://h.org/caf%C3%A9.jpg"),
+    ("http://h.org/日本.png", "http://h.org/%E6%97%A5%E6%9C%AC.png"),
+    ("http://h.org/a%20b.jpg", "http://h.org/a%20b.jpg"),            # encoded stays encoded
+    ("http://h.org/s?q=a b&c=\"d\"&e='f'", "http://h.org/s?q=a%20b&c=%22d%22&e=%27f%27"),
+    ("http://h.org/p#a b", "http://h.org/p#a%20b"),
+    ("http://h.org/a\\b.jpg", "http://h.org/a/b.jpg"),
+    ("http://bücher.de/a.jpg", "http://xn--bcher-kva.de/a.jpg"),
+    ("http://H.ORG/a<b>.jpg", "http://h.org/a%3Cb%3E.jpg"),
+    ("http://h.org/a\tb\nc.jpg", "http://h.org/abc.jpg"),
+    ("http://h.org/it's|^.jpg", "http://h.org/it's|^.jpg"),          # not in the path set
+])
+def test_urls_are_sent_as_a_browser_sends_them(written, sent):
+    """WHATWG URL serialisation: what urllib (img2dataset's client) can request."""
+    assert browser_url(written) == sent
+    assert sent.isascii() and not any(c <= " " or c == "\x7f" for c in sent)
+
+
+def test_rows_carry_the_sent_url_and_the_written_urls_id():
+    rows, _report = extract(WARC_2014)
+    spaced = [row for row in rows if "Thailand%202011-01" in row[1]]
+    assert spaced and not [row for row in rows if " " in row[1]]
+    for uuid, url, *_ in spaced:
+        assert uuid == image_uuid(url.replace("%20", " "))

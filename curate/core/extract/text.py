@@ -18,6 +18,74 @@ def clean_text(s: str) -> str:
     return s.replace("\n", " ").replace("\r", " ").strip()
 
 
+# Characters a browser never sends as they are, somewhere in a URL (WHATWG URL standard:
+# controls, space, non-ASCII, and the few ASCII ones its percent-encode sets name); a URL
+# free of them is sent exactly as written, so most URLs skip the serialisation below.
+_NEEDS_SERIALISING = re.compile(r"[^\x21-\x7e]|[\"'<>`{}\\]")
+# WHATWG's percent-encode sets beyond the C0 controls (and non-ASCII, always encoded).
+_PATH_SET = frozenset(' "#<>?`{}')
+_QUERY_SET = frozenset(' "#<>\'')          # special schemes (http, https) add '
+_FRAGMENT_SET = frozenset(' "<>`')
+
+
+def browser_url(url: str) -> str:
+    """The URL as a browser sends it (WHATWG URL serialisation of an http(s) URL): tabs and
+    newlines removed, leading and trailing controls and spaces stripped, `\\` in the path
+    read as `/`, the host's non-ASCII labels in IDNA, and every other space, control,
+    non-ASCII or set character of the path, query and fragment percent-encoded as UTF-8
+    (an existing `%XX` is kept). A downloader (img2dataset, urllib) refuses the URL as it
+    is written in a page; this one it fetches. image_uuid stays on the written URL (§1)."""
+    if not _NEEDS_SERIALISING.search(url):
+        return url
+    url = url.translate(_TAB_NEWLINE).strip(
+        "".join(map(chr, range(0x21))))
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    scheme, netloc, path, query, fragment = parts
+    netloc = _ascii_netloc(netloc)
+    path = _percent_encode(path.replace("\\", "/"), _PATH_SET)
+    out = f"{scheme}://{netloc}{path}"
+    if query or "?" in url.split("#", 1)[0]:
+        out += "?" + _percent_encode(query, _QUERY_SET)
+    if fragment or "#" in url:
+        out += "#" + _percent_encode(fragment, _FRAGMENT_SET)
+    return out
+
+
+_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+
+
+def _percent_encode(part: str, extra: frozenset) -> str:
+    if not _NEEDS_SERIALISING.search(part):
+        return part
+    return "".join(c if (0x20 < ord(c) < 0x7f and c not in extra)
+                   else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+                   for c in part)
+
+
+def _ascii_netloc(netloc: str) -> str:
+    """userinfo@host:port with the host lowercased and its non-ASCII labels in IDNA (a
+    label IDNA refuses is kept as written)."""
+    userinfo, at, hostport = netloc.rpartition("@")
+    host, colon, port = hostport.partition(":") if not hostport.startswith("[") else (
+        hostport, "", "")
+    if not host.isascii():
+        labels = []
+        for label in host.split("."):
+            try:
+                labels.append(label.encode("idna").decode("ascii") if not label.isascii()
+                              else label)
+            except UnicodeError:
+                labels.append(label)
+        host = ".".join(labels)
+    host = host.lower()
+    if userinfo:
+        userinfo = _percent_encode(userinfo, frozenset(' "#<>?`{}/:;=@[\\]^|'))
+    return f"{userinfo}{at}{host}{colon}{port}"
+
+
 def image_uuid(url: str) -> str:
     """The 96-bit image id of §1: tabs and spaces are removed before hashing."""
     key = url.replace("\t", "").replace(" ", "")
@@ -123,9 +191,9 @@ class PageImages:
             url = resolve_image_url(src, self.base)
         if not url:
             found = None
-        else:   # image_uuid, inlined
+        else:   # image_uuid (inlined) of the written URL; the URL as a browser sends it
             key = url.replace("\t", "").replace(" ", "") if ("\t" in url or " " in url) else url
-            found = (sha224(key.encode("utf-8")).hexdigest()[:24], url)
+            found = (sha224(key.encode("utf-8")).hexdigest()[:24], browser_url(url))
         self._cache[src] = found
         return found
 
