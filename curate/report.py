@@ -47,7 +47,10 @@ class Stage:
     directory: str
     path: Path
     report: StageReport | None     # None: missing or incomplete
-    status: str   # "ok", "missing" or "incomplete" (no readable _curate_stage.json)
+    # "ok", "missing", "incomplete" (no readable _curate_stage.json), or "stale" (made from
+    # another output of an earlier stage than the one in this directory: another run's)
+    status: str
+    stale_from: str = ""
 
 
 @dataclass
@@ -172,6 +175,7 @@ def _find_stages(workdir: str, root: Path) -> list[Stage]:
             report = None
         status = "ok" if report else ("incomplete" if path.is_dir() else "missing")
         stages.append(Stage(stage, directory, path, report, status))
+    _mark_stale(stages)
     if all(s.status == "missing" for s in stages):
         own = read_report(str(root)) if (root / REPORT_FILE).is_file() else None
         if own is not None:
@@ -183,7 +187,30 @@ def _find_stages(workdir: str, root: Path) -> list[Stage]:
     return stages
 
 
+def _mark_stale(stages: list[Stage]) -> None:
+    """A stage output made from another output of an earlier stage than the one here (its
+    report's made_from ids), or from a stale one, is "stale": the directory mixes runs."""
+    by_stage = {s.stage: s for s in stages}
+    for stage in stages:   # (in pipeline order: staleness runs downstream)
+        if stage.status != "ok":
+            continue
+        for upstream_stage, made_from_id in stage.report.made_from.items():
+            upstream = by_stage.get(upstream_stage)
+            if upstream is None:
+                continue
+            if upstream.status == "stale" or (upstream.report is not None
+                                              and upstream.report.id != made_from_id):
+                stage.status = "stale"
+                stage.stale_from = upstream.directory
+        if stage.status == "stale":
+            stage.report = None   # its numbers are another run's: shown nowhere
+
+
 def _missing_note(stage: Stage) -> str:
+    if stage.status == "stale":
+        return (f"{stage.directory}/ is stale: it was made from another {stage.stale_from}/ "
+                f"than the one in this directory (an earlier run's), so its numbers are not "
+                f"shown; re-run the stages from {stage.directory}/ on")
     what = ("is missing" if stage.status == "missing"
             else f"has no readable {REPORT_FILE} (unfinished or not a stage output)")
     return f"{stage.directory}/ {what}: the {stage.stage} stage's numbers are not shown"

@@ -26,7 +26,7 @@ def run_dedup(spark, input: str, output: str, options: None = None) -> StageRepo
                .select(*[F.col(c) if c in KEY else F.col(f"first.{c}") for c in
                          schemas.PAIRS.names])
                .sortWithinPartitions("image_uuid"))
-    with staged_output(output, "dedup") as (tmp, finish):
+    with staged_output(output, "dedup", [input]) as (tmp, finish):
         rows_in = pairs.count()
         deduped.write.parquet(tmp)
         rows_out = written_rows(spark, tmp)

@@ -184,6 +184,10 @@ class StageReport:
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     details: dict = field(default_factory=dict)
+    # This output's id, new at each commit, and the ids of the outputs it was made from,
+    # by their stage: a later stage made from an earlier run's input is seen as stale.
+    id: str = ""
+    made_from: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> "StageReport":
         accounted = self.rows_out + sum(self.dropped.values())
@@ -281,11 +285,18 @@ def _report_or_none(output: str) -> StageReport | None:
 # ------------------------------------------------------------------ staged output
 
 @contextmanager
-def staged_output(out: str, stage: str):
+def staged_output(out: str, stage: str, inputs=()):
     """Yield a temporary directory; on success it becomes `out` with the stage report in it.
 
-    The body returns its report by calling the yielded `finish(report)`.
+    The body returns its report by calling the yielded `finish(report)`. The report gets a
+    new id and the ids of the stage outputs in `inputs` (as they are now), so a later
+    reader can tell whether the chain of outputs is one run.
     """
+    made_from = {}
+    for name in inputs:
+        upstream = _report_or_none(name)
+        if upstream is not None and upstream.id:
+            made_from[upstream.stage] = upstream.id
     fs, target = _filesystem(out)
     parent, name = parent_and_name(out)
     make_dirs(parent)
@@ -300,6 +311,7 @@ def staged_output(out: str, stage: str):
         report = reports[0]
         report.seconds = round(time.monotonic() - started, 3)
         report.output = target
+        report.id, report.made_from = uuid.uuid4().hex, made_from
         report.check()
         make_dirs(temporary)
         write_text(join(temporary, REPORT_FILE), report.to_json())

@@ -27,7 +27,7 @@ def run_match(spark, input: str, output: str, options: MatchOptions) -> StageRep
     plan = options.plan()
     rows = read_stage_input(spark, input, schemas.DEDUP.names).select(*schemas.DEDUP.names)
     try:
-        with staged_output(output, "match") as (tmp, finish):
+        with staged_output(output, "match", [input]) as (tmp, finish):
             files = TaskFiles(tmp, schemas.MATCHED, None, task_files.codec(spark))
 
             def match_partition(batches):

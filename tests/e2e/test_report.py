@@ -199,6 +199,42 @@ def test_a_missing_stage_is_named_and_the_rest_is_shown(workdir, tmp_path, capsy
     assert all(png_size(out / name)[0] > 0 for name in page.images)
 
 
+def test_outputs_of_another_run_are_stale_not_one_run(workdir, tmp_path, capsys, data_dir):
+    """Each stage records the outputs it was made from; after extract is redone on other
+    input, dedup/ ... curated/ are an earlier run's: the report marks them stale (all of
+    them, downstream of the change) and shows none of their numbers as this run's."""
+    mixed = tmp_path / "mixed"
+    shutil.copytree(workdir, mixed, ignore=shutil.ignore_patterns("report"))
+    reports = {name: read_report(str(mixed / name))
+               for name in ("pairs", "dedup", "matched", "counts", "curated")}
+    assert reports["dedup"].made_from == {"extract": reports["pairs"].id}
+    assert reports["curated"].made_from == {"match": reports["matched"].id,
+                                            "count": reports["counts"].id}
+    other = data_dir / "commoncrawl" / "CC-MAIN-2020-34-sample.warc.gz"
+    assert run_cli("extract", str(other), "-o", str(mixed / "pairs")) == 0
+    capsys.readouterr()
+    assert run_cli("report", str(mixed)) == 0
+    printed = capsys.readouterr().out
+    page = Page((mixed / "report" / "index.html").read_text("utf-8"))
+    for stage, directory in (("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
+                             ("sample", "curated")):
+        assert page.values[("row-flow", stage, "status")] == "stale"
+        assert f"{directory}/ is stale" in printed
+    assert page.values[("row-flow", "extract", "rows_out")] == str(
+        read_report(str(mixed / "pairs")).rows_out)
+    # re-running the later stages makes the directory one run again
+    for args in (["dedup", "pairs", "-o", "dedup"], ["match", "dedup", "-o", "matched"],
+                 ["count", "matched", "-o", "counts"],
+                 ["sample", "matched", "--counts", "counts", "-o", "curated"]):
+        command, *rest = args
+        assert run_cli(command, *[str(mixed / a) if a in ("pairs", "dedup", "matched",
+                                                           "counts", "curated") else a
+                                  for a in rest]) == 0
+    capsys.readouterr()
+    assert run_cli("report", str(mixed)) == 0
+    assert "stale" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("make", [lambda tmp: tmp / "nowhere", lambda tmp: tmp])
 def test_not_a_workdir_is_one_line_and_exit_2(make, tmp_path, capsys):
     code = run_cli("report", str(make(tmp_path)))
