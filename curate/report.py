@@ -148,6 +148,11 @@ def read_workdir(workdir: str, output: str | None = None) -> WorkdirReport:
                           kept_rows.get(code, 0) if curated.status == "ok" else None,
                           t_count.get(code), (t_sample or {}).get(code))
                  for code in codes]
+    for lang in languages:   # one t per language on the page: the one the sample used
+        if (lang.t_sample is not None and lang.before is not None
+                and lang.summary.get("t") != lang.t_sample):
+            from curate.core.sampling import language_summary
+            lang.summary = {**lang.summary, **language_summary(lang.before, lang.t_sample)}
     languages.sort(key=lambda lang: (-lang.matches,
                                      -(lang.summary.get("matched_texts") or 0), lang.code))
     if before:
@@ -667,8 +672,9 @@ def _language_table(report: WorkdirReport) -> str:
         return '<p class="note">No languages: <code>counts/</code> and <code>curated/</code> ' \
                "are both missing.</p>"
     header = "".join(f"<th>{_e(h)}</th>" for _k, h, _kind in LANGUAGE_COLUMNS)
-    rows = ['<p>Numbers of <code>counts/_summary.json</code> (head and tail at the t of the '
-            "count stage); t of the sample stage and the rows it kept per language.</p>",
+    rows = ['<p>Numbers of <code>counts/_summary.json</code>, with head and tail at the t '
+            "the sample stage used (the count stage's t where nothing was sampled), and the "
+            "rows the sample kept per language.</p>",
             '<table id="languages">',
             f"<tr><th>language</th>{header}<th>sample t</th><th>kept rows</th>"
             "<th>kept / matched texts</th></tr>"]
@@ -742,9 +748,7 @@ def format_terminal(report: WorkdirReport) -> str:
               "tail prop", "kept")]
     for lang in report.languages[:TERMINAL_LANGUAGES]:
         s = lang.summary
-        t = _fmt(lang.t_count)
-        if lang.t_sample is not None and lang.t_sample != lang.t_count:
-            t += f" (sample {lang.t_sample:,})"
+        t = _fmt(lang.t)   # the sample's t, the one its numbers are at
         langs.append((lang.code, _fmt(s.get("texts")), _fmt(s.get("matched_texts")),
                       _fmt(s.get("entries")), t, _fmt(s.get("head_entries")),
                       _fmt(s.get("head_share_of_matches"), "pct"),

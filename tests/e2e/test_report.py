@@ -142,6 +142,32 @@ def test_the_language_table_is_the_count_summary(workdir, rendered):
         assert int(values[("languages", lang, "kept_rows")]) == int((curated.lang == lang).sum())
 
 
+def test_one_t_per_language_on_the_page_the_samples(workdir, tmp_path, capsys):
+    """Re-sampled at another t than count's, the page's languages table, cards and terminal
+    all describe head and tail at the sample's t (none at count's)."""
+    from curate.core.sampling import language_summary
+
+    again = tmp_path / "again"
+    shutil.copytree(workdir, again, ignore=shutil.ignore_patterns("report"))
+    t = 2   # one more head entry than at count's T = 5 on the bundled sample
+    assert run_cli("sample", str(again / "matched"), "--counts", str(again / "counts"),
+                   "-o", str(again / "curated"), "--t", str(t)) == 0
+    capsys.readouterr()
+    assert run_cli("report", str(again)) == 0
+    printed = capsys.readouterr().out
+    values = Page((again / "report" / "index.html").read_text("utf-8")).values
+    want = language_summary(count_vectors(again)["en"], t)
+    assert int(values[("languages", "en", "t")]) == t == int(values[("languages", "en",
+                                                                     "sample_t")])
+    assert int(values[("languages", "en", "head_entries")]) == want["head_entries"] != int(
+        json.loads((again / "counts" / "_summary.json").read_text())["languages"]["en"][
+            "head_entries"])
+    assert float(values[("languages", "en", "head_share_of_matches")]) == pytest.approx(
+        want["head_share_of_matches"])
+    line = next(row for row in printed.splitlines() if row.startswith("en "))
+    assert f" {t} " in f" {line} " and f"{want['head_entries']:,}" in line
+
+
 def test_after_balancing_is_a_bincount_of_the_curated_rows(workdir, rendered, tmp_path):
     values, rows = rendered.page.values, rendered.page.rows
     before = count_vectors(workdir)
