@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import UserError
-from curate.stages.io import REPORT_FILE, StageReport, local_path, read_report
+from curate.stages.io import ERRORS_DIR, REPORT_FILE, StageReport, local_path, read_report
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"),
           ("count", "counts"), ("sample", "curated")]
@@ -98,6 +98,10 @@ class WorkdirReport:
     sample_summary: dict
     notes: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    domains: list[tuple[str, int]] = field(default_factory=list)   # top image hosts, curated
+    curated_rows: int = 0
+    failed_inputs: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
+    failed_files: int = 0
 
     @property
     def index(self) -> Path:
@@ -162,7 +166,41 @@ def read_workdir(workdir: str, output: str | None = None) -> WorkdirReport:
     if len({f for f in fingerprints.values() if f}) > 1:
         notes.append("the stages were made with different metadata lists (fingerprints: "
                      + ", ".join(f"{d} {f[:12]}" for d, f in fingerprints.items() if f) + ")")
-    return WorkdirReport(root, out, stages, languages, counts_summary, sample_summary, notes)
+    report = WorkdirReport(root, out, stages, languages, counts_summary, sample_summary, notes)
+    if curated.status == "ok":
+        report.domains, report.curated_rows = _top_domains(curated.path)
+    pairs = stages[0]
+    if pairs.status == "ok":
+        report.failed_inputs = _failed_inputs(pairs.path)
+        report.failed_files = int(pairs.report.details.get("files_failed", 0))
+    return report
+
+
+TOP_DOMAINS = 10
+FAILED_SHOWN = 20
+
+
+def _top_domains(path: Path) -> tuple[list[tuple[str, int]], int]:
+    """The most frequent image hosts of the curated rows, and the number of rows (one host
+    holding half a set is worth seeing: a single photo gallery can)."""
+    from collections import Counter
+    from urllib.parse import urlsplit
+
+    urls = _dataset(path).to_table(columns=["url"])["url"].to_pylist()
+    hosts = Counter((urlsplit(url).hostname or "") for url in urls)
+    return hosts.most_common(TOP_DOMAINS), len(urls)
+
+
+def _failed_inputs(path: Path) -> list[tuple[str, str]]:
+    """(path, reason) of the input files extract could not read completely (_errors)."""
+    errors = path / ERRORS_DIR
+    if not errors.is_dir():
+        return []
+    table = _dataset(errors).to_table(columns=["path", "reason"])
+    seen: dict[str, str] = {}
+    for name, reason in zip(table["path"].to_pylist(), table["reason"].to_pylist()):
+        seen.setdefault(name, reason)
+    return sorted(seen.items())
 
 
 def _find_stages(workdir: str, root: Path) -> list[Stage]:
@@ -353,8 +391,8 @@ class _Charts:
         cols = min(max(len(shown), 1), 3)
         rows = max(1, math.ceil(len(shown) / cols))
         figure = self._figure(5.4 * cols, 4.0 * rows)
-        axes = figure.subplots(rows, cols, squeeze=False).flat
-        for ax, lang in zip(axes, shown):
+        axes = iter(figure.subplots(rows, cols, squeeze=False).flat)
+        for lang, ax in zip(shown, axes):   # (shown first: an empty one takes no axes)
             before = _ranked(lang.before)
             top = int(before[0]) if len(before) else 1
             ax.loglog(*_curve(before), color="#4c72b0", lw=2.2, drawstyle="steps-post",
@@ -546,6 +584,13 @@ def render_html(report: WorkdirReport) -> str:
                   "are sampled down to about t; the tail is kept. Entries with no match are "
                   "not drawn.</p>"]
         parts += _img(report, CHART_RANK, "Matches per entry by rank, before and after")
+        parts += ['<p id="keep-rule">How a pair is kept (ALGORITHM.md §5): each entry e a text '
+                  "matches has p<sub>e</sub> = 1 when it is a tail entry (matched fewer than t "
+                  "times) and t / count<sub>e</sub> when it is a head entry; the pair is kept "
+                  "with probability 1 − ∏(1 − p<sub>e</sub>) over its entries. So a text that "
+                  "also matches a tail entry is always kept, and a head entry keeps about t "
+                  "texts of its own plus those kept for another entry: its count after "
+                  "balancing can stay above t.</p>"]
         parts += ["<p>The share of all matches that falls on head entries (count before "
                   "balancing ≥ t) and on tail entries.</p>"]
         parts += _img(report, CHART_HEAD_TAIL, "Head and tail shares")
@@ -553,6 +598,8 @@ def render_html(report: WorkdirReport) -> str:
         parts.append('<p class="note">No counts: the per-entry charts need '
                      "<code>counts/</code>.</p>")
     parts += ['<h2 id="languages">Languages</h2>', _language_table(report)]
+    parts += ['<h2 id="domains">Image hosts</h2>', *_domain_table(report)]
+    parts += ['<h2 id="failed">Failed input files</h2>', *_failed_table(report)]
     parts += ['<h2 id="top">Top entries</h2>', *_top_tables(report)]
     parts += ['<h2 id="details">Stage details</h2>', *_details(report)]
     parts += ["</body>", "</html>", ""]
@@ -688,6 +735,33 @@ def _language_table(report: WorkdirReport) -> str:
                     f"{_cell('kept_share', kept_share, 'pct')}</tr>")
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _domain_table(report: WorkdirReport) -> list[str]:
+    if not report.domains:
+        return ['<p class="note">No curated rows: the hosts need <code>curated/</code>.</p>']
+    rows = [f"<p>The {len(report.domains)} image hosts with the most curated rows (of "
+            f"{report.curated_rows:,}).</p>", '<table id="domains">',
+            "<tr><th>host</th><th>rows</th><th>share</th></tr>"]
+    for host, n in report.domains:
+        share = n / report.curated_rows if report.curated_rows else None
+        rows.append(f'<tr data-row="{_e(host)}"><td>{_e(host)}</td>{_cell("rows", n)}'
+                    f'{_cell("share", share, "pct")}</tr>')
+    rows.append("</table>")
+    return rows
+
+
+def _failed_table(report: WorkdirReport) -> list[str]:
+    if not report.failed_files:
+        return ["<p>Every input file was read completely.</p>"]
+    shown = report.failed_inputs[:FAILED_SHOWN]
+    rows = [f'<p>{report.failed_files:,} input files could not be read completely; '
+            f"{len(shown)} shown, all in <code>pairs/_errors</code>.</p>",
+            '<table id="failed">', "<tr><th>input file</th><th>reason</th></tr>"]
+    rows += [f'<tr data-row="{_e(name)}"><td><code>{_e(name)}</code></td>'
+             f'{_cell("reason", reason, "text")}</tr>' for name, reason in shown]
+    rows.append("</table>")
+    return rows
 
 
 def _top_tables(report: WorkdirReport) -> list[str]:

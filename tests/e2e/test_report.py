@@ -142,6 +142,35 @@ def test_the_language_table_is_the_count_summary(workdir, rendered):
         assert int(values[("languages", lang, "kept_rows")]) == int((curated.lang == lang).sum())
 
 
+def test_hosts_failed_inputs_and_the_keep_rule_are_on_the_page(workdir, rendered, tmp_path,
+                                                                 capsys, data_dir):
+    """The curated set's top image hosts (counted from its urls), the keep rule beside the
+    rank chart, and the input files extract could not read, named with their reasons."""
+    from collections import Counter
+    from urllib.parse import urlsplit
+
+    values, rows = rendered.page.values, rendered.page.rows
+    urls = pd.read_parquet(workdir / "curated", columns=["url"]).url
+    hosts = Counter(urlsplit(u).hostname for u in urls).most_common(10)
+    assert rows["domains"] == [host for host, _n in hosts]
+    for host, n in hosts:
+        assert int(values[("domains", host, "rows")]) == n
+    text = (workdir / "report" / "index.html").read_text("utf-8")
+    assert 'id="keep-rule"' in text and "1 − ∏(1 − p<sub>e</sub>)" in text
+    assert "Every input file was read completely." in text
+    # a work directory whose extract met broken files names them
+    broken = tmp_path / "broken"
+    assert run_cli("run", str(data_dir / "edgecases"), "-o", str(broken),
+                   "--max-failed-fraction", "1") == 0
+    capsys.readouterr()
+    assert run_cli("report", str(broken)) == 0
+    page = Page((broken / "report" / "index.html").read_text("utf-8"))
+    errors = pd.read_parquet(broken / "pairs" / "_errors").drop_duplicates("path")
+    assert sorted(page.rows["failed"]) == sorted(errors.path)
+    for name, reason in zip(errors.path, errors.reason):
+        assert page.values[("failed", name, "reason")] == reason
+
+
 def test_one_t_per_language_on_the_page_the_samples(workdir, tmp_path, capsys):
     """Re-sampled at another t than count's, the page's languages table, cards and terminal
     all describe head and tail at the sample's t (none at count's)."""
