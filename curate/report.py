@@ -31,7 +31,27 @@ SUMMARY_FILE = "_summary.json"
 REPORT_DIR = "report"
 INDEX = "index.html"
 CHART_RANK, CHART_HEAD_TAIL, CHART_FLOW = "counts_by_rank.png", "head_tail.png", "row_flow.png"
-CHARTS = (CHART_RANK, CHART_HEAD_TAIL, CHART_FLOW)
+CHART_SIZE = "size_by_t.png"
+CHARTS = (CHART_RANK, CHART_HEAD_TAIL, CHART_FLOW, CHART_SIZE)
+SIZE_POINTS = 12   # candidate t of the size-against-t table, log-spaced
+
+
+def kept_matches(counts: np.ndarray, ts) -> np.ndarray:
+    """Σ_e min(count_e, t) for each t: the matches the keep rule keeps in expectation when
+    every text matches one entry (a head entry keeps about t, a tail entry all). From the
+    counts alone; texts of several entries make the curated set somewhat larger."""
+    ordered = np.sort(np.asarray(counts, dtype=np.int64))
+    below = np.concatenate(([0], np.cumsum(ordered)))
+    ts = np.asarray(ts, dtype=np.int64)
+    k = np.searchsorted(ordered, ts, side="left")          # entries with count < t
+    return below[k] + ts * (len(ordered) - k)
+
+
+def size_grid(counts: np.ndarray, t: int | None) -> np.ndarray:
+    """Log-spaced t from 1 to above the largest count, the sample's t among them."""
+    top = max(2, int(np.max(counts)) + 1) if len(counts) else 2
+    grid = np.unique(np.round(np.geomspace(1, top, SIZE_POINTS)).astype(np.int64))
+    return np.unique(np.append(grid, t)) if t is not None else grid
 TOP_ENTRIES = 20          # rows of each language's top-entries table
 RANK_PANELS = 6           # languages drawn in counts_by_rank.png (most matches first)
 HEAD_TAIL_LANGUAGES = 12  # languages drawn in head_tail.png
@@ -373,6 +393,9 @@ class _Charts:
             written.append(self._save(self.counts_by_rank(charted, report),
                                       report.output / CHART_RANK))
             written.append(self._save(self.head_tail(charted), report.output / CHART_HEAD_TAIL))
+            if charted:
+                written.append(self._save(self.size_by_t(charted[:RANK_PANELS]),
+                                          report.output / CHART_SIZE))
         written.append(self._save(self.row_flow(report.stages), report.output / CHART_FLOW))
         return written
 
@@ -461,6 +484,24 @@ class _Charts:
         figure.legend(fontsize=8, loc="outside lower center", ncols=2)
         ax.set_title("Matches on head and tail entries, before and after balancing",
                      fontsize=11)
+        return figure
+
+    def size_by_t(self, languages: list[Language]):
+        figure = self._figure(9, 4.2)
+        ax = figure.subplots()
+        for lang in languages:
+            ts = np.unique(np.round(np.geomspace(1, max(2, int(lang.before.max()) + 1),
+                                                 64)).astype(np.int64))
+            line, = ax.loglog(ts, kept_matches(lang.before, ts), lw=1.6,
+                              label=f"{lang.code}")
+            if lang.t is not None:
+                ax.plot([lang.t], kept_matches(lang.before, [lang.t]), "o",
+                        color=line.get_color())
+        ax.set_xlabel("t (English's; every language's own t is marked)", fontsize=8)
+        ax.set_ylabel("expected matches kept, Σ min(count, t)", fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title("Expected curated size against t, from the counts", fontsize=11)
         return figure
 
     def row_flow(self, stages: list[Stage]):
@@ -594,6 +635,12 @@ def render_html(report: WorkdirReport) -> str:
         parts += ["<p>The share of all matches that falls on head entries (count before "
                   "balancing ≥ t) and on tail entries.</p>"]
         parts += _img(report, CHART_HEAD_TAIL, "Head and tail shares")
+        parts += ["<p>Which t? The matches the keep rule keeps in expectation, "
+                  "Σ<sub>e</sub> min(count<sub>e</sub>, t), for candidate t, from the counts "
+                  "alone (texts that match several entries make the curated set somewhat "
+                  "larger; <code>--target-size</code> finds t from the rows themselves).</p>",
+                  *_size_table(report)]
+        parts += _img(report, CHART_SIZE, "Expected curated size against t")
     else:
         parts.append('<p class="note">No counts: the per-entry charts need '
                      "<code>counts/</code>.</p>")
@@ -735,6 +782,24 @@ def _language_table(report: WorkdirReport) -> str:
                     f"{_cell('kept_share', kept_share, 'pct')}</tr>")
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _size_table(report: WorkdirReport) -> list[str]:
+    lang = next((lang for lang in report.languages if lang.before is not None
+                 and lang.matches), None)
+    if lang is None:
+        return []
+    rows = [f'<table id="size-by-t"><tr><th>t ({_e(lang.code)})</th>'
+            "<th>expected matches kept</th><th>share of all matches</th></tr>"]
+    ts = size_grid(lang.before, lang.t)
+    total = lang.matches
+    for t, kept in zip(ts.tolist(), kept_matches(lang.before, ts).tolist()):
+        mark = ' class="head"' if t == lang.t else ""
+        label = f"{t:,} (the sample's)" if t == lang.t else f"{t:,}"
+        rows.append(f'<tr{mark} data-row="{t}"><td>{label}</td>{_cell("kept", kept)}'
+                    f'{_cell("share", kept / total, "pct")}</tr>')
+    rows.append("</table>")
+    return rows
 
 
 def _domain_table(report: WorkdirReport) -> list[str]:

@@ -25,7 +25,7 @@ from curate.stages.io import read_report
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
           ("sample", "curated")]
-CHARTS = {"counts_by_rank.png", "head_tail.png", "row_flow.png"}
+CHARTS = {"counts_by_rank.png", "head_tail.png", "row_flow.png", "size_by_t.png"}
 T = 5   # small enough that the sample's most matched entry is a head entry
 
 
@@ -169,6 +169,19 @@ def test_hosts_failed_inputs_and_the_keep_rule_are_on_the_page(workdir, rendered
     assert sorted(page.rows["failed"]) == sorted(errors.path)
     for name, reason in zip(errors.path, errors.reason):
         assert page.values[("failed", name, "reason")] == reason
+
+
+def test_which_t_the_expected_size_against_t_from_the_counts(workdir, rendered):
+    """The size-against-t table: Σ_e min(count_e, t) for log-spaced t, the sample's t
+    among them, computed here from the count vectors."""
+    values, rows = rendered.page.values, rendered.page.rows
+    counts = count_vectors(workdir)["en"]
+    ts = [int(t) for t in rows["size-by-t"]]
+    assert T in ts and ts == sorted(ts) and ts[0] == 1 and ts[-1] > counts.max()
+    for t in ts:
+        want = int(np.minimum(counts, t).sum())
+        assert int(values[("size-by-t", str(t), "kept")]) == want
+    assert int(values[("size-by-t", str(ts[-1]), "kept")]) == int(counts.sum())
 
 
 def test_one_t_per_language_on_the_page_the_samples(workdir, tmp_path, capsys):
