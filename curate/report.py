@@ -119,6 +119,8 @@ class WorkdirReport:
     notes: list[str] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     domains: list[tuple[str, int]] = field(default_factory=list)   # top image hosts, curated
+    # (lang, entry, [kept texts], [dropped texts]) for a few head entries
+    examples: list[tuple[str, str, list[str], list[str]]] = field(default_factory=list)
     curated_rows: int = 0
     failed_inputs: list[tuple[str, str]] = field(default_factory=list)   # (path, reason)
     failed_files: int = 0
@@ -189,6 +191,9 @@ def read_workdir(workdir: str, output: str | None = None) -> WorkdirReport:
     report = WorkdirReport(root, out, stages, languages, counts_summary, sample_summary, notes)
     if curated.status == "ok":
         report.domains, report.curated_rows = _top_domains(curated.path)
+        matched = stages[2]
+        if matched.status == "ok" and languages:
+            report.examples = _examples(matched.path, curated.path, languages[0])
     pairs = stages[0]
     if pairs.status == "ok":
         report.failed_inputs = _failed_inputs(pairs.path)
@@ -209,6 +214,49 @@ def _top_domains(path: Path) -> tuple[list[tuple[str, int]], int]:
     urls = _dataset(path).to_table(columns=["url"])["url"].to_pylist()
     hosts = Counter((urlsplit(url).hostname or "") for url in urls)
     return hosts.most_common(TOP_DOMAINS), len(urls)
+
+
+EXAMPLE_ENTRIES, EXAMPLES = 3, 3
+
+
+def _examples(matched: Path, curated: Path, lang: Language
+              ) -> list[tuple[str, str, list[str], list[str]]]:
+    """For the most matched head entries of a language: a few texts the sample kept and a
+    few it dropped. Reads batches only until it has them (curated first, for what was
+    kept; then matched, for rows not among them)."""
+    import pyarrow.compute as pc
+
+    head = [(entry_id, entry) for entry_id, entry, before, _after in lang.top
+            if lang.t is not None and before >= lang.t][:EXAMPLE_ENTRIES]
+    if not head:
+        return []
+    kept: dict[int, list[tuple[str, str]]] = {e: [] for e, _ in head}
+    kept_keys = {e: set() for e, _ in head}
+    for source, into in ((curated, "kept"), (matched, "dropped")):
+        found: dict[int, list[str]] = {e: [] for e, _ in head}
+        for batch in _dataset(source).to_batches(columns=["image_uuid", "text", "lang",
+                                                          "matched_entry_ids"]):
+            langs = pc.fill_null(batch.column("lang"), lang.code).to_pylist()
+            for uuid, text, code, ids in zip(batch.column("image_uuid").to_pylist(),
+                                             batch.column("text").to_pylist(), langs,
+                                             batch.column("matched_entry_ids").to_pylist()):
+                if code != lang.code:
+                    continue
+                for entry_id in set(ids) & kept.keys():
+                    if into == "kept":
+                        kept_keys[entry_id].add((uuid, text))
+                        if len(found[entry_id]) < EXAMPLES:
+                            found[entry_id].append(text)
+                    elif (uuid, text) not in kept_keys[entry_id] and \
+                            len(found[entry_id]) < EXAMPLES:
+                        found[entry_id].append(text)
+            if into == "dropped" and all(len(v) >= EXAMPLES for v in found.values()):
+                break
+        if into == "kept":
+            kept = found
+        else:
+            dropped = found
+    return [(lang.code, entry, kept[e], dropped[e]) for e, entry in head]
 
 
 def _failed_inputs(path: Path) -> list[tuple[str, str]]:
@@ -645,6 +693,7 @@ def render_html(report: WorkdirReport) -> str:
         parts.append('<p class="note">No counts: the per-entry charts need '
                      "<code>counts/</code>.</p>")
     parts += ['<h2 id="languages">Languages</h2>', _language_table(report)]
+    parts += ['<h2 id="examples">Kept and dropped, by head entry</h2>', *_example_table(report)]
     parts += ['<h2 id="domains">Image hosts</h2>', *_domain_table(report)]
     parts += ['<h2 id="failed">Failed input files</h2>', *_failed_table(report)]
     parts += ['<h2 id="top">Top entries</h2>', *_top_tables(report)]
@@ -798,6 +847,22 @@ def _size_table(report: WorkdirReport) -> list[str]:
         label = f"{t:,} (the sample's)" if t == lang.t else f"{t:,}"
         rows.append(f'<tr{mark} data-row="{t}"><td>{label}</td>{_cell("kept", kept)}'
                     f'{_cell("share", kept / total, "pct")}</tr>')
+    rows.append("</table>")
+    return rows
+
+
+def _example_table(report: WorkdirReport) -> list[str]:
+    if not report.examples:
+        return ['<p class="note">No head entry: with this t the sample kept every matched '
+                "pair of the most matched entries.</p>"]
+    rows = ["<p>For the most matched head entries: texts the sample kept and texts it "
+            "dropped (a few of each).</p>", '<table id="examples">',
+            "<tr><th>entry</th><th>kept</th><th>dropped</th></tr>"]
+    for code, entry, kept, dropped in report.examples:
+        cell = lambda texts: "<td><ul class=\"reasons\">" + "".join(
+            f"<li>{_e(t)}</li>" for t in texts) + "</ul></td>"
+        rows.append(f'<tr data-row="{_e(code)}:{_e(entry)}"><td><b>{_e(entry)}</b> '
+                    f"({_e(code)})</td>{cell(kept)}{cell(dropped)}</tr>")
     rows.append("</table>")
     return rows
 

@@ -4,6 +4,7 @@ table; a missing stage; the user errors."""
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import json
 import os
@@ -169,6 +170,30 @@ def test_hosts_failed_inputs_and_the_keep_rule_are_on_the_page(workdir, rendered
     assert sorted(page.rows["failed"]) == sorted(errors.path)
     for name, reason in zip(errors.path, errors.reason):
         assert page.values[("failed", name, "reason")] == reason
+
+
+def test_kept_and_dropped_examples_of_head_entries(workdir, rendered):
+    """For the most matched head entries, texts that are kept are curated rows with the
+    entry, and texts that are dropped are matched rows with it that were not curated."""
+    import re
+
+    text = (workdir / "report" / "index.html").read_text("utf-8")
+    table = text[text.index('<table id="examples">'):]
+    table = table[:table.index("</table>")]
+    curated = pd.read_parquet(workdir / "curated")
+    matched = pd.read_parquet(workdir / "matched")
+    names = dict(zip(*[pd.read_parquet(workdir / "counts")[c] for c in ("entry", "entry_id")]))
+    rows = re.findall(r'<tr data-row="en:([^"]*)">(.*?)</tr>', table)
+    assert rows, "the bundled sample at t = 5 has a head entry"
+    for entry, cells in rows:
+        kept_cell, dropped_cell = re.findall(r"<ul[^>]*>(.*?)</ul>", cells)
+        kept = re.findall(r"<li>(.*?)</li>", kept_cell)
+        dropped = re.findall(r"<li>(.*?)</li>", dropped_cell)
+        entry_id = names[html.unescape(entry)]
+        has = lambda frame: frame[[entry_id in ids for ids in frame.matched_entry_ids]]
+        assert kept and set(map(html.unescape, kept)) <= set(has(curated).text)
+        assert dropped and not set(map(html.unescape, dropped)) & set(has(curated).text)
+        assert set(map(html.unescape, dropped)) <= set(has(matched).text)
 
 
 def test_which_t_the_expected_size_against_t_from_the_counts(workdir, rendered):
