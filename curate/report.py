@@ -510,7 +510,7 @@ class _Charts:
                 bars.append((f"{lang.code} before", before, heads, len(bars) + 0.4 * i))
             if after is not None:
                 bars.append((f"{lang.code} after", after, heads, len(bars) + 0.4 * i))
-        figure = self._figure(8.5, 1.2 + 0.45 * max(len(bars), 1))
+        figure = self._figure(8.5, max(2.4, 1.2 + 0.45 * len(bars)))
         ax = figure.subplots()
         y = np.array([b[3] for b in bars])
         head = np.array([b[1] for b in bars])
@@ -529,7 +529,8 @@ class _Charts:
         ax.set_xlabel("share of all matches")
         if not bars:
             ax.text(0.5, 0.5, "no matches to divide", ha="center", va="center")
-        figure.legend(fontsize=8, loc="outside lower center", ncols=2)
+        else:
+            figure.legend(fontsize=8, loc="outside lower center", ncols=2)
         ax.set_title("Matches on head and tail entries, before and after balancing",
                      fontsize=11)
         return figure
