@@ -852,47 +852,48 @@ def _size_table(report: WorkdirReport) -> list[str]:
     return rows
 
 
+def _table(intro: str, table_id: str, headers: list[str], rows: list[str]) -> list[str]:
+    """A paragraph, then a table of `rows` (each a `<tr ...>...</tr>`) under `headers`."""
+    head = "".join(f"<th>{h}</th>" for h in headers)
+    return [f"<p>{intro}</p>", f'<table id="{table_id}">', f"<tr>{head}</tr>", *rows,
+            "</table>"]
+
+
 def _example_table(report: WorkdirReport) -> list[str]:
     if not report.examples:
         return ['<p class="note">No head entry: with this t the sample kept every matched '
                 "pair of the most matched entries.</p>"]
-    rows = ["<p>For the most matched head entries: texts the sample kept and texts it "
-            "dropped (a few of each).</p>", '<table id="examples">',
-            "<tr><th>entry</th><th>kept</th><th>dropped</th></tr>"]
-    for code, entry, kept, dropped in report.examples:
-        cell = lambda texts: "<td><ul class=\"reasons\">" + "".join(
-            f"<li>{_e(t)}</li>" for t in texts) + "</ul></td>"
-        rows.append(f'<tr data-row="{_e(code)}:{_e(entry)}"><td><b>{_e(entry)}</b> '
-                    f"({_e(code)})</td>{cell(kept)}{cell(dropped)}</tr>")
-    rows.append("</table>")
-    return rows
+    def cell(texts):
+        return '<td><ul class="reasons">' + "".join(f"<li>{_e(t)}</li>" for t in texts) + \
+            "</ul></td>"
+
+    return _table("For the most matched head entries: texts the sample kept and texts it "
+                  "dropped (a few of each).", "examples", ["entry", "kept", "dropped"],
+                  [f'<tr data-row="{_e(code)}:{_e(entry)}"><td><b>{_e(entry)}</b> '
+                   f"({_e(code)})</td>{cell(kept)}{cell(dropped)}</tr>"
+                   for code, entry, kept, dropped in report.examples])
 
 
 def _domain_table(report: WorkdirReport) -> list[str]:
     if not report.domains:
         return ['<p class="note">No curated rows: the hosts need <code>curated/</code>.</p>']
-    rows = [f"<p>The {len(report.domains)} image hosts with the most curated rows (of "
-            f"{report.curated_rows:,}).</p>", '<table id="domains">',
-            "<tr><th>host</th><th>rows</th><th>share</th></tr>"]
-    for host, n in report.domains:
-        share = n / report.curated_rows if report.curated_rows else None
-        rows.append(f'<tr data-row="{_e(host)}"><td>{_e(host)}</td>{_cell("rows", n)}'
-                    f'{_cell("share", share, "pct")}</tr>')
-    rows.append("</table>")
-    return rows
+    total = report.curated_rows
+    return _table(f"The {len(report.domains)} image hosts with the most curated rows (of "
+                  f"{total:,}).", "domains", ["host", "rows", "share"],
+                  [f'<tr data-row="{_e(host)}"><td>{_e(host)}</td>{_cell("rows", n)}'
+                   f'{_cell("share", n / total if total else None, "pct")}</tr>'
+                   for host, n in report.domains])
 
 
 def _failed_table(report: WorkdirReport) -> list[str]:
     if not report.failed_files:
         return ["<p>Every input file was read completely.</p>"]
     shown = report.failed_inputs[:FAILED_SHOWN]
-    rows = [f'<p>{report.failed_files:,} input files could not be read completely; '
-            f"{len(shown)} shown, all in <code>pairs/_errors</code>.</p>",
-            '<table id="failed">', "<tr><th>input file</th><th>reason</th></tr>"]
-    rows += [f'<tr data-row="{_e(name)}"><td><code>{_e(name)}</code></td>'
-             f'{_cell("reason", reason, "text")}</tr>' for name, reason in shown]
-    rows.append("</table>")
-    return rows
+    return _table(f"{report.failed_files:,} input files could not be read completely; "
+                  f"{len(shown)} shown, all in <code>pairs/_errors</code>.", "failed",
+                  ["input file", "reason"],
+                  [f'<tr data-row="{_e(name)}"><td><code>{_e(name)}</code></td>'
+                   f'{_cell("reason", reason, "text")}</tr>' for name, reason in shown])
 
 
 def _top_tables(report: WorkdirReport) -> list[str]:
