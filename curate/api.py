@@ -8,7 +8,7 @@ path a user names is checked here, so a mistake costs no JVM start-up.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from curate import options as opts
@@ -80,7 +80,7 @@ def count(input: str, output: str, options: CountOptions | None = None,
     options = options or opts.resolve_count(opts.config_path(None))
     require_stage_output(input)
     if options.metadata is None:
-        options = _replace(options, metadata=matched_with(input))
+        options = replace(options, metadata=matched_with(input))
     check_output(output, "count", [input, *_local(options.metadata)], overwrite)
     load_metadata_set(options.metadata)   # a bad list is a user error before Spark
     return run_count(_spark(session), input, output, options)
@@ -137,11 +137,6 @@ def _local(path: str | None) -> list[str]:
     return [path] if path else []
 
 
-def _replace(options, **changes):
-    from dataclasses import replace
-    return replace(options, **changes)
-
-
 def report(workdir: str, output: str | None = None):
     """An HTML page (index.html) and PNG charts of a work directory made by `run`: row flow
     per stage, per-language numbers, entry counts by rank before and after balancing, head
@@ -166,7 +161,7 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
     "titles". See curate.core.metadata_build.build."""
     from curate.core.metadata_build.build import BuildConfig
     from curate.core.metadata_build.lists import DEFAULT_CORPUS_TOKENS
-    from curate.stages.metadata_build import check_output as check_build_output
+    from curate.stages.metadata_build import check_list_layout
     from curate.stages.metadata_build import metadata_build as build
 
     config = BuildConfig(
@@ -178,7 +173,7 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
         wordfreq_corpus_tokens=(DEFAULT_CORPUS_TOKENS if wordfreq_corpus_tokens is None
                                 else wordfreq_corpus_tokens),
         budgets=dict(budgets or {})).checked()
-    check_build_output(output, config.lang)
+    check_list_layout(output, config.lang)
     sources = [p for p in (wordnet, unigram_counts, titles, wordfreq, *wiki_text, *pageviews)
                if p]
     check_output(output, "metadata_build", sources, overwrite)

@@ -284,7 +284,6 @@ def _thresholds(config: str | None, sections: tuple[str, ...], t, t_lang) -> Thr
 
 def resolve_count(config: str | None = None, *, t=None, t_lang=None, **flags) -> CountOptions:
     values = _values(CountOptions, "count", config, flags)
-    values.pop("t", None)
     values["thresholds"] = _thresholds(config, ("count", "sample"), t, t_lang)
     values["metadata"] = values.get("metadata") or None
     return _build(CountOptions, values)

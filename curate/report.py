@@ -193,7 +193,9 @@ def read_workdir(workdir: str, output: str | None = None) -> WorkdirReport:
         report.domains, report.curated_rows = _top_domains(curated.path)
         matched = stages[2]
         if matched.status == "ok" and languages:
-            report.examples = _examples(matched.path, curated.path, languages[0])
+            from curate.options import load_settings
+            report.examples = _examples(matched.path, curated.path, languages[0],
+                                        load_settings()["lang"])
     pairs = stages[0]
     if pairs.status == "ok":
         report.failed_inputs = _failed_inputs(pairs.path)
@@ -207,56 +209,81 @@ FAILED_SHOWN = 20
 
 def _top_domains(path: Path) -> tuple[list[tuple[str, int]], int]:
     """The most frequent image hosts of the curated rows, and the number of rows (one host
-    holding half a set is worth seeing: a single photo gallery can)."""
+    holding half a set is worth seeing: a single photo gallery can). Counted by Arrow, batch
+    by batch: a crawl's curated set has a billion rows."""
+    import pyarrow.compute as pc
     from collections import Counter
-    from urllib.parse import urlsplit
 
-    urls = _dataset(path).to_table(columns=["url"])["url"].to_pylist()
-    hosts = Counter((urlsplit(url).hostname or "") for url in urls)
-    return hosts.most_common(TOP_DOMAINS), len(urls)
+    hosts: Counter = Counter()
+    rows = 0
+    for batch in _dataset(path).to_batches(columns=["url"]):
+        parts = pc.extract_regex(batch.column("url"), _HOST)
+        v6 = parts.field("v6")   # "" when the host is not an IPv6 literal
+        host = pc.utf8_lower(pc.if_else(pc.equal(v6, ""), parts.field("host"), v6))
+        for item in pc.value_counts(host).to_pylist():
+            hosts[item["values"] or ""] += item["counts"]
+        rows += batch.num_rows
+    return hosts.most_common(TOP_DOMAINS), rows
 
 
+# The host of an absolute http(s) URL (after any user info, before a port, path or query;
+# an IPv6 literal without its brackets), as urlsplit's hostname.
+_HOST = (r"^[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?"
+         r"(?:\[(?P<v6>[^\]]*)\]|(?P<host>[^/?#:\[]*))")
 EXAMPLE_ENTRIES, EXAMPLES = 3, 3
 
 
-def _examples(matched: Path, curated: Path, lang: Language
+def _examples(matched: Path, curated: Path, lang: Language, default_lang: str
               ) -> list[tuple[str, str, list[str], list[str]]]:
     """For the most matched head entries of a language: a few texts the sample kept and a
-    few it dropped. Reads batches only until it has them (curated first, for what was
-    kept; then matched, for rows not among them)."""
-    import pyarrow.compute as pc
-
+    few it dropped. The rows are found by Arrow, batch by batch (only rows holding one of
+    those entries reach Python): all of curated, for what was kept; then matched, only
+    until it has a few rows that are not among them."""
     head = [(entry_id, entry) for entry_id, entry, before, _after in lang.top
             if lang.t is not None and before >= lang.t][:EXAMPLE_ENTRIES]
     if not head:
         return []
-    kept: dict[int, list[tuple[str, str]]] = {e: [] for e, _ in head}
-    kept_keys = {e: set() for e, _ in head}
-    for source, into in ((curated, "kept"), (matched, "dropped")):
-        found: dict[int, list[str]] = {e: [] for e, _ in head}
-        for batch in _dataset(source).to_batches(columns=["image_uuid", "text", "lang",
-                                                          "matched_entry_ids"]):
-            langs = pc.fill_null(batch.column("lang"), lang.code).to_pylist()
-            for uuid, text, code, ids in zip(batch.column("image_uuid").to_pylist(),
-                                             batch.column("text").to_pylist(), langs,
-                                             batch.column("matched_entry_ids").to_pylist()):
-                if code != lang.code:
-                    continue
-                for entry_id in set(ids) & kept.keys():
-                    if into == "kept":
-                        kept_keys[entry_id].add((uuid, text))
-                        if len(found[entry_id]) < EXAMPLES:
-                            found[entry_id].append(text)
-                    elif (uuid, text) not in kept_keys[entry_id] and \
-                            len(found[entry_id]) < EXAMPLES:
-                        found[entry_id].append(text)
-            if into == "dropped" and all(len(v) >= EXAMPLES for v in found.values()):
-                break
-        if into == "kept":
-            kept = found
-        else:
-            dropped = found
+    wanted = [entry_id for entry_id, _ in head]
+    kept = {e: [] for e in wanted}
+    kept_keys = {e: set() for e in wanted}
+    for batch in _dataset(curated).to_batches(columns=_EXAMPLE_COLUMNS):
+        for entry_id, uuid, text in _rows_with(batch, wanted, lang.code, default_lang):
+            kept_keys[entry_id].add((uuid, text))
+            if len(kept[entry_id]) < EXAMPLES:
+                kept[entry_id].append(text)
+    dropped = {e: [] for e in wanted}
+    for batch in _dataset(matched).to_batches(columns=_EXAMPLE_COLUMNS):
+        for entry_id, uuid, text in _rows_with(batch, wanted, lang.code, default_lang):
+            if (uuid, text) not in kept_keys[entry_id] and len(dropped[entry_id]) < EXAMPLES:
+                dropped[entry_id].append(text)
+        if all(len(texts) >= EXAMPLES for texts in dropped.values()):
+            break
     return [(lang.code, entry, kept[e], dropped[e]) for e, entry in head]
+
+
+_EXAMPLE_COLUMNS = ["image_uuid", "text", "lang", "matched_entry_ids"]
+
+
+def _rows_with(batch, entry_ids: list[int], code: str, default_lang: str):
+    """(entry id, image_uuid, text) of each row of language `code` (a null lang is
+    default_lang) and each of `entry_ids` its matched set holds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = batch.column("matched_entry_ids")
+    flat = pc.list_flatten(ids)
+    hit = pc.is_in(flat, value_set=pa.array(entry_ids, flat.type)).to_numpy(
+        zero_copy_only=False)
+    if not hit.any():
+        return []
+    rows = pc.list_parent_indices(ids).to_numpy()[hit]
+    entries = flat.to_numpy(zero_copy_only=False)[hit]
+    langs = pc.fill_null(batch.column("lang"), default_lang)
+    in_lang = pc.equal(langs, code).to_numpy(zero_copy_only=False)[rows]
+    rows, entries = rows[in_lang], entries[in_lang]
+    uuids = batch.column("image_uuid").take(pa.array(rows)).to_pylist()
+    texts = batch.column("text").take(pa.array(rows)).to_pylist()
+    return zip(entries.tolist(), uuids, texts)
 
 
 def _failed_inputs(path: Path) -> list[tuple[str, str]]:

@@ -157,13 +157,13 @@ def parquet_metadata(uri: str) -> pq.FileMetaData:
         return pq.read_metadata(handle)
 
 
-def read_parquet(uris: list[str], schema=None, columns=None):
+def read_parquet(uris: list[str], columns=None):
     """The rows of these Parquet files as one Arrow table (small side tables only)."""
     import pyarrow as pa
     tables = []
     for uri in uris:
         fs, path = _filesystem(uri)
-        tables.append(pq.read_table(path, filesystem=fs, schema=schema, columns=columns))
+        tables.append(pq.read_table(path, filesystem=fs, columns=columns))
     return pa.concat_tables(tables) if tables else None
 
 
@@ -356,18 +356,34 @@ def written_rows(spark, uri: str) -> int:
 
 
 @contextmanager
+def spark_settings(spark, settings: dict[str, str]):
+    """Inside: the session's SQL settings changed as given; restored after."""
+    before = {key: spark.conf.get(key) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
+
+
 def one_input_file_per_task(spark):
     """Inside: each task reads a piece of one file only (Spark packs small files into one
     task otherwise), so a stage that keeps its rows' order writes each file's order
     again. Done by Spark's own rule: a file "costs" openCostInBytes more than its size,
     and a task takes files until maxPartitionBytes; with both equal, one file fills it."""
-    key = "spark.sql.files.openCostInBytes"
-    before = spark.conf.get(key)
-    spark.conf.set(key, spark.conf.get("spark.sql.files.maxPartitionBytes"))
-    try:
-        yield
-    finally:
-        spark.conf.set(key, before)
+    return spark_settings(spark, {"spark.sql.files.openCostInBytes":
+                                  spark.conf.get("spark.sql.files.maxPartitionBytes")})
+
+
+def whole_files_per_task(spark):
+    """Inside: each task reads exactly one whole file. Spark splits a file only when it is
+    larger than maxPartitionBytes, and packs files into a task while their sizes plus
+    openCostInBytes each stay within it: with both at 1 TiB no file is split and none
+    shares its task."""
+    return spark_settings(spark, {"spark.sql.files.maxPartitionBytes": str(1 << 40),
+                                  "spark.sql.files.openCostInBytes": str(1 << 40)})
 
 
 # ------------------------------------------------------- what two stages share

@@ -145,14 +145,14 @@ def metadata_build(output: str, config: BuildConfig, wiki=None, pageviews=None) 
     """Check, collect, assemble and write: the whole build (counting in Python unless
     `wiki` / `pageviews` count on Spark)."""
     config = config.checked()
-    check_output(output, config.lang)
+    check_list_layout(output, config.lang)
     with staged_output(output, STAGE) as (tmp, finish):
         report = _write(tmp, output, config, build_list(config, wiki, pageviews))
         finish(report)   # which sets its seconds and output
     return report
 
 
-def check_output(output: str, lang: str | None) -> None:
+def check_list_layout(output: str, lang: str | None) -> None:
     """A --lang build adds to a directory of per-language lists; a build without --lang
     replaces a single-list directory. Mixing the two is refused before any work."""
     if not io.is_dir(output):

@@ -15,7 +15,6 @@ rows with `url` and `text` columns: what img2dataset reads.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +28,7 @@ from curate.errors import UserError
 from curate.options import SampleOptions
 from curate.stages import io, task_files
 from curate.stages.io import (SUMMARY_FILE, StageReport, metadata_of, read_counts,
-                              read_stage_input, staged_output)
+                              read_stage_input, staged_output, whole_files_per_task)
 from curate.stages.task_files import TaskFiles, TaskResults
 
 SAMPLE_RESULT = task_files.result_schema(pa.field("expected", pa.float64()),
@@ -179,23 +178,6 @@ def candidates_of(keyed, unit: str, layout: str):
         yield from TextPicker().pick(batches)
 
     return _by_image(keyed).mapInArrow(pick, keyed.schema), "shuffle"
-
-
-@contextmanager
-def whole_files_per_task(spark):
-    """Inside: each task reads exactly one whole file. Spark splits a file only when it is
-    larger than maxPartitionBytes, and packs files into a task while their sizes plus
-    openCostInBytes each stay within it: with both at 1 TiB no file is split and none
-    shares its task."""
-    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
-    before = [spark.conf.get(key) for key in keys]
-    for key in keys:
-        spark.conf.set(key, str(1 << 40))
-    try:
-        yield
-    finally:
-        for key, value in zip(keys, before):
-            spark.conf.set(key, value)
 
 
 def files_hold_disjoint_images(input: str) -> bool:

@@ -83,9 +83,6 @@ class TaskResults:
     def files(self) -> list[tuple[int, list[tuple[str, int]]]]:
         return [(row.partition, list(zip(row.files, row.file_rows))) for row in self.rows]
 
-    def __add__(self, other: "TaskResults") -> "TaskResults":
-        return TaskResults(self.rows + other.rows)
-
 
 @dataclass(frozen=True)
 class TaskFiles:
