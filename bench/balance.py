@@ -187,7 +187,7 @@ def main() -> None:
               f"{shuffles[name] / rows:14.2f}  {' '.join(f'{s:.1f}' for s in runs[name])}")
     print()
     for output in ("curated-image", "curated-image-unordered"):
-        summary = json.loads((work / output / "_summary.json").read_text())
+        summary = json.loads((work / output / "__curate__/summary.json").read_text())
         print(f"{output}: picked in {summary['image_pick']}, t={summary['t']}, expected size "
               f"{summary['expected_size']:,.0f}, size {summary['size']:,}")
     same = [pq.read_table(work / output, columns=["image_uuid", "text"]).sort_by(

@@ -156,7 +156,7 @@ def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None 
                    session=None, overwrite: bool = False) -> StageReport:
     """A metadata list from any subset of sources, MetaCLIP's recipe (ALGORITHM.md §3):
     `output`/metadata.json, or `output`/{lang}.json with `lang` (other languages' lists in
-    `output` are kept), plus entries.parquet/.tsv and _summary.json. Spark is started only
+    `output` are kept), plus entries.parquet/.tsv and __curate__/summary.json. Spark is started only
     for `wiki_text` and `pageviews`; `budgets` caps "wordnet", "unigrams", "bigrams",
     "titles". See curate.core.metadata_build.build."""
     from curate.core.metadata_build.build import BuildConfig

@@ -12,7 +12,7 @@ import click
 from curate import api
 from curate import options as opts
 from curate.errors import RunFailed, UserError
-from curate.stages.io import StageReport
+from curate.stages.io import ERRORS_DIR, StageReport
 
 EXISTING_DIR = click.Path(exists=True, file_okay=False)
 
@@ -243,9 +243,9 @@ def _sample_flags(t, t_lang, seed=None, unit=None, target_size=None) -> dict:
 @threshold_options
 @common_options
 def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwrite):
-    """Count matches per metadata entry and language (zeros included); write _summary.json
+    """Count matches per metadata entry and language (zeros included); write __curate__/summary.json
     (per language: texts, matches, head entries and tail proportion at t) and
-    _entry_counts/{lang}.json (MetaCLIP's {entry: count} form).
+    __curate__/entry_counts/{lang}.json (MetaCLIP's {entry: count} form).
 
     \b
     Example:  curate count work/matched -o work/counts
@@ -332,7 +332,8 @@ def _budget(name, what):
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output directory: the list (metadata.json, or {lang}.json with --lang), "
                    "entries.parquet and entries.tsv (entry_id, entry, source, statistic, "
-                   "lang), _summary.json. An existing DIR must be empty or an earlier build's "
+                   "lang), __curate__/summary.json. An existing DIR must be empty or an earlier "
+                   "build's "
                    "(else --overwrite); replaced as a whole when the build succeeds, "
                    "except that a --lang build keeps the other languages' lists in it.")
 @click.option("--lang", default=None, metavar="L",
@@ -455,7 +456,7 @@ def _print(report: StageReport) -> None:
             click.echo(f"  {failure['path']}: {failure['reason']}")
         more = details["files_failed"] - len(details.get("failed_files", []))
         click.echo(f"  {'and ' + str(more) + ' more; ' if more > 0 else ''}"
-                   f"all are in {report.output}/_errors")
+                   f"all are in {report.output}/{ERRORS_DIR}")
     for warning in details.get("warnings", []):
         click.echo(f"{report.stage}: warning: {warning}")
     if details.get("image_pick") == "shuffle" and details.get("target_size") is None:

@@ -2,9 +2,9 @@
 table in the terminal.
 
 Everything is read from the stage outputs with pyarrow (no Spark): the stage reports
-(`_curate_stage.json`), `counts/` (the matches per entry before balancing) and its
-`_summary.json`, and `curated/` (after balancing: a bincount of the curated rows'
-`matched_entry_ids` per language, streamed batch by batch) and its `_summary.json`.
+(`__curate__/stage.json`), `counts/` (the matches per entry before balancing) and its
+`__curate__/summary.json`, and `curated/` (after balancing: a bincount of the curated rows'
+`matched_entry_ids` per language, streamed batch by batch) and its `__curate__/summary.json`.
 A stage directory that is missing is named on the page and in the terminal; what
 exists is still shown.
 
@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import UserError
-from curate.stages.io import ERRORS_DIR, REPORT_FILE, StageReport, local_path, read_report
+from curate.stages.io import (ERRORS_DIR, REPORT_FILE, SUMMARY_FILE, StageReport, local_path,
+                              read_report)
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"),
           ("count", "counts"), ("sample", "curated")]
-SUMMARY_FILE = "_summary.json"
 REPORT_DIR = "report"
 INDEX = "index.html"
 CHART_RANK, CHART_HEAD_TAIL, CHART_FLOW = "counts_by_rank.png", "head_tail.png", "row_flow.png"
@@ -67,7 +67,7 @@ class Stage:
     directory: str
     path: Path
     report: StageReport | None     # None: missing or incomplete
-    # "ok", "missing", "incomplete" (no readable _curate_stage.json), or "stale" (made from
+    # "ok", "missing", "incomplete" (no readable __curate__/stage.json), or "stale" (made from
     # another output of an earlier stage than the one in this directory: another run's)
     status: str
     stale_from: str = ""
@@ -75,13 +75,13 @@ class Stage:
 
 @dataclass
 class Language:
-    """One metadata language: counts/_summary.json's numbers and the entry counts."""
+    """One metadata language: counts/__curate__/summary.json's numbers and the entry counts."""
     code: str
-    summary: dict                  # counts/_summary.json "languages"[code] ({} without it)
+    summary: dict                  # counts' summary.json "languages"[code] ({} without it)
     before: np.ndarray | None      # matches per entry id in the matched pool (counts/)
     after: np.ndarray | None       # matches per entry id in the curated rows
     kept_rows: int | None          # curated rows of this language
-    t_count: int | None            # the t counts/_summary.json describes head and tail at
+    t_count: int | None            # the t counts/__curate__/summary.json describes head and tail at
     t_sample: int | None           # the t the sample stage used
     top: list[tuple[int, str, int, int | None]] = field(default_factory=list)
     # (entry_id, entry, count before, count after) of the TOP_ENTRIES most matched entries
@@ -365,7 +365,7 @@ def _json(path: Path) -> dict:
 
 def _dataset(path: Path):
     import pyarrow.dataset as ds
-    # Spark's and our side files (_SUCCESS, .crc, _summary.json ...) start with "_" or ".",
+    # Spark's and our side files (_SUCCESS, .crc, __curate__/ ...) start with "_" or ".",
     # which the dataset skips.
     return ds.dataset(str(path), format="parquet")
 
@@ -828,7 +828,7 @@ def _flow_table(report: WorkdirReport) -> str:
     return "\n".join(rows)
 
 
-LANGUAGE_COLUMNS = [   # (key, header, kind); keys of counts/_summary.json unless noted
+LANGUAGE_COLUMNS = [   # (key, header, kind); keys of counts/__curate__/summary.json unless noted
     ("texts", "texts", "int"), ("matched_texts", "matched texts", "int"),
     ("total_matches", "matches", "int"),
     ("mean_matches_per_matched_text", "matches per matched text", "float"),
@@ -843,7 +843,7 @@ def _language_table(report: WorkdirReport) -> str:
         return '<p class="note">No languages: <code>counts/</code> and <code>curated/</code> ' \
                "are both missing.</p>"
     header = "".join(f"<th>{_e(h)}</th>" for _k, h, _kind in LANGUAGE_COLUMNS)
-    rows = ['<p>Numbers of <code>counts/_summary.json</code>, with head and tail at the t '
+    rows = [f'<p>Numbers of <code>counts/{SUMMARY_FILE}</code>, with head and tail at the t '
             "the sample stage used (the count stage's t where nothing was sampled), and the "
             "rows the sample kept per language.</p>",
             '<table id="languages">',
@@ -917,7 +917,7 @@ def _failed_table(report: WorkdirReport) -> list[str]:
         return ["<p>Every input file was read completely.</p>"]
     shown = report.failed_inputs[:FAILED_SHOWN]
     return _table(f"{report.failed_files:,} input files could not be read completely; "
-                  f"{len(shown)} shown, all in <code>pairs/_errors</code>.", "failed",
+                  f"{len(shown)} shown, all in <code>pairs/__curate__/errors</code>.", "failed",
                   ["input file", "reason"],
                   [f'<tr data-row="{_e(name)}"><td><code>{_e(name)}</code></td>'
                    f'{_cell("reason", reason, "text")}</tr>' for name, reason in shown])

@@ -7,6 +7,17 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+# Side files of a stage output (and of a metadata build), all in one folder beside the Parquet
+# files. "__" prefix: Spark, pyarrow and pandas skip names starting with "_" when they read the
+# directory as Parquet, and Hugging Face `datasets` (load_dataset("parquet", data_dir=...))
+# skips folders starting with "__", where it would read a "_" file as Parquet and fail.
+SIDE_DIR = "__curate__"
+REPORT_FILE = f"{SIDE_DIR}/stage.json"          # every output: its StageReport
+SUMMARY_FILE = f"{SIDE_DIR}/summary.json"       # count, sample, metadata build: what it decided
+ERRORS_DIR = f"{SIDE_DIR}/errors"               # extract: input files that could not be read
+INPUTS_FILE = f"{SIDE_DIR}/inputs.txt"          # extract: the expanded input list, one per line
+ENTRY_COUNTS_DIR = f"{SIDE_DIR}/entry_counts"   # count: {lang}.json, MetaCLIP's {entry: count}
+
 # extract -> pairs: one row per (image URL, text attribute) found on a page.
 PAIRS = pa.schema([
     pa.field("image_uuid", pa.string(), nullable=False),   # ALGORITHM.md §1

@@ -220,7 +220,7 @@ def build(data_dir: Path, output: Path) -> dict:
             wordfreq=str(data_dir / WORDFREQ_FILE), titles=str(data_dir / TITLES_FILE),
             min_unigram_count=MIN_UNIGRAM_COUNT)
         payload = (built / "metadata.json").read_bytes()
-        summary = json.loads((built / "_summary.json").read_text("utf-8"))["languages"]["en"]
+        summary = json.loads((built / "__curate__/summary.json").read_text("utf-8"))["languages"]["en"]
 
     out_dir = output.parent
     out_dir.mkdir(parents=True, exist_ok=True)

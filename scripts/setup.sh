@@ -33,4 +33,24 @@ extras="[fast,report]"
 # PYTHONWARNINGS: setuptools warns about every editable install of a package whose folders
 # are mapped (conf/ -> curate.conf); the warning is generic and the mapping intended.
 PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$extras"
+if [ "${1:-}" = "--test" ]; then
+  # Downstream clients the tests run on curate's outputs (img2dataset, Hugging Face datasets),
+  # in a virtualenv of their own; reinstalled only when tests/clients.txt changes.
+  if ! cmp -s tests/clients.txt .venv-clients/clients.txt 2>/dev/null; then
+    [ -x .venv-clients/bin/python ] || "$python" -m venv .venv-clients
+    .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check -r tests/clients.txt
+    cp tests/clients.txt .venv-clients/clients.txt
+  fi
+  # Headless Chromium opens the report in a test: Debian's package, installed when we may.
+  if ! command -v chromium >/dev/null; then
+    as_root=""
+    [ "$(id -u)" = 0 ] || as_root="sudo -n"
+    if command -v apt-get >/dev/null && $as_root true 2>/dev/null; then
+      $as_root apt-get install -y -q chromium >/dev/null 2>&1 ||
+        { $as_root apt-get update -q >/dev/null && $as_root apt-get install -y -q chromium >/dev/null; }
+    else
+      echo "setup: the report's browser test needs Chromium: sudo apt-get install chromium" >&2
+    fi
+  fi
+fi
 echo "setup: ready (.venv, Java $major)" >&2

@@ -28,6 +28,26 @@ def data_dir() -> Path:
     return DATA
 
 
+def needed_tool(path: Path, how: str) -> Path:
+    """A program a test runs (a downstream client, a browser): skipped where it is missing,
+    except under CI, whose setup installs it, so that CI never passes without it."""
+    import os
+
+    if path.exists():
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{path} is missing; {how}")
+    pytest.skip(f"{path} is missing; {how}")
+
+
+@pytest.fixture(scope="session")
+def clients() -> Path:
+    """The bin/ folder of .venv-clients: img2dataset and Hugging Face datasets, as their
+    users install them (tests/clients.txt)."""
+    folder = Path(__file__).resolve().parents[1] / ".venv-clients" / "bin"
+    return needed_tool(folder / "img2dataset", "run: bash scripts/setup.sh --test").parent
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One real local SparkSession (2 threads, loopback only) for the whole test run."""

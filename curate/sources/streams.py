@@ -5,7 +5,7 @@ stream whatever the source, and never holds a whole remote object in memory (the
 read in chunks of at most `CHUNK_SIZE` bytes). A remote body that breaks off mid-stream is
 resumed with a ranged request from the first byte not yet delivered, so the reader sees one
 uninterrupted stream; an input that cannot be had raises `InputUnavailable` with a reason
-fit for `pairs/_errors`.
+fit for `pairs/__curate__/errors`.
 
 Each kind of source has its module: `local` (files), `s3` (boto3; the endpoint is the one
 set by `s3.set_s3_endpoint`, the extract options' s3_endpoint_url, else

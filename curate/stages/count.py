@@ -3,7 +3,7 @@
 Each task counts its rows with the pure core (core.counting.partition_entry_counts) and
 returns its one result row: counters texts:<lang> and its sparse count vectors; the rows
 are summed by a tree reduce. The driver writes the counts table (built by the workers from
-a broadcast of the vectors), `_summary.json` and `_entry_counts/`."""
+a broadcast of the vectors), `__curate__/summary.json` and `__curate__/entry_counts/`."""
 from __future__ import annotations
 
 import numpy as np

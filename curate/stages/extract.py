@@ -2,8 +2,8 @@
 
 Each task reads its file with the pure core (core.extract.stream.pair_batches), writes the
 pairs itself (task_files: they never go back to the JVM) and returns one result row with
-the file's counters and errors; the driver commits the files, writes `_errors` and
-`_inputs.txt`, and checks that the counters add up to the rows written.
+the file's counters and errors; the driver commits the files, writes `__curate__/errors` and
+`__curate__/inputs.txt`, and checks that the counters add up to the rows written.
 """
 from __future__ import annotations
 

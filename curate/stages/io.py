@@ -26,17 +26,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
+from curate.schemas import (ENTRY_COUNTS_DIR, ERRORS_DIR, INPUTS_FILE,  # noqa: F401 (re-exported)
+                            REPORT_FILE, SIDE_DIR, SUMMARY_FILE)
 
 # The directories `curate run` gives each stage's output inside a work directory.
 STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count": "counts",
               "sample": "curated"}
-# Side files of a stage output. Leading "_": Spark, pyarrow and pandas skip them when they
-# read the directory as Parquet.
-REPORT_FILE = "_curate_stage.json"    # every stage: its StageReport
-SUMMARY_FILE = "_summary.json"        # count, sample: what the stage decided
-ERRORS_DIR = "_errors"                # extract: input files that could not be read
-INPUTS_FILE = "_inputs.txt"           # extract: the expanded input list, one per line
-ENTRY_COUNTS_DIR = "_entry_counts"    # count: {lang}.json, MetaCLIP's {entry: count} form
 
 
 # ------------------------------------------------------------------------ filesystem
@@ -128,6 +123,7 @@ def write_text(uri: str, text: str) -> None:
 
 def write_bytes(uri: str, data: bytes) -> None:
     fs, path = _filesystem(uri)
+    fs.create_dir(path.rpartition("/")[0], recursive=True)   # side files sit in SIDE_DIR
     with fs.open_output_stream(path) as stream:
         stream.write(data)
 

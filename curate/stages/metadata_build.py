@@ -18,11 +18,12 @@ from curate import schemas
 from curate.core.metadata import fingerprint_entries
 from curate.core.metadata_build import files
 from curate.core.metadata_build.build import (ENTRIES_PARQUET, ENTRIES_TSV, LANG_LIST, LIST_FILE,
-                                              STAGE, SUMMARY_FILE, Assembled, BuildConfig,
+                                              STAGE, Assembled, BuildConfig,
                                               build_list, canonical_json, list_file_name,
                                               source_name)
 from curate.errors import UserError
 from curate.stages import io
+from curate.stages.io import SUMMARY_FILE
 from curate.stages.io import StageReport, staged_output
 from curate.core.metadata_build.pageviews import select_titles
 from curate.core.metadata_build.pmi import WikiStatistics, select_bigrams, select_unigrams

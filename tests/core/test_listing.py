@@ -205,7 +205,7 @@ def test_task_order_is_a_deterministic_permutation():
 def test_listing_text_round_trips_and_refuses_line_breaks(tmp_path):
     # (The file is written inside the stage's staged output, which appears whole or not at
     # all: curate.stages.io.staged_output; tests/spark/test_extract_stage.py checks it.)
-    target = tmp_path / "_inputs.txt"
+    target = tmp_path / "inputs.txt"
     paths = synthetic(50)
     target.write_text(listing_text(paths))
     assert target.read_text() == "".join(p + "\n" for p in paths)

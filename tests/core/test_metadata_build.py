@@ -209,9 +209,9 @@ def test_languages_built_into_one_directory_make_a_worldwide_set(tmp_path):
         api.metadata_build(str(tmp_path / "lists"), lang=lang,
                            titles=str(tmp_path / f"{lang}.titles.json"))
     lists = tmp_path / "lists"
-    assert sorted(p.name for p in lists.iterdir()) == [
-        "_curate_stage.json", "_summary.json", "de.json", "entries.parquet", "entries.tsv",
-        "fr.json"]
+    assert sorted(str(p.relative_to(lists)) for p in lists.rglob("*") if p.is_file()) == [
+        "__curate__/stage.json", "__curate__/summary.json", "de.json", "entries.parquet",
+        "entries.tsv", "fr.json"]
     meta = load_metadata_set(lists)
     assert meta.worldwide and meta.languages == ("de", "fr")
     assert meta.lists["de"].entries[0] == "Bonn" and meta.lists["fr"].entries[0] == "Paris"
@@ -220,7 +220,7 @@ def test_languages_built_into_one_directory_make_a_worldwide_set(tmp_path):
         ("de", "Bonn"), ("fr", "Paris")]
     stats = api.metadata_stats(str(lists))
     assert stats["languages"]["de"]["sources"] == {"t": 1, "n": 100}
-    assert set(json.loads((lists / "_summary.json").read_text())["languages"]) == {"de", "fr"}
+    assert set(json.loads((lists / "__curate__/summary.json").read_text())["languages"]) == {"de", "fr"}
     with pytest.raises(UserError, match="per-language lists"):
         api.metadata_build(str(lists), titles=str(tmp_path / "fr.titles.json"))
 

@@ -19,6 +19,7 @@ def stage_output(path, stage: str):
     """A directory that looks like `stage`'s output: a Parquet file and its report."""
     path.mkdir(parents=True)
     (path / "part-0.parquet").write_bytes(b"PAR1")
+    (path / REPORT_FILE).parent.mkdir(parents=True, exist_ok=True)
     (path / REPORT_FILE).write_text(StageReport(stage, str(path), 1, 1).to_json(), "utf-8")
     return path
 
@@ -60,7 +61,8 @@ def test_an_output_on_an_input_is_refused_even_with_overwrite(tmp_path, capsys, 
     err = refused(capsys, "dedup", str(pairs), "-o", str(output), "--overwrite")
     assert {"equal": " is the input ", "inside": " is inside the input ",
             "holding": " holds the input "}[where] in err
-    assert sorted(p.name for p in pairs.iterdir()) == ["_curate_stage.json", "part-0.parquet"]
+    assert sorted(str(p.relative_to(pairs)) for p in pairs.rglob("*") if p.is_file()) == [
+        "__curate__/stage.json", "part-0.parquet"]
 
 
 def test_an_input_behind_a_symbolic_link_is_seen(tmp_path, capsys):
@@ -86,6 +88,7 @@ def test_what_may_be_replaced(tmp_path):
     check_output(str(stage_output(tmp_path / "earlier", "dedup")), "dedup")
     odd = tmp_path / "odd"
     odd.mkdir()
+    (odd / REPORT_FILE).parent.mkdir(parents=True)
     (odd / REPORT_FILE).write_text("not json")      # a report that is not ours: refused
     with pytest.raises(UserError, match="already holds 1 entry"):
         check_output(str(odd), "dedup")

@@ -18,6 +18,7 @@ def pairs(tmp_path):
     path = tmp_path / "pairs"
     path.mkdir()
     (path / "part-0.parquet").write_bytes(b"PAR1")
+    (path / REPORT_FILE).parent.mkdir(parents=True, exist_ok=True)
     (path / REPORT_FILE).write_text(StageReport("extract", str(path), 0, 0).to_json())
     return path
 

@@ -99,7 +99,7 @@ def test_dedup_and_match_write_sorted_disjoint_image_ranges(spark, workdir, tmp_
     dedup, matched = image_ranges(tmp_path / "dedup"), image_ranges(tmp_path / "matched")
     assert len(dedup) == len(matched) == 8
     assert all(d[0] <= m[0] <= m[1] <= d[1] for d, m in zip(dedup, matched))
-    summary = json.loads((workdir / "curated" / "_summary.json").read_text())
+    summary = json.loads((workdir / "curated" / "__curate__/summary.json").read_text())
     assert summary["image_pick"] == "sorted_files"
 
 
@@ -127,7 +127,7 @@ def test_matched_and_counts_equal_the_pure_matcher(workdir):
     assert counts.entry.tolist() == list(entries)
     flat = [e for ids in expected.values() for e in ids]
     assert counts["count"].tolist() == np.bincount(flat, minlength=len(entries)).tolist()
-    summary = json.loads((workdir / "counts" / "_summary.json").read_text())["languages"]["en"]
+    summary = json.loads((workdir / "counts" / "__curate__/summary.json").read_text())["languages"]["en"]
     assert summary["matched_texts"] == len(expected)
     assert summary["texts"] == n_english
     assert summary["total_matches"] == len(flat)
@@ -171,7 +171,7 @@ def test_sample_of_unsorted_input_shuffles_to_the_same_rows(workdir, tmp_path, c
     assert run_cli("sample", str(unsorted), "--counts", str(workdir / "counts"),
                    "-o", str(tmp_path / "curated")) == 0
     assert "grouped each image's texts by a shuffle" in capsys.readouterr().out
-    summary = json.loads((tmp_path / "curated" / "_summary.json").read_text())
+    summary = json.loads((tmp_path / "curated" / "__curate__/summary.json").read_text())
     assert summary["image_pick"] == "shuffle"
     got, want = pd.read_parquet(tmp_path / "curated"), read(workdir, "curated")
     assert set(zip(got.image_uuid, got.text)) == set(zip(want.image_uuid, want.text))

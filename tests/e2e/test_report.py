@@ -130,8 +130,8 @@ def test_every_chart_it_shows_is_a_png(rendered):
 
 def test_the_language_table_is_the_count_summary(workdir, rendered):
     values, rows = rendered.page.values, rendered.page.rows
-    summary = json.loads((workdir / "counts" / "_summary.json").read_text())["languages"]
-    sample = json.loads((workdir / "curated" / "_summary.json").read_text())
+    summary = json.loads((workdir / "counts" / "__curate__/summary.json").read_text())["languages"]
+    sample = json.loads((workdir / "curated" / "__curate__/summary.json").read_text())
     curated = pd.read_parquet(workdir / "curated", columns=["lang"])
     assert sorted(rows["languages"]) == sorted(summary) == ["en"]
     for lang, numbers in summary.items():
@@ -227,7 +227,7 @@ def test_one_t_per_language_on_the_page_the_samples(workdir, tmp_path, capsys):
     assert int(values[("languages", "en", "t")]) == t == int(values[("languages", "en",
                                                                      "sample_t")])
     assert int(values[("languages", "en", "head_entries")]) == want["head_entries"] != int(
-        json.loads((again / "counts" / "_summary.json").read_text())["languages"]["en"][
+        json.loads((again / "counts" / "__curate__/summary.json").read_text())["languages"]["en"][
             "head_entries"])
     assert float(values[("languages", "en", "head_share_of_matches")]) == pytest.approx(
         want["head_share_of_matches"])
@@ -266,7 +266,7 @@ def test_the_terminal_table_has_the_key_numbers(workdir, rendered):
         assert f"{report.rows_in:,}" in line and f"{report.rows_out:,}" in line
         for reason, n in report.dropped.items():
             assert f"{reason} {n:,}" in line
-    en = json.loads((workdir / "counts" / "_summary.json").read_text())["languages"]["en"]
+    en = json.loads((workdir / "counts" / "__curate__/summary.json").read_text())["languages"]["en"]
     line = next(line for line in lines if line.split()[:1] == ["en"])
     assert line.split()[1:5] == [f"{en['texts']:,}", f"{en['matched_texts']:,}",
                                  f"{en['entries']:,}", str(T)]

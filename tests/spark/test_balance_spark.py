@@ -28,7 +28,7 @@ from balance_helpers import (SEED, zipf_pool, row_keep_probability, run_sample_b
 def test_language_thresholds_through_spark(spark, tmp_path):
     """run_count on an en + de matched set with those counts (one single-entry text per
     match, plus one English text matching entries 5 and 6) and metadata en.txt + de.txt:
-    its _summary.json and report have t_en = 7 and the derived t_de = 6."""
+    its __curate__/summary.json and report have t_en = 7 and the derived t_de = 6."""
     from curate.stages.count import run_count
     from curate.stages.io import SUMMARY_FILE, read_counts
 
@@ -239,8 +239,8 @@ def test_spark_sample_files_are_flat_bounded_and_the_sessions_codec(spark, spark
                         SampleOptions(Thresholds(SPARK_T), SEED, "pair", max_rows_per_file=4000),
                         counts=str(root / "counts1"))
     files = sorted(p for p in out.iterdir() if p.suffix == ".parquet")
-    assert sorted(p.name for p in out.iterdir() if p not in files) == [
-        "_curate_stage.json", SUMMARY_FILE]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                  if p.is_file() and p not in files) == ["__curate__/stage.json", SUMMARY_FILE]
     sizes = [pq.ParquetFile(p).metadata.num_rows for p in files]
     assert max(sizes) == 4000 and sum(sizes) == report.rows_out
     assert len(files) > report.rows_out // 4000
@@ -298,8 +298,9 @@ def test_spark_image_pick_in_whole_files_and_its_fallbacks(spark, spark_pool):
             assert report.rows_in == SPARK_TEXTS and report.rows_out == len(want)
             assert report.dropped["other_text_of_image"] == SPARK_TEXTS - len(
                 spark_pool["image_sizes"])
-            assert sorted(p.name for p in out.iterdir() if p.suffix != ".parquet") == [
-                "_curate_stage.json", SUMMARY_FILE]
+            assert sorted(str(p.relative_to(out)) for p in out.rglob("*")
+                          if p.is_file() and p.suffix != ".parquet") == [
+                "__curate__/stage.json", SUMMARY_FILE]
         assert spark.conf.get(key) == str(64 * 1024)   # the whole-file setting is undone
     finally:
         spark.conf.set(key, before)

@@ -1,5 +1,5 @@
 """The extract stage on Spark over every real archive in ../shared/data: the same rows as the
-pure core, damaged files recorded in pairs/_errors, and the run goes on."""
+pure core, damaged files recorded in pairs/__curate__/errors, and the run goes on."""
 from __future__ import annotations
 
 import pandas as pd
@@ -99,5 +99,5 @@ def test_cli_exits_1_past_the_failed_fraction_and_keeps_the_output(spark, data_d
         assert f"  {failure['path']}: {failure['reason']}" in printed
     more = details["files_failed"] - len(shown)
     assert printed[-1] == (f"  {'and ' + str(more) + ' more; ' if more else ''}"
-                           f"all are in {out}/_errors")
+                           f"all are in {out}/__curate__/errors")
     assert f"first {shown[0]['path']}: {shown[0]['reason']}" in err[-1]

@@ -129,7 +129,7 @@ def test_count_gives_one_vector_per_language_and_refuses_other_metadata(
                     expected[i] += 1
         assert rows["count"].tolist() == expected
     assert report.rows_in == 6
-    summary = json.loads((counts / "_summary.json").read_text("utf-8"))["languages"]
+    summary = json.loads((counts / "__curate__/summary.json").read_text("utf-8"))["languages"]
     assert summary["en"]["texts"] == 3 and summary["en"]["matched_texts"] == 2
     assert summary["zh"]["texts"] == 2 and summary["zh"]["matched_texts"] == 2
     assert read_report(str(counts)).details["metadata"]["fingerprint"] == \
@@ -176,7 +176,7 @@ def test_worldwide_run_uses_the_shipped_lists_end_to_end(spark, data_dir, tmp_pa
     report = read_report(str(work / "matched"))
     assert report.details["spacing"] == "v2"
     assert report.details["metadata"]["fingerprint"] == worldwide.fingerprint
-    summary = json.loads((work / "counts" / "_summary.json").read_text("utf-8"))["languages"]
+    summary = json.loads((work / "counts" / "__curate__/summary.json").read_text("utf-8"))["languages"]
     assert summary["zh"]["matched_texts"] == len(zh)
     assert set(read_report(str(work / "curated")).details["t"]) == set(worldwide.languages)
     # count on its own, without --metadata, counts with the matched set's lists

@@ -29,7 +29,7 @@ def test_wiki_statistics_spark_job_on_the_summaries(spark, summaries, expected, 
     assert uni == sorted(uni, key=lambda u: (-u[1], u[0]))   # the stable order
     assert big.keys() == expected["bigrams"].keys()
     assert all(math.isclose(big[s], v, rel_tol=1e-12) for s, v in expected["bigrams"].items())
-    summary = json.loads((tmp_path / "out" / "_summary.json").read_text())["languages"]["en"]
+    summary = json.loads((tmp_path / "out" / "__curate__/summary.json").read_text())["languages"]["en"]
     assert summary["sources"]["u"]["read"]["tokens"] == expected["tokens"]
     assert summary["sources"]["u"]["read"]["files"] == 2
     assert report.rows_out == len(load_metadata(tmp_path / "out" / "metadata.json").entries)

@@ -17,8 +17,8 @@ Output directory (complete or absent: written beside it, then renamed into place
   ``statistic`` (the value that admitted it: count, frequency, PMI, views, rank, number;
   empty for WordNet and unranked titles). In the TSV, ``\\``, tab, newline and carriage
   return inside an entry are written ``\\\\``, ``\\t``, ``\\n``, ``\\r``.
-* ``_summary.json``: per language, the entries per source, what each source read and
-  offered, the strings dropped by reason, the options and inputs; ``_curate_stage.json``:
+* ``__curate__/summary.json``: per language, the entries per source, what each source read and
+  offered, the strings dropped by reason, the options and inputs; ``__curate__/stage.json``:
   this run's report.
 """
 from __future__ import annotations
@@ -40,7 +40,6 @@ STAGE = "metadata_build"
 LIST_FILE = "metadata.json"          # the list of a build without --lang
 ENTRIES_PARQUET = "entries.parquet"
 ENTRIES_TSV = "entries.tsv"
-SUMMARY_FILE = "_summary.json"
 BUDGET_NAMES = ("wordnet", "unigrams", "bigrams", "titles")
 # What curate.core.metadata reads as a per-language list of a directory: {lang}.json|txt[.gz].
 LANG_LIST = re.compile(r"([a-z]{2,3}(?:[-_][a-z0-9]+)?)\.(?:json|txt)(?:\.gz)?")

@@ -49,7 +49,8 @@ def metadata_stats(path: str, lang: str | None = None, top: int = 10) -> dict:
     """Statistics of a metadata file or directory; UserError for what cannot be read."""
     from curate.options import load_settings
     from curate.core.metadata import metadata_from_bytes, read_metadata_bytes, read_metadata_set_bytes
-    from curate.core.metadata_build.build import ENTRIES_PARQUET, LIST_FILE, SUMMARY_FILE
+    from curate.core.metadata_build.build import ENTRIES_PARQUET, LIST_FILE
+    from curate.schemas import SUMMARY_FILE
 
     path = os.fspath(path)
     where = Path(path)
