@@ -131,7 +131,7 @@ def extract_options(command):
                           "(default: off)."),
         click.option("--max-failed-fraction", type=click.FloatRange(0, 1), default=None,
                      help="Fail (exit 1) when more than this share of input files could not "
-                          "be read (default: 0.01)."),
+                          "be read, and at least one (default: 0.01; 0: any failed file)."),
     ])
 
 

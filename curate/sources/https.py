@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import email.utils
 import http.client
-import socket
 import ssl
 import time
 import urllib.error
 import urllib.request
 
 from curate.sources.resuming import ResumingReader, RetryPolicy, Transient, content_range
-from curate.sources.streams import InputUnavailable
+from curate.sources.streams import InputUnavailable, unreachable
 
 HTTP_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _HTTP_FINAL = {403: "access denied", 404: "not found", 410: "gone"}
 USER_AGENT = "curate/0.1 (python urllib)"
-# Failures to reach a host at all: final at once when no byte was read yet.
-UNREACHABLE = (socket.gaierror, ConnectionRefusedError)
 
 
 class HTTPReader(ResumingReader):
@@ -50,7 +47,7 @@ class HTTPReader(ResumingReader):
             if isinstance(e.reason, ssl.SSLCertVerificationError):  # no retry will fix it
                 raise InputUnavailable(f"TLS certificate rejected ({e.reason}): "
                                        f"{self.name}") from None
-            if not self._opened_once and isinstance(e.reason, UNREACHABLE):
+            if not self._opened_once and unreachable(e.reason):
                 # A host that has no address or refuses every connection before the first
                 # byte: waiting minutes for it (as for throttling) only hides the cause.
                 raise InputUnavailable(f"host unreachable ({type(e.reason).__name__}: "

@@ -7,9 +7,11 @@ from __future__ import annotations
 import functools
 import http.client
 import os
+import socket
+from urllib.parse import urlsplit
 
 from curate.sources.resuming import ResumingReader, RetryPolicy, Transient, content_range
-from curate.sources.streams import ARCHIVE_SUFFIXES, TIMEOUT, InputUnavailable
+from curate.sources.streams import ARCHIVE_SUFFIXES, TIMEOUT, InputUnavailable, unreachable
 
 S3_ENDPOINT_ENV = "CURATE_S3_ENDPOINT_URL"
 S3_MAX_ATTEMPTS = 10      # botocore's attempts per S3 request (adaptive retry mode)
@@ -58,6 +60,29 @@ def _s3_client(endpoint_url: str | None, _pid: int):
 
 client_for_s3.cache_clear = _s3_client.cache_clear  # type: ignore[attr-defined]
 
+_REACHED: set[str] = set()   # endpoints this process has connected to
+
+
+def check_reachable(client) -> None:
+    """InputUnavailable at once when the client's endpoint does not resolve or refuses
+    connections. botocore retries connection errors like throttling (S3_MAX_ATTEMPTS tries,
+    over a minute with no network) and its retry handler cannot tell them apart, so one TCP
+    connection per process and endpoint asks first; other failures (a timeout) are left to
+    botocore's retries."""
+    endpoint = client.meta.endpoint_url
+    if endpoint in _REACHED:
+        return
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=TIMEOUT).close()
+    except OSError as e:
+        if unreachable(e):
+            raise InputUnavailable(f"cannot reach S3 at {endpoint} "
+                                   f"({type(e).__name__}: {e})") from None
+        return
+    _REACHED.add(endpoint)
+
 
 def split_s3(url: str) -> tuple[str, str]:
     bucket, _, key = url[5:].partition("/")
@@ -101,6 +126,7 @@ class S3Reader(ResumingReader):
         if not self._key or self._key.endswith("/"):
             raise InputUnavailable(f"an S3 prefix, not an object: {url}")
         self._client = client_for_s3()
+        check_reachable(self._client)
         self._etag: str | None = None
         self._read_errors = _s3_body_errors()
         super().__init__(url, policy)
@@ -143,7 +169,9 @@ def list_s3(name: str, bucket: str, prefix: str) -> list[str]:
     from botocore.exceptions import BotoCoreError, ClientError
 
     found = []
-    paginator = client_for_s3().get_paginator("list_objects_v2")
+    client = client_for_s3()
+    check_reachable(client)
+    paginator = client.get_paginator("list_objects_v2")
     try:
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix,
                                        PaginationConfig={"PageSize": S3_PAGE_SIZE}):

@@ -19,6 +19,7 @@ also takes as keyword arguments.
 from __future__ import annotations
 
 import io
+import socket
 from typing import BinaryIO
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".wat", ".wat.gz", ".arc", ".arc.gz")
@@ -39,6 +40,16 @@ class InputUnavailable(OSError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` says the host cannot be reached at all: a name that does not resolve
+    or a port that refuses. Final when nothing was read yet: retrying it as throttling is
+    retried (minutes of backoff) only hides the cause. A temporary resolver failure
+    (EAI_AGAIN, a busy DNS server on a cluster) is not one of these: it is retried."""
+    if isinstance(error, ConnectionRefusedError):
+        return True
+    return isinstance(error, socket.gaierror) and error.errno != socket.EAI_AGAIN
 
 
 def is_remote(name: str) -> bool:

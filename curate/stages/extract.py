@@ -81,12 +81,23 @@ def _write_errors(directory: str, results: TaskResults) -> None:
 FAILED_FILES_SHOWN = 5
 
 
+def failures_allowed(files: int, limit: float) -> int:
+    """How many failed input files a run of `files` goes on with: the share `limit` of them,
+    at least one when `limit` > 0 (one truncated file among twelve should not stop a run
+    at the 1% default), never all of them (a run that read nothing has failed)."""
+    allowed = int(limit * files + 1e-9)
+    if limit > 0:
+        allowed = max(allowed, 1)
+    return min(allowed, files - 1)
+
+
 def _check_failed_fraction(report: StageReport, limit: float) -> None:
     failed, files = report.details["files_failed"], report.details["files"]
-    if files and failed / files > limit:
+    if files and failed > failures_allowed(files, limit):
         first = report.details["failed_files"][0]
-        raise RunFailed(f"{failed} of {files} input files failed ({failed / files:.1%} > "
-                        f"--max-failed-fraction {limit:.1%}), first {first['path']}: "
+        allowed = failures_allowed(files, limit)
+        raise RunFailed(f"{failed} of {files} input files failed (--max-failed-fraction "
+                        f"{limit:g} allows {max(allowed, 0)}), first {first['path']}: "
                         f"{first['reason']}; the output is complete for the rest, see "
                         f"{report.output}/{ERRORS_DIR}", report)
 

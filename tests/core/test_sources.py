@@ -28,7 +28,8 @@ from conftest_servers import put_files
 from curate.sources import https, resuming
 from curate.sources import s3 as s3_source
 from curate.sources.s3 import client_for_s3
-from curate.sources.streams import InputUnavailable, is_remote, list_inputs, open_input
+from curate.sources.streams import (InputUnavailable, is_remote, list_inputs, open_input,
+                                    unreachable)
 
 FAST = {"backoff": 0.01}
 WARC_GZ = "commoncrawl/CC-MAIN-2020-34-sample.warc.gz"   # 135,896 bytes, 16 responses
@@ -353,13 +354,42 @@ def test_http_file_changed_between_requests_is_unavailable(data_server, tmp_path
 def test_http_connection_refused_before_any_byte_is_final_at_once():
     """A host that refuses the first connection is not waited for as throttling is (the
     default policy would wait minutes over 8 tries): final at once, the cause named."""
-    with socket.socket() as s:             # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     with pytest.raises(InputUnavailable) as e:
-        open_input(f"http://127.0.0.1:{port}/x.warc.gz")
+        open_input(f"http://127.0.0.1:{closed_port()}/x.warc.gz")
     assert e.value.reason.startswith("host unreachable (ConnectionRefusedError")
     assert "tries" not in e.value.reason
+
+
+def closed_port() -> int:
+    with socket.socket() as s:             # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("endpoint, cause", [
+    ("http://127.0.0.1:{port}", "ConnectionRefusedError"),
+    ("http://no-such-host.invalid:9000", "gaierror"),
+], ids=["refused", "no-such-name"])
+def test_s3_endpoint_that_cannot_be_reached_is_final_at_once(aws_env, monkeypatch, endpoint,
+                                                             cause):
+    """botocore retries connection errors as it retries SlowDown (10 attempts, over a
+    minute): an endpoint that refuses or does not resolve fails at once, the cause named,
+    when a file is opened and when a prefix is listed."""
+    endpoint = endpoint.format(port=closed_port())
+    monkeypatch.setenv(s3_source.S3_ENDPOINT_ENV, endpoint)
+    for attempt in (lambda: open_input("s3://bucket/a.warc.gz"),
+                    lambda: list_inputs("s3://bucket/crawl/")):
+        with pytest.raises(InputUnavailable) as e:
+            attempt()
+        assert f"cannot reach S3 at {endpoint} ({cause}" in e.value.reason
+    assert endpoint not in s3_source._REACHED
+
+
+def test_what_counts_as_unreachable():
+    assert unreachable(ConnectionRefusedError())
+    assert unreachable(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    assert not unreachable(socket.gaierror(socket.EAI_AGAIN, "Temporary failure"))
+    assert not unreachable(TimeoutError()) and not unreachable(ConnectionResetError())
 
 
 def test_retry_policy_delays():

@@ -101,3 +101,33 @@ def test_cli_exits_1_past_the_failed_fraction_and_keeps_the_output(spark, data_d
     assert printed[-1] == (f"  {'and ' + str(more) + ' more; ' if more else ''}"
                            f"all are in {out}/__curate__/errors")
     assert f"first {shown[0]['path']}: {shown[0]['reason']}" in err[-1]
+
+
+def test_failures_allowed():
+    from curate.stages.extract import failures_allowed
+
+    assert [failures_allowed(n, 0.01) for n in (1, 2, 12, 99, 100, 250)] == [0, 1, 1, 1, 1, 2]
+    assert [failures_allowed(n, 0.5) for n in (1, 2, 3, 4)] == [0, 1, 1, 2]
+    assert [failures_allowed(n, 0) for n in (1, 12, 1000)] == [0, 0, 0]
+    assert [failures_allowed(n, 1) for n in (1, 12)] == [0, 11]
+
+
+def test_one_broken_file_among_few_is_reported_not_fatal(spark, data_dir, tmp_path, capsys):
+    """At the 1% default, one broken file among three goes on (exit 0), named on the
+    terminal with its reason; two of three stop the run."""
+    from curate.cli import main
+
+    good = sorted(str(p) for p in (data_dir / "commoncrawl").glob("*.warc.gz"))
+    broken = str(data_dir / "edgecases" / "example-wrong-chunks.warc.gz")
+    with pytest.raises(SystemExit) as done:
+        main(["extract", *good, broken, "-o", str(tmp_path / "pairs")])
+    printed = capsys.readouterr().out.splitlines()
+    assert done.value.code == 0
+    (failure,) = read_report(str(tmp_path / "pairs")).details["failed_files"]
+    assert failure["path"] == broken and f"  {broken}: {failure['reason']}" in printed
+    with pytest.raises(SystemExit) as done:
+        main(["extract", good[0], broken, str(data_dir / "edgecases" / "bad.arc"),
+              "-o", str(tmp_path / "pairs2")])
+    assert done.value.code == 1
+    assert "2 of 3 input files failed (--max-failed-fraction 0.01 allows 1)" in \
+        capsys.readouterr().err
