@@ -539,6 +539,12 @@ class _Charts:
                 bars.append((f"{lang.code} after", after, heads, len(bars) + 0.4 * i))
         figure = self._figure(8.5, max(2.4, 1.2 + 0.45 * len(bars)))
         ax = figure.subplots()
+        ax.set_title("Matches on head and tail entries, before and after balancing",
+                     fontsize=11)
+        if not bars:   # (an axis with nothing on it collapses under constrained layout)
+            ax.set_axis_off()
+            ax.text(0.5, 0.5, "no matches to divide", ha="center", va="center")
+            return figure
         y = np.array([b[3] for b in bars])
         head = np.array([b[1] for b in bars])
         ax.barh(y, head, color="#c44e52", label="head entries (count before ≥ t)")
@@ -554,12 +560,7 @@ class _Charts:
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(_percent)
         ax.set_xlabel("share of all matches")
-        if not bars:
-            ax.text(0.5, 0.5, "no matches to divide", ha="center", va="center")
-        else:
-            figure.legend(fontsize=8, loc="outside lower center", ncols=2)
-        ax.set_title("Matches on head and tail entries, before and after balancing",
-                     fontsize=11)
+        figure.legend(fontsize=8, loc="outside lower center", ncols=2)
         return figure
 
     def size_by_t(self, languages: list[Language]):
@@ -845,20 +846,31 @@ def _language_table(report: WorkdirReport) -> str:
     header = "".join(f"<th>{_e(h)}</th>" for _k, h, _kind in LANGUAGE_COLUMNS)
     rows = [f'<p>Numbers of <code>counts/{SUMMARY_FILE}</code>, with head and tail at the t '
             "the sample stage used (the count stage's t where nothing was sampled), and the "
-            "rows the sample kept per language.</p>",
+            "rows the sample kept per language; the language mix is each language's share "
+            "of all texts and of the curated rows.</p>",
             '<table id="languages">',
             f"<tr><th>language</th>{header}<th>sample t</th><th>kept rows</th>"
-            "<th>kept / matched texts</th></tr>"]
+            "<th>kept / matched texts</th><th>share of texts</th>"
+            "<th>share of curated</th></tr>"]
+    all_texts = sum(lang.summary.get("texts") or 0 for lang in report.languages)
+    all_kept = sum(lang.kept_rows or 0 for lang in report.languages)
     for lang in report.languages:
         cells = "".join(_cell(key, lang.summary.get(key), kind)
                         for key, _h, kind in LANGUAGE_COLUMNS)
         matched = lang.summary.get("matched_texts")
         kept_share = lang.kept_rows / matched if matched and lang.kept_rows is not None else None
+        texts = lang.summary.get("texts")
         rows.append(f'<tr data-row="{_e(lang.code)}"><td><b>{_e(lang.code)}</b></td>{cells}'
                     f"{_cell('sample_t', lang.t_sample)}{_cell('kept_rows', lang.kept_rows)}"
-                    f"{_cell('kept_share', kept_share, 'pct')}</tr>")
+                    f"{_cell('kept_share', kept_share, 'pct')}"
+                    f"{_cell('text_share', _fraction(texts, all_texts), 'pct')}"
+                    f"{_cell('curated_share', _fraction(lang.kept_rows, all_kept), 'pct')}</tr>")
     rows.append("</table>")
     return "\n".join(rows)
+
+
+def _fraction(part: int | None, whole: int) -> float | None:
+    return part / whole if part is not None and whole else None
 
 
 def _size_table(report: WorkdirReport) -> list[str]:

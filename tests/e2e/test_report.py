@@ -20,9 +20,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from browser_helpers import Browser, chromium
 from cli_helpers import run_cli
+from conftest import needed_tool
 from curate import api
-from curate.stages.io import read_report
+from curate.stages.io import ERRORS_DIR, read_report
 
 STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("count", "counts"),
           ("sample", "curated")]
@@ -117,6 +119,68 @@ def test_the_page_holds_every_stage_report(workdir, rendered):
     assert 'class="note"' not in rendered.html   # nothing missing
 
 
+# What the browser shows: each cell with a number, its text and exact value, per table/row.
+CELLS_JS = """JSON.stringify([...document.querySelectorAll('td.num[data-key]')].map(td => [
+  td.closest('table').id, td.closest('tr').dataset.row, td.dataset.key, td.dataset.value,
+  td.innerText.trim()]))"""
+IMAGES_JS = """JSON.stringify([...document.images].map(i => [i.getAttribute('src'), i.complete,
+  i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]))"""
+CARDS_JS = """JSON.stringify(Object.fromEntries([...document.querySelectorAll('.card')].map(
+  c => [c.childNodes[1].textContent, c.querySelector('b').innerText])))"""
+
+
+@pytest.fixture(scope="module")
+def in_browser(rendered, tmp_path_factory):
+    """The report as headless Chromium shows it: images, numeric cells and cards."""
+    binary = needed_tool(chromium() or __import__("pathlib").Path("/usr/bin/chromium"),
+                         "install Debian's chromium (scripts/setup.sh --test does)")
+    browser = Browser(binary, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        tab = browser.open((rendered.dir / "index.html").as_uri())
+        seen = SimpleNamespace(images=json.loads(tab.evaluate(IMAGES_JS)),
+                               cells=json.loads(tab.evaluate(CELLS_JS)),
+                               cards=json.loads(tab.evaluate(CARDS_JS)))
+        tab.screenshot(rendered.dir.parent / "report-screenshot.png")
+    finally:
+        browser.close()
+    return seen
+
+
+def shown_number(text: str) -> float:
+    """A number as the page prints it: 1,234 / 12.5% / 0.123."""
+    return float(text[:-1].replace(",", "")) / 100 if text.endswith("%") else \
+        float(text.replace(",", ""))
+
+
+def test_in_a_browser_every_image_loads(in_browser):
+    assert {src for src, *_ in in_browser.images} == CHARTS
+    for src, complete, width, height, shown_width in in_browser.images:
+        assert complete and width >= 400 and height >= 150 and shown_width > 0, src
+
+
+def test_in_a_browser_the_numbers_agree_with_the_summaries(workdir, in_browser):
+    """Every number a user reads in a table is the value behind it (rounded as shown),
+    and the cards repeat the stage reports and the languages table."""
+    cells = {(table, row, key): (value, text) for table, row, key, value, text
+             in in_browser.cells}
+    assert len(cells) > 50
+    for (table, row, key), (value, text) in cells.items():
+        if value == "":
+            assert text == "—", (table, row, key)
+        else:
+            assert shown_number(text) == pytest.approx(float(value), abs=0.0005, rel=0.001), \
+                (table, row, key, value, text)
+    cards = in_browser.cards
+    for label, name in [("pairs extracted", "pairs"), ("distinct pairs", "dedup"),
+                        ("matched pairs", "matched"), ("curated pairs", "curated")]:
+        assert cards[label] == f"{read_report(str(workdir / name)).rows_out:,}"
+    en = json.loads((workdir / "counts" / "__curate__/summary.json").read_text())["languages"]["en"]
+    assert en["t"] == T and en["head_entries"] >= 1
+    assert cards["head share of matches (en, before)"] == \
+        cells[("languages", "en", "head_share_of_matches")][1] == \
+        f"{en['head_share_of_matches']:.1%}"
+
+
 def test_every_chart_it_shows_is_a_png(rendered):
     assert set(rendered.page.images) == CHARTS
     for name in rendered.page.images:
@@ -141,6 +205,11 @@ def test_the_language_table_is_the_count_summary(workdir, rendered):
             assert (float(shown) if isinstance(expected, float) else int(shown)) == expected
         assert int(values[("languages", lang, "sample_t")]) == sample["t"][lang]
         assert int(values[("languages", lang, "kept_rows")]) == int((curated.lang == lang).sum())
+        # the language mix: shares of all texts and of the curated rows
+        assert float(values[("languages", lang, "text_share")]) == pytest.approx(
+            numbers["texts"] / sum(n["texts"] for n in summary.values()))
+        assert float(values[("languages", lang, "curated_share")]) == pytest.approx(
+            (curated.lang == lang).mean())
 
 
 def test_hosts_failed_inputs_and_the_keep_rule_are_on_the_page(workdir, rendered, tmp_path,
@@ -166,7 +235,7 @@ def test_hosts_failed_inputs_and_the_keep_rule_are_on_the_page(workdir, rendered
     capsys.readouterr()
     assert run_cli("report", str(broken)) == 0
     page = Page((broken / "report" / "index.html").read_text("utf-8"))
-    errors = pd.read_parquet(broken / "pairs" / "_errors").drop_duplicates("path")
+    errors = pd.read_parquet(broken / "pairs" / ERRORS_DIR).drop_duplicates("path")
     assert sorted(page.rows["failed"]) == sorted(errors.path)
     for name, reason in zip(errors.path, errors.reason):
         assert page.values[("failed", name, "reason")] == reason
