@@ -25,10 +25,21 @@ class Session:
     """How to get Spark: a master and settings, started on first use."""
     master: str | None = None
     conf: dict[str, str] = field(default_factory=dict)
+    # An S3-compatible endpoint for s3:// and s3a:// inputs and outputs: curate's own
+    # reads and writes (here and in the tasks) and Spark's S3A connector.
+    s3_endpoint_url: str | None = None
+
+    def __post_init__(self):
+        if self.s3_endpoint_url:   # for this process's own reads and writes, from now on
+            from curate.sources.s3 import use_s3_endpoint_here
+            use_s3_endpoint_here(self.s3_endpoint_url)
 
     def spark(self):
-        from curate.stages.session import get_spark
-        return get_spark(self.master, self.conf)
+        from curate.stages.session import get_spark, s3_endpoint_settings
+        conf = dict(self.conf)
+        if self.s3_endpoint_url:
+            conf.update(s3_endpoint_settings(self.s3_endpoint_url))
+        return get_spark(self.master, conf)
 
 
 def _spark(session):

@@ -14,7 +14,18 @@ from curate import options as opts
 from curate.errors import RunFailed, UserError
 from curate.stages.io import ERRORS_DIR, StageReport
 
-EXISTING_DIR = click.Path(exists=True, file_okay=False)
+class _StageDir(click.ParamType):
+    """A stage's input directory: a local one must exist (checked as click does); a URI
+    of another store (s3a://, gs://, hdfs:// ...) is checked by the stage when it reads."""
+    name = "directory"
+    _local = click.Path(exists=True, file_okay=False)
+
+    def convert(self, value, param, ctx):
+        from curate.stages.stores import scheme_of
+        return self._local.convert(value, param, ctx) if scheme_of(value) == "" else value
+
+
+EXISTING_DIR = _StageDir()
 
 
 def _shipped(key: str, section: str | None = None):
@@ -31,12 +42,19 @@ def _with_options(command, options):
 
 
 def spark_options(command):
-    """--master and --conf: every command that runs Spark takes them."""
+    """--master, --conf and --s3-endpoint-url: every command that runs Spark takes them."""
     return _with_options(command, [
         click.option("--master", default=None,
                      help="Spark master. Default: what spark-submit provides, else local[*]."),
         click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
                      help="A Spark setting, repeatable (e.g. --conf spark.driver.memory=8g)."),
+        # Kept in the context (expose_value=False): _session and the extract options read it.
+        click.option("--s3-endpoint-url", default=None, metavar="URL", expose_value=False,
+                     callback=lambda ctx, _param, value: ctx.meta.update(s3_endpoint_url=value),
+                     help="An S3-compatible endpoint (MinIO, R2, ...) for s3:// and s3a:// "
+                          "inputs and outputs, for curate's own reads and writes and for "
+                          "Spark's S3A connector; default: $CURATE_S3_ENDPOINT_URL, else "
+                          "AWS's."),
     ])
 
 
@@ -118,9 +136,6 @@ def extract_options(command):
                      help="Where the keys of a warc.paths.gz / wat.paths.gz listing live: "
                           "https://data.commoncrawl.org/ (default, no credentials needed) or "
                           "s3://commoncrawl/."),
-        click.option("--s3-endpoint-url", default=None, metavar="URL",
-                     help="An S3-compatible endpoint (MinIO, R2, ...) for s3:// inputs; "
-                          "default: $CURATE_S3_ENDPOINT_URL, else AWS's."),
         click.option("--limit", type=click.IntRange(min=1), default=None,
                      help="Read only the first N input files (after sampling)."),
         click.option("--sample-fraction", type=click.FloatRange(0, 1, min_open=True),
@@ -135,8 +150,9 @@ def extract_options(command):
     ])
 
 
-def _extract_flags(input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
-                   max_failed_fraction, seed) -> dict:
+def _extract_flags(input_base_url, limit, sample_fraction, lazy_images, max_failed_fraction,
+                   seed) -> dict:
+    s3_endpoint_url = click.get_current_context().meta.get("s3_endpoint_url")
     return dict(input_base_url=input_base_url, s3_endpoint_url=s3_endpoint_url, limit=limit,
                 sample_fraction=sample_fraction, lazy_images=lazy_images,
                 max_failed_fraction=max_failed_fraction, seed=seed)
@@ -149,8 +165,8 @@ def _extract_flags(input_base_url, s3_endpoint_url, limit, sample_fraction, lazy
 @click.option("--seed", type=int, default=None,
               help="Seed of --sample-fraction and of the task order (default: 0).")
 @common_options
-def extract(inputs, output, input_base_url, s3_endpoint_url, limit, sample_fraction,
-            lazy_images, max_failed_fraction, seed, config, master, confs, overwrite):
+def extract(inputs, output, input_base_url, limit, sample_fraction, lazy_images,
+            max_failed_fraction, seed, config, master, confs, overwrite):
     """WARC/WAT/ARC files -> image-text pairs.
 
     INPUTS: local files (.gz or plain), directories, globs, s3://bucket/key, s3://bucket/prefix/,
@@ -161,8 +177,7 @@ def extract(inputs, output, input_base_url, s3_endpoint_url, limit, sample_fract
               curate extract wat.paths.gz --sample-fraction 0.01 -o work/pairs
     """
     options = opts.resolve_extract(opts.config_path(config), **_extract_flags(
-        input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
-        max_failed_fraction, seed))
+        input_base_url, limit, sample_fraction, lazy_images, max_failed_fraction, seed))
     _print(api.extract(list(inputs), output, options, _session(master, confs),
                        overwrite=overwrite))
 
@@ -289,8 +304,8 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
 @extract_options
 @common_options
 def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, seed, unit,
-        target_size, input_base_url, s3_endpoint_url, limit, sample_fraction, lazy_images,
-        max_failed_fraction, config, master, confs, overwrite):
+        target_size, input_base_url, limit, sample_fraction, lazy_images, max_failed_fraction,
+        config, master, confs, overwrite):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -302,8 +317,8 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
     """
     options = opts.resolve_run(
         opts.config_path(config),
-        extract=_extract_flags(input_base_url, s3_endpoint_url, limit, sample_fraction,
-                               lazy_images, max_failed_fraction, seed),
+        extract=_extract_flags(input_base_url, limit, sample_fraction, lazy_images,
+                               max_failed_fraction, seed),
         match=dict(metadata=metadata, languages=languages, assume_lang=assume_lang,
                    spacing=spacing),
         sample=_sample_flags(t, t_lang, seed, unit, target_size))
@@ -437,7 +452,8 @@ def _session(master, confs):
         if not sep or not key:
             raise UserError(f"--conf {item!r}: expected KEY=VALUE")
         conf[key.strip()] = value.strip()
-    return api.Session(master=master, conf=conf)
+    return api.Session(master=master, conf=conf,
+                       s3_endpoint_url=click.get_current_context().meta.get("s3_endpoint_url"))
 
 
 def _print(report: StageReport) -> None:

@@ -12,7 +12,8 @@ import pyarrow as pa
 # directory as Parquet, and Hugging Face `datasets` (load_dataset("parquet", data_dir=...))
 # skips folders starting with "__", where it would read a "_" file as Parquet and fail.
 SIDE_DIR = "__curate__"
-REPORT_FILE = f"{SIDE_DIR}/stage.json"          # every output: its StageReport
+REPORT_FILE = f"{SIDE_DIR}/stage.json"          # every output: its StageReport, written last
+WRITING_FILE = f"{SIDE_DIR}/writing.json"       # an output being written in place (object stores)
 SUMMARY_FILE = f"{SIDE_DIR}/summary.json"       # count, sample, metadata build: what it decided
 ERRORS_DIR = f"{SIDE_DIR}/errors"               # extract: input files that could not be read
 INPUTS_FILE = f"{SIDE_DIR}/inputs.txt"          # extract: the expanded input list, one per line

@@ -155,6 +155,12 @@ class _FrontHandler(BaseHTTPRequestHandler):
         body = self._request_body()
         key_path = self.path.split("?", 1)[0]
         error = front._take_error(key_path)
+        kind = front._take_every(self.command)
+        if kind == "drop":
+            _drop_connection(self)
+            return
+        if kind == "slowdown":
+            error = (503, "SlowDown", "Please reduce your request rate.")
         if error is not None:
             status, code, message = error
             payload = S3_ERROR_XML.format(code=code, message=message, resource=key_path,
@@ -212,7 +218,29 @@ class S3Front(_LoopbackServer):
         self._upstream = upstream.removeprefix("http://").rstrip("/")
         self._errors: dict[str, list] = {}   # key path -> [times left, (status, code, msg)]
         self._cuts: dict[str, list[int]] = {}
+        self._every: dict[str, tuple[int, str]] = {}   # method -> (n, "slowdown" | "drop")
+        self._counts: dict[str, int] = {}
+        self.misbehaved: dict[str, int] = {}           # "METHOD kind" -> times done
         super().__init__()
+
+    def every(self, n: int, method: str, kind: str) -> None:
+        """Misbehave on every n-th request of `method` (of any key): "slowdown" answers 503
+        SlowDown; "drop" reads the request, then closes the connection unanswered (an
+        upload cut mid-way, as far as the client can tell)."""
+        with self._lock:
+            self._every[method] = (n, kind)
+
+    def _take_every(self, method: str) -> str | None:
+        with self._lock:
+            if method not in self._every:
+                return None
+            n, kind = self._every[method]
+            self._counts[method] = self._counts.get(method, 0) + 1
+            if self._counts[method] % n:
+                return None
+            key = f"{method} {kind}"
+            self.misbehaved[key] = self.misbehaved.get(key, 0) + 1
+            return kind
 
     def slowdown(self, key_path: str, times: int) -> None:
         """Answer the next `times` requests for `/bucket/key` with 503 SlowDown."""
@@ -233,6 +261,9 @@ class S3Front(_LoopbackServer):
             self._errors.clear()
             self._cuts.clear()
             self._seen.clear()
+            self._every.clear()
+            self._counts.clear()
+            self.misbehaved.clear()
 
     def _take_error(self, key_path: str) -> tuple[int, str, str] | None:
         with self._lock:

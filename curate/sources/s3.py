@@ -37,6 +37,13 @@ def set_s3_endpoint(endpoint_url: str | None) -> None:
     _S3_ENDPOINT[0] = endpoint_url or None
 
 
+def use_s3_endpoint_here(endpoint_url: str) -> None:
+    """This endpoint for this process and the processes it starts later (a local JVM and
+    its Python workers inherit the environment variable)."""
+    os.environ[S3_ENDPOINT_ENV] = endpoint_url
+    set_s3_endpoint(endpoint_url)
+
+
 def effective_s3_endpoint(endpoint_url: str | None) -> str | None:
     """The endpoint s3:// inputs use: the one given, else set_s3_endpoint's, else
     $CURATE_S3_ENDPOINT_URL, else None (boto3's own lookup)."""

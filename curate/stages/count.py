@@ -75,7 +75,7 @@ def run_count(spark, input: str, output: str, options: CountOptions) -> StageRep
     }
     rows_in = sum(texts_by_lang.values())
     with staged_output(output, "count", [input]) as (tmp, finish):
-        _counts_frame(spark, metadata, vectors).write.parquet(tmp)
+        io.spark_write(_counts_frame(spark, metadata, vectors), tmp)
         io.write_json(io.join(tmp, SUMMARY_FILE), summary)
         _write_entry_counts(io.join(tmp, ENTRY_COUNTS_DIR), lists, vectors)
         # Every matched text is counted (once per entry of its set): none is dropped.

@@ -8,6 +8,7 @@ aggregate and writer, with the rows in and out from the Parquet footers."""
 from __future__ import annotations
 
 from curate import schemas
+from curate.stages import io
 from curate.stages.io import StageReport, read_stage_input, staged_output, written_rows
 
 KEY = ("image_uuid", "text")
@@ -28,7 +29,7 @@ def run_dedup(spark, input: str, output: str, options: None = None) -> StageRepo
                .sortWithinPartitions("image_uuid"))
     with staged_output(output, "dedup", [input]) as (tmp, finish):
         rows_in = pairs.count()
-        deduped.write.parquet(tmp)
+        io.spark_write(deduped, tmp)
         rows_out = written_rows(spark, tmp)
         report = StageReport("dedup", output, rows_in, rows_out,
                              dropped={"duplicate": rows_in - rows_out})

@@ -5,13 +5,12 @@ Spark reads and writes the stages' Parquet rows with its own readers and writers
 tasks write, the commit of an output) goes through this module, on a pyarrow.fs filesystem.
 Why pyarrow.fs rather than fsspec: pyarrow is already a dependency, its filesystems cover
 local, S3, GCS, HDFS and Azure with one interface, and pyarrow's Parquet reader and writer
-take them directly (no second set of connectors to install on a cluster image). Only local
-paths are accepted so far; `_filesystem` is the one place where another scheme would map
-to its store.
+take them directly (no second set of connectors to install on a cluster image). Which
+store a URI names is decided in one place, `curate.stages.stores`.
 
-A stage's output appears complete or not at all: the stage writes into a temporary
-directory beside it (`NAME.incomplete-ID`; not a dot name, which Spark would refuse to
-read back), adds its report, then moves the directory into place (`staged_output`).
+An output is complete when its report (`__curate__/stage.json`) is there, written after
+every other file; `staged_output` says how each kind of store gets there, and readers
+refuse an output still being written (`require_stage_output`).
 """
 from __future__ import annotations
 
@@ -20,14 +19,14 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from curate.errors import UserError
+from curate.stages import stores
 from curate.schemas import (ENTRY_COUNTS_DIR, ERRORS_DIR, INPUTS_FILE,  # noqa: F401 (re-exported)
-                            REPORT_FILE, SIDE_DIR, SUMMARY_FILE)
+                            REPORT_FILE, SIDE_DIR, SUMMARY_FILE, WRITING_FILE)
 
 # The directories `curate run` gives each stage's output inside a work directory.
 STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count": "counts",
@@ -36,25 +35,13 @@ STAGE_DIRS = {"extract": "pairs", "dedup": "dedup", "match": "matched", "count":
 
 # ------------------------------------------------------------------------ filesystem
 
-def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem holding `uri` and the path in it."""
-    parsed = urlparse(uri)
-    if parsed.scheme in ("", "file"):
-        path = parsed.path if parsed.scheme else uri
-        return _LOCAL, _absolute(path)
-    raise UserError(f"{uri}: only local paths are supported for stage outputs so far")
-
-
-_LOCAL = pafs.LocalFileSystem()
-
-
-def _absolute(path: str) -> str:
-    import os.path   # (path arithmetic only: the files themselves go through pyarrow.fs)
-    return os.path.abspath(path)
+_filesystem = stores.filesystem   # (the one mapping of URIs to stores: curate.stages.stores)
 
 
 def local_path(uri: str) -> str:
     """The local path of `uri` (for libraries that take only paths: matplotlib's savefig)."""
+    if not stores.is_local(uri):
+        raise UserError(f"{uri}: this command reads and writes local directories only")
     return _filesystem(uri)[1]
 
 
@@ -63,8 +50,9 @@ def join(directory: str, *names: str) -> str:
 
 
 def parent_and_name(uri: str) -> tuple[str, str]:
-    fs, path = _filesystem(uri)
-    parent, _, name = path.rstrip("/").rpartition("/")
+    """The URI of the folder holding `uri` (same scheme; a plain path made absolute) and
+    the last name in it."""
+    parent, _, name = stores.absolute(uri).rpartition("/")
     return parent or "/", name
 
 
@@ -92,8 +80,11 @@ def data_files(uri: str, suffix: str = ".parquet") -> list[str]:
 
 
 def make_dirs(uri: str) -> None:
-    fs, path = _filesystem(uri)
-    fs.create_dir(path, recursive=True)
+    """A directory and its parents, where directories exist (an object store has only
+    keys: there it is nothing)."""
+    if stores.has_directories(uri):
+        fs, path = _filesystem(uri)
+        fs.create_dir(path, recursive=True)
 
 
 def remove_tree(uri: str) -> None:
@@ -122,8 +113,8 @@ def write_text(uri: str, text: str) -> None:
 
 
 def write_bytes(uri: str, data: bytes) -> None:
+    make_dirs(parent_and_name(uri)[0])   # side files sit in SIDE_DIR
     fs, path = _filesystem(uri)
-    fs.create_dir(path.rpartition("/")[0], recursive=True)   # side files sit in SIDE_DIR
     with fs.open_output_stream(path) as stream:
         stream.write(data)
 
@@ -205,9 +196,23 @@ def read_report(output: str) -> StageReport | None:
 
 
 def require_stage_output(uri: str) -> None:
-    """A user error unless `uri` is a directory with Parquet files (a stage's output)."""
+    """A user error unless `uri` is a complete stage output: a directory with Parquet files,
+    and not one a stage is still writing (or died writing) in place."""
+    writing = _writing_stage(uri)
+    if writing is not None and not exists(join(uri, REPORT_FILE)):
+        raise UserError(f"{uri} is incomplete: {writing} did not finish writing it "
+                        f"(run {writing} again)")
     if not is_dir(uri) or not data_files(uri):
         raise UserError(f"{uri}: not a stage output (no Parquet files in that directory)")
+
+
+def _writing_stage(uri: str) -> str | None:
+    """The stage named by the in-place marker of `uri`, None without one."""
+    marker = join(uri, WRITING_FILE)
+    try:
+        return str(read_json(marker).get("stage")) if exists(marker) else None
+    except (ValueError, AttributeError, OSError):
+        return None
 
 
 def metadata_of(output: str) -> dict:
@@ -233,11 +238,9 @@ def check_output(output: str, stage: str, inputs=(), overwrite: bool = False) ->
     inside one, or holding one is refused even then (the stage would replace what it
     reads). Runs before Spark starts: one line, nothing touched."""
     fs, target = _filesystem(output)
-    real_target = _real(target)
+    real_target = stores.canonical(output)   # (links resolved: a link cannot hide an input)
     for name in inputs:
-        if "://" in name and not name.startswith("file://"):
-            continue   # a remote input cannot be a local output's neighbour
-        path = _real(_filesystem(name)[1])
+        path = stores.canonical(name)
         if _within(real_target, path) or _within(path, real_target):
             what = ("is" if real_target == path else "is inside"
                     if _within(real_target, path) else "holds")
@@ -254,16 +257,13 @@ def check_output(output: str, stage: str, inputs=(), overwrite: bool = False) ->
     report = _report_or_none(output)
     if report is not None and report.stage == stage:
         return
+    if report is None and _writing_stage(output) == stage:
+        return   # this stage's own output, left incomplete by an interrupted run
     held = (f"the output of {report.stage}" if report is not None else
             f"{len(names)} entr{'y' if len(names) == 1 else 'ies'} "
             f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
     raise UserError(f"-o {output} already holds {held}, which {stage} did not write; choose "
                     "another directory or pass --overwrite to replace it")
-
-
-def _real(path: str) -> str:
-    import os.path   # (symbolic links resolved, so a link cannot hide an input)
-    return os.path.realpath(path)
 
 
 def _within(path: str, directory: str) -> bool:
@@ -282,7 +282,14 @@ def _report_or_none(output: str) -> StageReport | None:
 
 @contextmanager
 def staged_output(out: str, stage: str, inputs=()):
-    """Yield a temporary directory; on success it becomes `out` with the stage report in it.
+    """Yield the directory the stage writes into; on success `out` is complete: it holds
+    the stage report, written after every other file (the report is what makes an output
+    complete, on every store).
+
+    Where directories rename atomically (local disks, HDFS) the stage writes into a
+    temporary directory beside `out`, which replaces `out` at the end: an output appears
+    complete or not at all. On object stores it writes into `out` itself, marked as being
+    written (`_start_in_place`); readers refuse it until the report is there.
 
     The body returns its report by calling the yielded `finish(report)`. The report gets a
     new id and the ids of the stage outputs in `inputs` (as they are now), so a later
@@ -293,15 +300,18 @@ def staged_output(out: str, stage: str, inputs=()):
         upstream = _report_or_none(name)
         if upstream is not None and upstream.id:
             made_from[upstream.stage] = upstream.id
-    fs, target = _filesystem(out)
-    parent, name = parent_and_name(out)
-    make_dirs(parent)
-    _remove_stale_temporaries(parent, name)
-    temporary = join(parent, f"{name}.incomplete-{uuid.uuid4().hex[:12]}")
+    target = stores.absolute(out)
+    if stores.renames_atomically(out):
+        parent, name = parent_and_name(out)
+        make_dirs(parent)
+        _remove_stale_temporaries(parent, name)
+        where = join(parent, f"{name}.incomplete-{uuid.uuid4().hex[:12]}")
+    else:
+        where = _start_in_place(target, stage)
     started = time.monotonic()
     reports: list[StageReport] = []
     try:
-        yield temporary, reports.append
+        yield where, reports.append
         if len(reports) != 1:
             raise RuntimeError(f"{stage} finished without a report")
         report = reports[0]
@@ -309,11 +319,32 @@ def staged_output(out: str, stage: str, inputs=()):
         report.output = target
         report.id, report.made_from = uuid.uuid4().hex, made_from
         report.check()
-        make_dirs(temporary)
-        write_text(join(temporary, REPORT_FILE), report.to_json())
-        _replace(temporary, target)
+        make_dirs(where)
+        write_text(join(where, REPORT_FILE), report.to_json())   # last: now it is complete
+        if where != target:
+            _replace(where, target)
+        else:
+            remove_tree(join(target, WRITING_FILE))
     finally:
-        remove_tree(temporary)
+        if where != target:
+            remove_tree(where)
+
+
+def _start_in_place(target: str, stage: str) -> str:
+    """Where no directory can be renamed into place (an object store), the stage writes in
+    the output itself: first a marker naming the stage (the output is incomplete from now
+    on, and recognised as this stage's own by a re-run), then the earlier report is
+    deleted, then everything else in it (check_output has made sure it is this stage's
+    own, or empty). The report is written last (staged_output)."""
+    write_json(join(target, WRITING_FILE), {"stage": stage, "started": time.time()})
+    remove_tree(join(target, REPORT_FILE))
+    for name in list_dir(target):
+        if name != SIDE_DIR:
+            remove_tree(join(target, name))
+    for name in list_dir(join(target, SIDE_DIR)):
+        if join(SIDE_DIR, name) != WRITING_FILE:
+            remove_tree(join(target, SIDE_DIR, name))
+    return target
 
 
 def _replace(temporary: str, target: str) -> None:
@@ -338,7 +369,7 @@ def _remove_stale_temporaries(parent: str, name: str) -> None:
 def read_stage_input(spark, uri: str, expected_columns: list[str]):
     """The Parquet rows of an earlier stage's output; a wrong path is a user error."""
     require_stage_output(uri)
-    frame = spark.read.parquet(_filesystem(uri)[1])
+    frame = spark_read(spark, uri)
     missing = [c for c in expected_columns if c not in frame.columns]
     if missing:
         raise UserError(f"{uri}: missing column(s) {', '.join(missing)}; "
@@ -348,7 +379,50 @@ def read_stage_input(spark, uri: str, expected_columns: list[str]):
 
 def written_rows(spark, uri: str) -> int:
     """Rows Spark wrote under `uri` (the Parquet footers hold them: no data pages read)."""
-    return spark.read.parquet(_filesystem(uri)[1]).count()
+    return spark_read(spark, uri).count()
+
+
+def spark_read(spark, uri: str):
+    """Spark's Parquet reader on `uri` (a plain path as the driver's file:// path)."""
+    with _spark_store(spark, uri):
+        return spark.read.parquet(stores.spark_uri(uri))
+
+
+def spark_write(frame, uri: str) -> None:
+    """Spark's Parquet writer into `uri`, adding to what is there: on an object store the
+    output already holds this stage's marker (staged_output)."""
+    with _spark_store(frame.sparkSession, uri):
+        frame.write.mode("append").parquet(stores.spark_uri(uri))
+
+
+@contextmanager
+def _spark_store(spark, uri: str):
+    """Inside: Spark can reach `uri`'s store, or one line says what it lacks. `s3://`
+    is Hadoop's S3A unless the cluster maps it (EMR's own file system)."""
+    scheme = stores.scheme_of(uri)
+    if scheme == "s3":
+        hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+        if hadoop.get("fs.s3.impl") is None:
+            hadoop.set("fs.s3.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem")
+    try:
+        yield
+    except Exception as error:   # py4j's and pyspark's errors of the JVM
+        text = str(error)
+        if "No FileSystem for scheme" in text or ("ClassNotFoundException" in text
+                                                    and "FileSystem" in text):
+            raise UserError(f"{uri}: Spark has no connector for {scheme}:// on its classpath; "
+                            f"{_connector_hint(spark, scheme)}") from None
+        raise
+
+
+def _connector_hint(spark, scheme: str) -> str:
+    version = spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()
+    artifact = {"s3": "hadoop-aws", "s3a": "hadoop-aws", "abfs": "hadoop-azure",
+                "abfss": "hadoop-azure"}.get(scheme)
+    if artifact:
+        return (f"start it with --conf spark.jars.packages=org.apache.hadoop:{artifact}:"
+                f"{version} (Spark's Hadoop is {version})")
+    return "add that store's Hadoop connector jar (e.g. Dataproc's gcs-connector)"
 
 
 @contextmanager

@@ -39,11 +39,40 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None,
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = _start(builder)
+    # A session that already ran keeps its Hadoop settings: apply ours to it as well.
+    apply_hadoop_settings(spark, conf or {})
     spark.sparkContext.setLogLevel("WARN")
     # Timestamps as INT64 microseconds in UTC: read back as timestamps by pyarrow and pandas
     # (Spark's default INT96 loses the time zone outside Spark).
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     return spark
+
+
+def s3_endpoint_settings(endpoint: str) -> dict[str, str]:
+    """The Spark settings that use this S3-compatible endpoint for s3:// and s3a://: on a
+    cluster's executors (spark.executorEnv, for curate's own reads and writes in tasks)
+    and in Spark's S3A connector (with use_s3_endpoint_here for the driver's process)."""
+    from urllib.parse import urlsplit
+
+    from curate.sources.s3 import S3_ENDPOINT_ENV
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return {f"spark.executorEnv.{S3_ENDPOINT_ENV}": endpoint,
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.endpoint.region": region,
+            # S3-compatible stores (MinIO, a loopback server) answer paths, not bucket hosts
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.connection.ssl.enabled": str(
+                urlsplit(endpoint).scheme == "https").lower()}
+
+
+def apply_hadoop_settings(spark, conf: dict[str, str]) -> None:
+    """The `spark.hadoop.*` settings of `conf` in the running session's Hadoop
+    configuration (read when a file system of a bucket or host is first used)."""
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in conf.items():
+        if key.startswith("spark.hadoop."):
+            hadoop.set(key[len("spark.hadoop."):], value)
 
 
 def _start(builder):

@@ -22,12 +22,13 @@ whatever the stage adds. The driver collects them: no accumulator, no second pas
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
 from curate.errors import UserError
+from curate.sources.s3 import effective_s3_endpoint, set_s3_endpoint
 from curate.stages import io
 
 ATTEMPTS_DIR = "_attempts"   # "_": Spark and pyarrow skip it when reading the output
@@ -101,6 +102,9 @@ class TaskFiles:
     dictionary_columns: tuple[str, ...] = ("lang",)
     # File names start with it: two jobs committing into one directory need two prefixes.
     prefix: str = "part"
+    # The driver's S3 endpoint, for outputs on S3: the executors' environment was fixed
+    # when they started, so it travels with the task (None: the executors' own lookup).
+    s3_endpoint: str | None = field(default_factory=lambda: effective_s3_endpoint(None))
 
     def __post_init__(self) -> None:
         if (self.max_rows_per_file is not None and self.max_rows_per_file < 1) \
@@ -112,6 +116,8 @@ class TaskFiles:
               ) -> list[tuple[str, int]]:
         """Write the batches (runs in a task); return (file, rows) of each file written,
         the file relative to the output directory."""
+        if self.s3_endpoint:
+            set_s3_endpoint(self.s3_endpoint)
         folder = f"{ATTEMPTS_DIR}/{partition}-{attempt}"
         io.make_dirs(io.join(self.directory, folder))
         written: list[tuple[str, int]] = []
