@@ -102,6 +102,21 @@ def move(source: str, target: str) -> None:
     fs.move(source_path, _filesystem(target)[1])
 
 
+MOVE_THREADS = 16   # on an object store a move is a server-side copy: worth doing at once
+
+
+def move_all(moves: list[tuple[str, str]]) -> None:
+    """Each (source, target) moved; in parallel where a move is a copy (object stores)."""
+    if len(moves) < 2 or stores.renames_atomically(moves[0][0]):
+        for source, target in moves:
+            move(source, target)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(MOVE_THREADS) as pool:
+        for _ in pool.map(lambda pair: move(*pair), moves):
+            pass
+
+
 def read_text(uri: str) -> str:
     fs, path = _filesystem(uri)
     with fs.open_input_stream(path) as stream:

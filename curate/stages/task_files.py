@@ -160,12 +160,13 @@ def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
     TaskFiles.write returned them) into directory; remove every attempt's folder. With no
     file at all, one empty file holds the schema (as Spark writes for an empty result).
     Returns (file name, rows) of the committed files."""
-    committed = []
+    committed, moves = [], []
     for _partition, files in sorted(results):
         for name, rows in files:
             final = name.rsplit("/", 1)[-1]
-            io.move(io.join(directory, name), io.join(directory, final))
+            moves.append((io.join(directory, name), io.join(directory, final)))
             committed.append((final, rows))
+    io.move_all(moves)
     io.remove_tree(io.join(directory, ATTEMPTS_DIR))
     if not committed:
         io.make_dirs(directory)

@@ -183,3 +183,20 @@ def test_uris_map_to_one_store_and_plain_paths_stay_local(tmp_path, monkeypatch)
     assert stores.filesystem("s3a://b/k/")[1] == "b/k"
     with pytest.raises(stage_io.UserError, match="not ftp://"):
         stores.filesystem("ftp://host/x")
+
+
+def test_a_plain_path_is_the_drivers_whatever_the_default_file_system(spark, tmp_path,
+                                                                       data_dir):
+    """A cluster's fs.defaultFS (HDFS, GCS) must not take Spark's Parquet of a plain -o:
+    with a default file system that cannot even be reached, a local run still works."""
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    before = hadoop.get("fs.defaultFS")
+    hadoop.set("fs.defaultFS", "hdfs://127.0.0.1:1")
+    try:
+        warc = str(next((data_dir / "commoncrawl").glob("*.warc.gz")))
+        assert run_cli("extract", warc, "-o", str(tmp_path / "pairs")) == 0
+        assert run_cli("dedup", str(tmp_path / "pairs"), "-o", str(tmp_path / "dedup")) == 0
+    finally:
+        hadoop.set("fs.defaultFS", before)
+    assert stage_io.read_report(str(tmp_path / "dedup")).rows_out == len(
+        pd.read_parquet(tmp_path / "dedup")) > 0
