@@ -144,18 +144,22 @@ def extract_options(command):
         click.option("--lazy-images/--no-lazy-images", default=None,
                      help="Also take data-src / srcset when src is missing or a placeholder "
                           "(default: off)."),
+        click.option("--commit-every", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="Commit the output every N input files, so that the same command "
+                          "after a crash reads only the files not yet committed (default: "
+                          "eight waves of the task slots, at least 64)."),
         click.option("--max-failed-fraction", type=click.FloatRange(0, 1), default=None,
                      help="Fail (exit 1) when more than this share of input files could not "
                           "be read, and at least one (default: 0.01; 0: any failed file)."),
     ])
 
 
-def _extract_flags(input_base_url, limit, sample_fraction, lazy_images, max_failed_fraction,
-                   seed) -> dict:
+def _extract_flags(input_base_url, limit, sample_fraction, lazy_images, commit_every,
+                   max_failed_fraction, seed) -> dict:
     s3_endpoint_url = click.get_current_context().meta.get("s3_endpoint_url")
     return dict(input_base_url=input_base_url, s3_endpoint_url=s3_endpoint_url, limit=limit,
                 sample_fraction=sample_fraction, lazy_images=lazy_images,
-                max_failed_fraction=max_failed_fraction, seed=seed)
+                commit_every=commit_every, max_failed_fraction=max_failed_fraction, seed=seed)
 
 
 @cli.command()
@@ -166,7 +170,7 @@ def _extract_flags(input_base_url, limit, sample_fraction, lazy_images, max_fail
               help="Seed of --sample-fraction and of the task order (default: 0).")
 @common_options
 def extract(inputs, output, input_base_url, limit, sample_fraction, lazy_images,
-            max_failed_fraction, seed, config, master, confs, overwrite):
+            commit_every, max_failed_fraction, seed, config, master, confs, overwrite):
     """WARC/WAT/ARC files -> image-text pairs.
 
     INPUTS: local files (.gz or plain), directories, globs, s3://bucket/key, s3://bucket/prefix/,
@@ -177,7 +181,8 @@ def extract(inputs, output, input_base_url, limit, sample_fraction, lazy_images,
               curate extract wat.paths.gz --sample-fraction 0.01 -o work/pairs
     """
     options = opts.resolve_extract(opts.config_path(config), **_extract_flags(
-        input_base_url, limit, sample_fraction, lazy_images, max_failed_fraction, seed))
+        input_base_url, limit, sample_fraction, lazy_images, commit_every, max_failed_fraction,
+        seed))
     _print(api.extract(list(inputs), output, options, _session(master, confs),
                        overwrite=overwrite))
 
@@ -304,8 +309,8 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
 @extract_options
 @common_options
 def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, seed, unit,
-        target_size, input_base_url, limit, sample_fraction, lazy_images, max_failed_fraction,
-        config, master, confs, overwrite):
+        target_size, input_base_url, limit, sample_fraction, lazy_images, commit_every,
+        max_failed_fraction, config, master, confs, overwrite):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -318,7 +323,7 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
     options = opts.resolve_run(
         opts.config_path(config),
         extract=_extract_flags(input_base_url, limit, sample_fraction, lazy_images,
-                               max_failed_fraction, seed),
+                               commit_every, max_failed_fraction, seed),
         match=dict(metadata=metadata, languages=languages, assume_lang=assume_lang,
                    spacing=spacing),
         sample=_sample_flags(t, t_lang, seed, unit, target_size))

@@ -112,9 +112,11 @@ class ExtractOptions:
     sample_fraction: float | None = None
     seed: int = 0
     s3_endpoint_url: str | None = None
+    commit_every: int = 0   # input files per committed group; 0: the stage chooses
 
     def __post_init__(self) -> None:
         _int(self.batch_rows, "batch_rows", 1)
+        _int(self.commit_every, "--commit-every", 0)
         _int(self.seed, "--seed")
         _check(0 <= self.max_failed_fraction <= 1,
                f"--max-failed-fraction must be in [0, 1], got {self.max_failed_fraction}")

@@ -29,42 +29,117 @@ _DICTIONARY_COLUMNS = ("text_source", "page_url", "source_path", "crawl", "lang"
 
 
 def run_extract(spark, paths: list[str], output: str, options: ExtractOptions) -> StageReport:
-    """Extract pairs from `paths` (already resolved: curate.sources.inputs.resolve_inputs)."""
-    with staged_output(output, "extract") as (tmp, finish):
+    """Extract pairs from `paths` (already resolved: curate.sources.inputs.resolve_inputs).
+
+    The files are read in groups (options.commit_every files, or group_size's choice), each
+    group one Spark job whose files are committed, with a record of its task results,
+    before the next starts. A run that dies keeps what its groups committed
+    (staged_output(resumable=True)); the same command again reads only the other groups'
+    files and ends with the output an uninterrupted run writes (the same files, named by
+    each input file's place in the task order)."""
+    ordered = task_order(paths, options.seed)
+    plan = _plan_id(ordered, options)
+    with staged_output(output, "extract", resumable=True) as (tmp, finish):
         files = TaskFiles(tmp, schemas.PAIRS, None, task_files.codec(spark),
                           dictionary_columns=_DICTIONARY_COLUMNS)
-        results = _read_files(spark, task_order(paths, options.seed), files, options)
-        task_files.commit(tmp, results.files(), schemas.PAIRS)
+        earlier = _earlier_groups(tmp, plan)
+        size = options.commit_every or group_size(spark)
+        rows, resumed = [], 0
+        for start in range(0, len(ordered), size):
+            group = earlier.get(start)
+            if group is None:
+                group = _read_files(spark, ordered, start, start + size, files, options)
+                task_files.commit(tmp, group.files(), schemas.PAIRS, empty_file=False)
+                io.write_json(io.join(tmp, GROUPS_DIR, f"{start:09d}.json"),
+                              {"plan": plan, "results": group.to_json()}, indent=None)
+            else:
+                resumed += len(group.rows)
+            rows.extend(group.rows)
+        results = TaskResults(rows)
+        if not any(files for _, files in results.files()):
+            task_files.write_empty(tmp, schemas.PAIRS)
         _write_errors(io.join(tmp, ERRORS_DIR), results)
         io.write_text(io.join(tmp, INPUTS_FILE), listing_text(paths))
+        io.remove_tree(io.join(tmp, GROUPS_DIR))
         report = extract_report(output, results, len(paths))
-        report.details["max_failed_fraction"] = options.max_failed_fraction
+        report.details.update(max_failed_fraction=options.max_failed_fraction,
+                              files_resumed=resumed, commit_every=size)
         finish(report)
     _check_failed_fraction(report, options.max_failed_fraction)
     return report
 
 
-def _read_files(spark, paths: list[str], files: TaskFiles, options: ExtractOptions
-                ) -> TaskResults:
+# Records of the groups committed so far, while the stage runs (removed at its end).
+GROUPS_DIR = f"{schemas.SIDE_DIR}/groups"
+
+
+def group_size(spark) -> int:
+    """Files per committed group when not set: eight waves of the cluster's task slots
+    (so a group's last, partly idle wave costs little), and at least 64 files."""
+    return max(64, 8 * spark.sparkContext.defaultParallelism)
+
+
+def _plan_id(ordered: list[str], options: ExtractOptions) -> str:
+    """What decides the output: the files in task order, how pages are read, the package.
+    A run with another plan cannot go on from this one's groups."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+    from importlib.metadata import version
+
+    text = json.dumps([ordered, asdict(options.page), options.batch_rows, version("curate")])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _earlier_groups(tmp: str, plan: str) -> dict[int, TaskResults]:
+    """The groups an earlier run of the same plan committed, by their first file's place;
+    anything else in `tmp` (another plan's work, or files of a group that died before its
+    record was written) is removed."""
+    groups, keep = {}, set()
+    for name in io.list_dir(io.join(tmp, GROUPS_DIR)):
+        try:
+            record = io.read_json(io.join(tmp, GROUPS_DIR, name))
+        except (ValueError, OSError):
+            continue
+        if record.get("plan") == plan:
+            results = TaskResults.from_json(record["results"])
+            groups[int(name.split(".")[0])] = results
+            keep.update(file.rsplit("/", 1)[-1] for _, files in results.files()
+                        for file, _ in files)
+    for name in io.list_dir(tmp):
+        if name not in keep and name != schemas.SIDE_DIR:
+            io.remove_tree(io.join(tmp, name))
+    for name in io.list_dir(io.join(tmp, GROUPS_DIR)):
+        if int(name.split(".")[0]) not in groups:
+            io.remove_tree(io.join(tmp, GROUPS_DIR, name))
+    return groups
+
+
+def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFiles,
+                options: ExtractOptions) -> TaskResults:
+    """One Spark job over ordered[start:end], one task per file; only the group's names
+    travel with the tasks."""
     # The driver's S3 endpoint (a MinIO, R2 or test server) travels with the task: the
     # executors' environment was fixed when they started.
     endpoint = effective_s3_endpoint(options.s3_endpoint_url)
     batch_rows, page = options.batch_rows, options.page
+    paths = ordered[start:end]
 
     def read_file(batches):
         set_s3_endpoint(endpoint)
         for batch in batches:
-            for index in batch.column("id").to_pylist():
+            for index in batch.column("id").to_pylist():   # the file's place in the order
                 report = FileReport()
-                written = files.write(pair_batches(paths[index], report, batch_rows, page),
-                                      *task_files.task_attempt())
+                path = paths[index - start]
+                written = files.write(pair_batches(path, report, batch_rows, page),
+                                      index, task_files.task_attempt()[1])
                 yield task_files.task_result(
-                    EXTRACT_RESULT, written, report.counters, path=paths[index],
+                    EXTRACT_RESULT, written, report.counters, partition=index, path=path,
                     errors=[{"offset": offset, "reason": reason}
                             for offset, reason in report.errors])
 
-    # range(n) in n partitions: exactly one file index per task; only names travel.
-    frame = spark.range(0, len(paths), 1, max(1, len(paths))).mapInArrow(
+    # range in as many partitions as files: exactly one file index per task.
+    frame = spark.range(start, start + len(paths), 1, max(1, len(paths))).mapInArrow(
         read_file, schemas.spark_schema(EXTRACT_RESULT))
     return TaskResults.collect(frame)
 

@@ -296,7 +296,7 @@ def _report_or_none(output: str) -> StageReport | None:
 # ------------------------------------------------------------------ staged output
 
 @contextmanager
-def staged_output(out: str, stage: str, inputs=()):
+def staged_output(out: str, stage: str, inputs=(), resumable: bool = False):
     """Yield the directory the stage writes into; on success `out` is complete: it holds
     the stage report, written after every other file (the report is what makes an output
     complete, on every store).
@@ -305,6 +305,11 @@ def staged_output(out: str, stage: str, inputs=()):
     temporary directory beside `out`, which replaces `out` at the end: an output appears
     complete or not at all. On object stores it writes into `out` itself, marked as being
     written (`_start_in_place`); readers refuse it until the report is there.
+
+    `resumable`: what a failed run wrote is kept for the next run of the stage to go on
+    from (extract commits groups of input files as it goes): in `NAME.incomplete` beside
+    the output (a fixed name, so the next run finds it), or in the output itself on an
+    object store. The stage decides whether it can use it, and clears it if not.
 
     The body returns its report by calling the yielded `finish(report)`. The report gets a
     new id and the ids of the stage outputs in `inputs` (as they are now), so a later
@@ -320,9 +325,10 @@ def staged_output(out: str, stage: str, inputs=()):
         parent, name = parent_and_name(out)
         make_dirs(parent)
         _remove_stale_temporaries(parent, name)
-        where = join(parent, f"{name}.incomplete-{uuid.uuid4().hex[:12]}")
+        where = join(parent, f"{name}.incomplete" if resumable
+                     else f"{name}.incomplete-{uuid.uuid4().hex[:12]}")
     else:
-        where = _start_in_place(target, stage)
+        where = _start_in_place(target, stage, keep_partial=resumable)
     started = time.monotonic()
     reports: list[StageReport] = []
     try:
@@ -340,17 +346,22 @@ def staged_output(out: str, stage: str, inputs=()):
             _replace(where, target)
         else:
             remove_tree(join(target, WRITING_FILE))
-    finally:
-        if where != target:
+    except BaseException:
+        if where != target and not resumable:
             remove_tree(where)
+        raise
 
 
-def _start_in_place(target: str, stage: str) -> str:
+def _start_in_place(target: str, stage: str, keep_partial: bool = False) -> str:
     """Where no directory can be renamed into place (an object store), the stage writes in
     the output itself: first a marker naming the stage (the output is incomplete from now
     on, and recognised as this stage's own by a re-run), then the earlier report is
     deleted, then everything else in it (check_output has made sure it is this stage's
-    own, or empty). The report is written last (staged_output)."""
+    own, or empty). The report is written last (staged_output). `keep_partial`: an
+    output this stage left incomplete is kept as it is, for the stage to go on from."""
+    if keep_partial and _writing_stage(target) == stage and not exists(join(target,
+                                                                          REPORT_FILE)):
+        return target
     write_json(join(target, WRITING_FILE), {"stage": stage, "started": time.time()})
     remove_tree(join(target, REPORT_FILE))
     for name in list_dir(target):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
@@ -57,10 +58,13 @@ def task_attempt() -> tuple[int, int]:
 
 
 def task_result(schema: pa.Schema, written: list[tuple[str, int]],
-                counters: Mapping[str, int], **extra) -> pa.RecordBatch:
-    """The one row a task returns (run in the task)."""
+                counters: Mapping[str, int], partition: int | None = None,
+                **extra) -> pa.RecordBatch:
+    """The one row a task returns (run in the task); `partition`: the one its files are
+    named by, when not the task's own (a job over a slice of a larger plan)."""
     return pa.RecordBatch.from_pylist([{
-        "partition": task_attempt()[0], "files": [name for name, _ in written],
+        "partition": task_attempt()[0] if partition is None else partition,
+        "files": [name for name, _ in written],
         "file_rows": [rows for _, rows in written],
         "counters": sorted((k, int(v)) for k, v in counters.items()), **extra}],
         schema=schema)
@@ -83,6 +87,30 @@ class TaskResults:
 
     def files(self) -> list[tuple[int, list[tuple[str, int]]]]:
         return [(row.partition, list(zip(row.files, row.file_rows))) for row in self.rows]
+
+    def to_json(self) -> list[dict]:
+        """The rows as JSON values (Spark's Rows as dicts; a map column is a dict)."""
+        return [row.asDict(recursive=True) if hasattr(row, "asDict") else _plain(row)
+                for row in self.rows]
+
+    @classmethod
+    def from_json(cls, rows: list[dict]) -> "TaskResults":
+        """Rows read back with attribute access, as Spark's: lists of structs too."""
+        return cls([_attributes(row) for row in rows])
+
+
+def _attributes(row: dict) -> SimpleNamespace:
+    return SimpleNamespace(**{key: [_attributes(v) if isinstance(v, dict) else v for v in value]
+                              if isinstance(value, list) else value
+                              for key, value in row.items()})
+
+
+def _plain(value):
+    if isinstance(value, SimpleNamespace):
+        return {key: _plain(v) for key, v in vars(value).items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -155,10 +183,11 @@ def codec(spark) -> str:
 
 
 def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
-           schema: pa.Schema) -> list[tuple[str, int]]:
+           schema: pa.Schema, empty_file: bool = True) -> list[tuple[str, int]]:
     """Move the files of the succeeded attempts ((partition, files) per partition, as
     TaskFiles.write returned them) into directory; remove every attempt's folder. With no
-    file at all, one empty file holds the schema (as Spark writes for an empty result).
+    file at all, one empty file holds the schema (as Spark writes for an empty result),
+    unless `empty_file` is False (a part of a stage's work, committed as it goes).
     Returns (file name, rows) of the committed files."""
     committed, moves = [], []
     for _partition, files in sorted(results):
@@ -168,11 +197,16 @@ def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
             committed.append((final, rows))
     io.move_all(moves)
     io.remove_tree(io.join(directory, ATTEMPTS_DIR))
-    if not committed:
-        io.make_dirs(directory)
-        io.write_parquet(io.join(directory, "part-00000-0000.parquet"), schema.empty_table())
-        committed.append(("part-00000-0000.parquet", 0))
+    if not committed and empty_file:
+        committed.append(write_empty(directory, schema))
     return committed
+
+
+def write_empty(directory: str, schema: pa.Schema) -> tuple[str, int]:
+    """One file of no rows that holds the schema, so that readers still find it."""
+    io.make_dirs(directory)
+    io.write_parquet(io.join(directory, "part-00000-0000.parquet"), schema.empty_table())
+    return "part-00000-0000.parquet", 0
 
 
 def _cast(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.RecordBatch]:

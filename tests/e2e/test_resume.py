@@ -1,0 +1,67 @@
+"""Extraction that survives its driver: `curate extract` killed (SIGKILL of its whole
+process group: the driver, the JVM and the Python workers) after some groups of input
+files were committed, then the same command again. The inputs are served over HTTP on
+loopback, so the server's log shows which files the second run read."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from cli_helpers import run_cli
+from curate.stages.extract import GROUPS_DIR
+from curate.stages.io import read_report
+
+FILES = ["commoncrawl/CC-MAIN-2020-34-sample.warc.gz",
+         "commoncrawl/CC-MAIN-2024-22-whirlwind.warc.gz",
+         "webarchives/IAH-urls-wget.warc.gz", "webarchives/clipped.warc.gz",
+         "webarchives/clueweb-quirk.warc.gz", "webarchives/sample-0000.warc.gz",
+         "webarchives/sample-0001.warc.gz", "webarchives/iana.warc.gz"]
+
+
+def files_of(output) -> dict[str, pd.DataFrame]:
+    return {p.name: pq.read_table(p).to_pandas() for p in sorted(output.glob("*.parquet"))}
+
+
+def test_a_killed_extract_goes_on_where_it_stopped(spark, data_server, tmp_path):
+    urls = [f"{data_server.url}/{name}" for name in FILES]
+    out = tmp_path / "pairs"
+    groups = tmp_path / "pairs.incomplete" / GROUPS_DIR
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "curate.cli", "extract", *urls, "-o", str(out),
+         "--commit-every", "1", "--master", "local[1]"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "CURATE_LOG": str(tmp_path / "killed.log")})
+    try:
+        deadline = time.monotonic() + 600
+        while len(list(groups.glob("*.json"))) < 3:
+            assert killed.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    committed = len(list(groups.glob("*.json")))
+    assert 3 <= committed < len(FILES) and not out.exists()
+
+    before = len(data_server.requests())
+    assert run_cli("extract", *urls, "-o", str(out), "--commit-every", "1") == 0
+    report = read_report(str(out))
+    assert report.details["files_resumed"] == committed
+    read_again = {seen.path.lstrip("/") for seen in data_server.requests()[before:]}
+    assert len(read_again) == len(FILES) - committed   # the committed files were not read
+
+    whole = tmp_path / "whole"
+    assert run_cli("extract", *urls, "-o", str(whole), "--commit-every", "3") == 0
+    first, second = files_of(out), files_of(whole)
+    assert list(first) == list(second) and len(first) >= 6
+    for name in first:
+        pd.testing.assert_frame_equal(first[name], second[name])
+    assert read_report(str(whole)).details["files_resumed"] == 0
+    assert report.rows_out == read_report(str(whole)).rows_out > 0
+    assert not (tmp_path / "pairs.incomplete").exists()
