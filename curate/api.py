@@ -111,14 +111,20 @@ def sample(input: str, output: str, options: SampleOptions | None = None, sessio
 
 def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = None,
         session=None, on_stage: Callable[[StageReport], None] | None = None, *,
-        overwrite: bool = False) -> list[StageReport]:
+        overwrite: bool = False, resume: bool = False) -> list[StageReport]:
     """All five stages into workdir/{pairs,dedup,matched,counts,curated}; no inputs: the
-    bundled CommonCrawl sample. Each stage directory is checked before Spark starts."""
-    from curate.stages.count import run_count
+    bundled CommonCrawl sample. Each stage directory is checked before Spark starts.
+
+    `resume`: a stage whose complete output was made from the same inputs with the same
+    options, metadata and package version (io.reusable) is not run again; its report
+    comes back with details["reused"] set. (An extract that died part-way goes on from
+    its committed groups with or without it.)"""
+    from curate.stages.count import count_recipe, run_count
     from curate.stages.dedup import run_dedup
-    from curate.stages.extract import run_extract
-    from curate.stages.match import run_match
+    from curate.stages.extract import extract_recipe, run_extract
+    from curate.stages.match import match_recipe, run_match
     from curate.stages.sample import run_sample
+    from curate.stages.io import recipe, reusable
 
     options = options or opts.resolve_run(opts.config_path(None))
     names = inputs or bundled_sample()
@@ -128,16 +134,25 @@ def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = Non
     for stage, output in d.items():
         check_output(output, stage, [*names, *paths, *metadata], overwrite)
     spark = _spark(session)
-    steps = [
-        lambda: run_extract(spark, paths, d["extract"], options.extract),
-        lambda: run_dedup(spark, d["extract"], d["dedup"]),
-        lambda: run_match(spark, d["dedup"], d["match"], options.match),
-        lambda: run_count(spark, d["match"], d["count"], options.count),
-        lambda: run_sample(spark, d["match"], d["sample"], options.sample, counts=d["count"]),
+    steps = [   # (stage, its recipe, the outputs it reads, how to run it)
+        ("extract", lambda: extract_recipe(paths, options.extract), [],
+         lambda: run_extract(spark, paths, d["extract"], options.extract)),
+        ("dedup", lambda: recipe("dedup", None), [d["extract"]],
+         lambda: run_dedup(spark, d["extract"], d["dedup"])),
+        ("match", lambda: match_recipe(options.match), [d["dedup"]],
+         lambda: run_match(spark, d["dedup"], d["match"], options.match)),
+        ("count", lambda: count_recipe(options.count), [d["match"]],
+         lambda: run_count(spark, d["match"], d["count"], options.count)),
+        ("sample", lambda: recipe("sample", options.sample), [d["match"], d["count"]],
+         lambda: run_sample(spark, d["match"], d["sample"], options.sample,
+                            counts=d["count"])),
     ]
     reports = []
-    for step in steps:
-        reports.append(step())
+    for stage, recipe_of, upstream, step in steps:
+        earlier = reusable(d[stage], stage, recipe_of(), upstream) if resume else None
+        if earlier is not None:
+            earlier.details["reused"] = True   # (in memory only: for the caller to say)
+        reports.append(earlier or step())
         if on_stage:
             on_stage(reports[-1])
     return reports

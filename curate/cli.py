@@ -307,10 +307,14 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
 @match_options
 @sampling_options
 @extract_options
+@click.option("--resume", is_flag=True, default=False,
+              help="Keep each stage output of WORKDIR made from the same inputs with the "
+                   "same options, metadata and version, and run the others (an extract "
+                   "that died part-way goes on from its committed files either way).")
 @common_options
 def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, seed, unit,
         target_size, input_base_url, limit, sample_fraction, lazy_images, commit_every,
-        max_failed_fraction, config, master, confs, overwrite):
+        max_failed_fraction, resume, config, master, confs, overwrite):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -319,6 +323,7 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
     \b
     Example:  curate run -o work
               curate run 'crawl/*.warc.gz' -o work --t 20000
+              curate run 'crawl/*.warc.gz' -o work --t 20000 --resume   (after a crash)
     """
     options = opts.resolve_run(
         opts.config_path(config),
@@ -328,7 +333,7 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
                    spacing=spacing),
         sample=_sample_flags(t, t_lang, seed, unit, target_size))
     reports = api.run(list(inputs) or None, workdir, options, _session(master, confs),
-                      on_stage=_print, overwrite=overwrite)
+                      on_stage=_print, overwrite=overwrite, resume=resume)
     click.echo("")
     click.echo(format_table(reports))
 
@@ -462,6 +467,10 @@ def _session(master, confs):
 
 
 def _print(report: StageReport) -> None:
+    if report.details.get("reused"):
+        click.echo(f"{report.stage}: kept from an earlier run (same inputs, options, "
+                   f"metadata and version): {report.rows_out} rows -> {report.output}")
+        return
     click.echo(f"{report.stage}: {report.rows_in} in, {report.rows_out} out, "
                f"{_dropped(report)} ({report.seconds:.1f} s) -> {report.output}")
     details = report.details

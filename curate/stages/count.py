@@ -33,6 +33,12 @@ def _totals(row, n_entries: dict[str, int]) -> dict:
             for code, ids, counts in zip(row.langs, row.entry_ids, row.counts)}
 
 
+def count_recipe(options: CountOptions) -> str:
+    from curate.core.metadata import load_metadata_set
+    return io.recipe("count", (options, load_metadata_set(options.metadata,
+                                                          options.lang).fingerprint))
+
+
 def run_count(spark, input: str, output: str, options: CountOptions) -> StageReport:
     """Counts per language and entry; the summary describes head and tail at English's t
     and each other language's t (ALGORITHM.md §6)."""
@@ -74,7 +80,8 @@ def run_count(spark, input: str, output: str, options: CountOptions) -> StageRep
             for code, vector in sorted(vectors.items())},
     }
     rows_in = sum(texts_by_lang.values())
-    with staged_output(output, "count", [input]) as (tmp, finish):
+    with staged_output(output, "count", [input],
+                       recipe_id=count_recipe(options)) as (tmp, finish):
         io.spark_write(_counts_frame(spark, metadata, vectors), tmp)
         io.write_json(io.join(tmp, SUMMARY_FILE), summary)
         _write_entry_counts(io.join(tmp, ENTRY_COUNTS_DIR), lists, vectors)

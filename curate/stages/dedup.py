@@ -27,7 +27,8 @@ def run_dedup(spark, input: str, output: str, options: None = None) -> StageRepo
                .select(*[F.col(c) if c in KEY else F.col(f"first.{c}") for c in
                          schemas.PAIRS.names])
                .sortWithinPartitions("image_uuid"))
-    with staged_output(output, "dedup", [input]) as (tmp, finish):
+    with staged_output(output, "dedup", [input],
+                       recipe_id=io.recipe("dedup", None)) as (tmp, finish):
         rows_in = pairs.count()
         io.spark_write(deduped, tmp)
         rows_out = written_rows(spark, tmp)

@@ -39,7 +39,8 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions) -
     each input file's place in the task order)."""
     ordered = task_order(paths, options.seed)
     plan = _plan_id(ordered, options)
-    with staged_output(output, "extract", resumable=True) as (tmp, finish):
+    with staged_output(output, "extract", resumable=True,
+                       recipe_id=extract_recipe(paths, options)) as (tmp, finish):
         files = TaskFiles(tmp, schemas.PAIRS, None, task_files.codec(spark),
                           dictionary_columns=_DICTIONARY_COLUMNS)
         earlier = _earlier_groups(tmp, plan)
@@ -77,6 +78,10 @@ def group_size(spark) -> int:
     """Files per committed group when not set: eight waves of the cluster's task slots
     (so a group's last, partly idle wave costs little), and at least 64 files."""
     return max(64, 8 * spark.sparkContext.defaultParallelism)
+
+
+def extract_recipe(paths: list[str], options: ExtractOptions) -> str:
+    return io.recipe("extract", _plan_id(task_order(paths, options.seed), options))
 
 
 def _plan_id(ordered: list[str], options: ExtractOptions) -> str:

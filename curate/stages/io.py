@@ -190,6 +190,9 @@ class StageReport:
     # by their stage: a later stage made from an earlier run's input is seen as stale.
     id: str = ""
     made_from: dict[str, str] = field(default_factory=dict)
+    # What decided the output besides its inputs (`recipe`): the same recipe and made_from
+    # mean the same output, which `curate run --resume` keeps.
+    recipe: str = ""
 
     def check(self) -> "StageReport":
         accounted = self.rows_out + sum(self.dropped.values())
@@ -295,8 +298,42 @@ def _report_or_none(output: str) -> StageReport | None:
 
 # ------------------------------------------------------------------ staged output
 
+def recipe(stage: str, settings) -> str:
+    """A short id of what decides a stage's output besides its inputs: the stage, its
+    settings (`settings`: options objects, fingerprints, whose repr is deterministic) and
+    the package version."""
+    import hashlib
+    from importlib.metadata import version
+
+    text = f"{stage}|{version('curate')}|{settings!r}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _made_from(inputs) -> dict[str, str]:
+    """The ids of the stage outputs among `inputs`, by their stage, as they are now."""
+    made_from = {}
+    for name in inputs:
+        upstream = _report_or_none(name)
+        if upstream is not None and upstream.id:
+            made_from[upstream.stage] = upstream.id
+    return made_from
+
+
+def reusable(output: str, stage: str, recipe_id: str, inputs=()) -> StageReport | None:
+    """The report of `output` when it is a complete output of `stage` with this recipe,
+    made from the outputs in `inputs` as they are now (None otherwise): redoing the stage
+    would write the same."""
+    report = _report_or_none(output)
+    if report is None or report.stage != stage or not report.recipe:
+        return None
+    if report.recipe != recipe_id or report.made_from != _made_from(inputs):
+        return None
+    return report
+
+
 @contextmanager
-def staged_output(out: str, stage: str, inputs=(), resumable: bool = False):
+def staged_output(out: str, stage: str, inputs=(), resumable: bool = False,
+                  recipe_id: str = ""):
     """Yield the directory the stage writes into; on success `out` is complete: it holds
     the stage report, written after every other file (the report is what makes an output
     complete, on every store).
@@ -315,11 +352,7 @@ def staged_output(out: str, stage: str, inputs=(), resumable: bool = False):
     new id and the ids of the stage outputs in `inputs` (as they are now), so a later
     reader can tell whether the chain of outputs is one run.
     """
-    made_from = {}
-    for name in inputs:
-        upstream = _report_or_none(name)
-        if upstream is not None and upstream.id:
-            made_from[upstream.stage] = upstream.id
+    made_from = _made_from(inputs)
     target = stores.absolute(out)
     if stores.renames_atomically(out):
         parent, name = parent_and_name(out)
@@ -338,7 +371,7 @@ def staged_output(out: str, stage: str, inputs=(), resumable: bool = False):
         report = reports[0]
         report.seconds = round(time.monotonic() - started, 3)
         report.output = target
-        report.id, report.made_from = uuid.uuid4().hex, made_from
+        report.id, report.made_from, report.recipe = uuid.uuid4().hex, made_from, recipe_id
         report.check()
         make_dirs(where)
         write_text(join(where, REPORT_FILE), report.to_json())   # last: now it is complete

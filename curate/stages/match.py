@@ -13,7 +13,7 @@ from curate import schemas
 from curate.core.matching import match_batches
 from curate.core.metadata import MetadataSet
 from curate.options import MatchOptions
-from curate.stages import task_files
+from curate.stages import io, task_files
 from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.io import (StageReport, one_input_file_per_task, read_stage_input,
                               staged_output)
@@ -22,12 +22,20 @@ from curate.stages.task_files import TaskFiles, TaskResults
 MATCH_RESULT = task_files.result_schema()
 
 
+def match_recipe(options: MatchOptions) -> str:
+    """The options and the metadata's content (a path may hold other lists later)."""
+    from curate.core.metadata import load_metadata_set
+    return io.recipe("match", (options, load_metadata_set(options.metadata,
+                                                          options.lang).fingerprint))
+
+
 def run_match(spark, input: str, output: str, options: MatchOptions) -> StageReport:
     metadata = BroadcastMetadata(spark, options.metadata, options.lang)
     plan = options.plan()
     rows = read_stage_input(spark, input, schemas.DEDUP.names).select(*schemas.DEDUP.names)
     try:
-        with staged_output(output, "match", [input]) as (tmp, finish):
+        with staged_output(output, "match", [input],
+                           recipe_id=match_recipe(options)) as (tmp, finish):
             files = TaskFiles(tmp, schemas.MATCHED, None, task_files.codec(spark))
 
             def match_partition(batches):

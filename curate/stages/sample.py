@@ -60,7 +60,8 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
     p_broadcast = spark.sparkContext.broadcast(
         {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in vectors.items()})
     try:
-        with staged_output(output, "sample", [input, counts]) as (tmp, finish):
+        with staged_output(output, "sample", [input, counts],
+                           recipe_id=io.recipe("sample", options)) as (tmp, finish):
             files = TaskFiles(tmp, schemas.CURATED, options.max_rows_per_file,
                               task_files.codec(spark), dictionary_columns=("lang", "page_url",
                                                                            "crawl"))

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from cli_helpers import run_cli
 from curate.stages.extract import GROUPS_DIR
-from curate.stages.io import read_report
+from curate.stages.io import REPORT_FILE, read_report
 
 FILES = ["commoncrawl/CC-MAIN-2020-34-sample.warc.gz",
          "commoncrawl/CC-MAIN-2024-22-whirlwind.warc.gz",
@@ -65,3 +65,45 @@ def test_a_killed_extract_goes_on_where_it_stopped(spark, data_server, tmp_path)
     assert read_report(str(whole)).details["files_resumed"] == 0
     assert report.rows_out == read_report(str(whole)).rows_out > 0
     assert not (tmp_path / "pairs.incomplete").exists()
+
+
+def test_run_resume_after_a_kill_during_match_keeps_extract_and_dedup(spark, tmp_path,
+                                                                      capsys):
+    """`curate run` killed once dedup is complete (while match starts), then `curate run
+    --resume`: extract and dedup are kept (their reports' ids unchanged), match, count and
+    sample run, and the curated rows equal an uninterrupted run's."""
+    work = tmp_path / "work"
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "curate.cli", "run", "-o", str(work), "--master", "local[1]"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "CURATE_LOG": str(tmp_path / "killed.log")})
+    try:
+        deadline = time.monotonic() + 600
+        while not (work / "dedup" / REPORT_FILE).exists():
+            assert killed.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    assert not (work / "matched" / REPORT_FILE).exists()
+    kept = {name: read_report(str(work / name)).id for name in ("pairs", "dedup")}
+
+    capsys.readouterr()
+    assert run_cli("run", "-o", str(work), "--resume") == 0
+    printed = capsys.readouterr().out
+    assert "extract: kept from an earlier run" in printed
+    assert "dedup: kept from an earlier run" in printed
+    assert "match: kept" not in printed and "sample: kept" not in printed
+    assert {name: read_report(str(work / name)).id for name in kept} == kept
+    assert read_report(str(work / "matched")).made_from == {"dedup": kept["dedup"]}
+
+    whole = tmp_path / "whole"
+    assert run_cli("run", "-o", str(whole)) == 0
+    key = ["image_uuid", "text"]
+    got, want = (pd.read_parquet(w / "curated").sort_values(key, ignore_index=True)
+                 for w in (work, whole))
+    pd.testing.assert_frame_equal(got, want)
+    # and once more: nothing left to do
+    capsys.readouterr()
+    assert run_cli("run", "-o", str(work), "--resume") == 0
+    assert capsys.readouterr().out.count("kept from an earlier run") == 5
