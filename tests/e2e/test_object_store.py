@@ -200,3 +200,26 @@ def test_a_plain_path_is_the_drivers_whatever_the_default_file_system(spark, tmp
         hadoop.set("fs.defaultFS", before)
     assert stage_io.read_report(str(tmp_path / "dedup")).rows_out == len(
         pd.read_parquet(tmp_path / "dedup")) > 0
+
+
+def test_a_failed_task_attempt_leaves_nothing_on_the_store(s3_store):
+    """Task files on S3: partition 3's attempt 0 dies after writing a file, attempt 1
+    succeeds; after the commit the output's keys are exactly the succeeded attempts' files
+    (the moves are server-side copies, done in parallel)."""
+    from curate.stages import task_files
+    from curate.stages.task_files import TaskFiles
+    from task_files_helpers import curated_batch, texts_of  # noqa: F401
+
+    out = f"s3://{BUCKET}/attempts/curated"
+    files = TaskFiles(out, schemas.CURATED, max_rows_per_file=25, codec="zstd")
+    files.write(iter([curated_batch(100, 10)]), partition=3, attempt=0)
+    third = files.write(iter([curated_batch(100, 31)]), 3, 1)
+    zeroth = files.write(iter([curated_batch(0, 25)]), 0, 0)
+    committed = task_files.commit(out, [(3, third), (0, zeroth)], schemas.CURATED)
+    names = ["part-00000-0000.parquet", "part-00003-0000.parquet", "part-00003-0001.parquet"]
+    assert [name for name, _ in committed] == names
+    assert [k.removeprefix("attempts/curated/") for k in keys(s3_store, "attempts/")
+            if not k.endswith("/")] == names
+    rows = read_rows(s3_store, "attempts/curated/")
+    assert sorted(rows.text) == sorted([f"text {i}" for i in range(0, 25)] +
+                                       [f"text {i}" for i in range(100, 131)])
