@@ -216,6 +216,10 @@ def read_report(output: str) -> StageReport | None:
 def require_stage_output(uri: str) -> None:
     """A user error unless `uri` is a complete stage output: a directory with Parquet files,
     and not one a stage is still writing (or died writing) in place."""
+    name = parent_and_name(uri)[1]
+    if name.endswith(".incomplete") or ".incomplete-" in name or ".replaced-" in name:
+        raise UserError(f"{uri} is the unfinished work of a stage that did not finish (run "
+                        "it again to -o the name before the dot)")
     writing = _writing_stage(uri)
     if writing is not None and not exists(join(uri, REPORT_FILE)):
         raise UserError(f"{uri} is incomplete: {writing} did not finish writing it "

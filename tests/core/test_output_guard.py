@@ -150,3 +150,13 @@ def test_ctrl_c_and_spark_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert err == [f"curate: failed: Spark: An error occurred while calling o42.parquet. "
                    f"(the trace: {log})"]
     assert "Traceback" in log.read_text() and "java.io.IOException" in log.read_text()
+
+
+def test_unfinished_work_is_not_an_input(tmp_path):
+    from curate.stages.io import require_stage_output
+
+    for name in ("pairs.incomplete", "pairs.incomplete-0123abcd", "dedup.replaced-0123abcd"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "part-00000-0000.parquet").write_bytes(b"PAR1")
+        with pytest.raises(UserError, match="unfinished work of a stage"):
+            require_stage_output(str(tmp_path / name))
