@@ -50,23 +50,32 @@ def _read_files(spark, paths: list[str], files: TaskFiles, options: ExtractOptio
     # executors' environment was fixed when they started.
     endpoint = effective_s3_endpoint(options.s3_endpoint_url)
     batch_rows, page = options.batch_rows, options.page
+    # The names reach the workers as a broadcast, once per executor, parsed once per Python
+    # worker: a list held by the task's function would be pickled into it (14 MB for a
+    # crawl's 100,000 names) and unpickled again by every one of the 100,000 tasks.
+    paths_broadcast = spark.sparkContext.broadcast(paths)
 
     def read_file(batches):
         set_s3_endpoint(endpoint)
+        names = paths_broadcast.value
         for batch in batches:
             for index in batch.column("id").to_pylist():
+                path = names[index]
                 report = FileReport()
-                written = files.write(pair_batches(paths[index], report, batch_rows, page),
+                written = files.write(pair_batches(path, report, batch_rows, page),
                                       *task_files.task_attempt())
                 yield task_files.task_result(
-                    EXTRACT_RESULT, written, report.counters, path=paths[index],
+                    EXTRACT_RESULT, written, report.counters, path=path,
                     errors=[{"offset": offset, "reason": reason}
                             for offset, reason in report.errors])
 
-    # range(n) in n partitions: exactly one file index per task; only names travel.
+    # range(n) in n partitions: exactly one file index per task.
     frame = spark.range(0, len(paths), 1, max(1, len(paths))).mapInArrow(
         read_file, schemas.spark_schema(EXTRACT_RESULT))
-    return TaskResults.collect(frame)
+    try:
+        return TaskResults.collect(frame)
+    finally:
+        paths_broadcast.unpersist()
 
 
 def _write_errors(directory: str, results: TaskResults) -> None:
