@@ -10,7 +10,6 @@ fetched (no network here).
 from __future__ import annotations
 
 import gzip
-import os
 import random
 from pathlib import Path
 
