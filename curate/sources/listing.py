@@ -19,6 +19,7 @@ from curate.sources.streams import InputUnavailable, open_input
 LISTING_SUFFIXES = (".paths", ".paths.gz")
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_LISTING_BYTES = 1 << 30   # a crawl's warc.paths is ~10 MB uncompressed
+_READ_BYTES = 1 << 20          # a listing is read in pieces of this size
 
 
 def is_listing(name: str) -> bool:
@@ -37,11 +38,11 @@ def read_listing(name: str, base_url: str) -> list[str]:
     be read or is not a gzip/UTF-8 text file.
     """
     with open_input(name) as fh:
-        data = fh.read(_MAX_LISTING_BYTES + 1)
+        data = _read_at_most(fh, _MAX_LISTING_BYTES + 1)
     try:
         if data[:2] == _GZIP_MAGIC:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-                data = gz.read(_MAX_LISTING_BYTES + 1)
+                data = _read_at_most(gz, _MAX_LISTING_BYTES + 1)
         if len(data) > _MAX_LISTING_BYTES:
             raise ValueError(f"larger than {_MAX_LISTING_BYTES} bytes")
         text = data.decode("utf-8")
@@ -50,6 +51,19 @@ def read_listing(name: str, base_url: str) -> list[str]:
             from None
     return [join_key(base_url, line) for line in (raw.strip() for raw in text.splitlines())
             if line]
+
+
+def _read_at_most(stream, limit: int) -> bytes:
+    """The stream's bytes up to `limit` (fewer at its end), read in pieces of at most
+    _READ_BYTES: `stream.read(limit)` would allocate `limit` bytes (1 GiB) up front."""
+    pieces, size = [], 0
+    while size < limit:
+        piece = stream.read(min(_READ_BYTES, limit - size))
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
 
 
 def join_key(base_url: str, key: str) -> str:

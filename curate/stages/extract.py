@@ -122,20 +122,23 @@ def _earlier_groups(tmp: str, plan: str) -> dict[int, TaskResults]:
 
 def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFiles,
                 options: ExtractOptions) -> TaskResults:
-    """One Spark job over ordered[start:end], one task per file; only the group's names
-    travel with the tasks."""
+    """One Spark job over ordered[start:end], one task per file."""
     # The driver's S3 endpoint (a MinIO, R2 or test server) travels with the task: the
     # executors' environment was fixed when they started.
     endpoint = effective_s3_endpoint(options.s3_endpoint_url)
     batch_rows, page = options.batch_rows, options.page
-    paths = ordered[start:end]
+    # The group's names reach the workers as a broadcast, once per executor, parsed once per
+    # Python worker: a list held by the task's function would be pickled into it (14 MB for
+    # a crawl's 100,000 names) and unpickled again by every task.
+    paths_broadcast = spark.sparkContext.broadcast(ordered[start:end])
 
     def read_file(batches):
         set_s3_endpoint(endpoint)
+        names = paths_broadcast.value
         for batch in batches:
             for index in batch.column("id").to_pylist():   # the file's place in the order
                 report = FileReport()
-                path = paths[index - start]
+                path = names[index - start]
                 written = files.write(pair_batches(path, report, batch_rows, page),
                                       index, task_files.task_attempt()[1])
                 yield task_files.task_result(
@@ -144,9 +147,13 @@ def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFile
                             for offset, reason in report.errors])
 
     # range in as many partitions as files: exactly one file index per task.
-    frame = spark.range(start, start + len(paths), 1, max(1, len(paths))).mapInArrow(
+    n = len(ordered[start:end])
+    frame = spark.range(start, start + n, 1, max(1, n)).mapInArrow(
         read_file, schemas.spark_schema(EXTRACT_RESULT))
-    return TaskResults.collect(frame)
+    try:
+        return TaskResults.collect(frame)
+    finally:
+        paths_broadcast.unpersist()
 
 
 def _write_errors(directory: str, results: TaskResults) -> None:

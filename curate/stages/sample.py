@@ -181,21 +181,35 @@ def candidates_of(keyed, unit: str, layout: str):
     return _by_image(keyed).mapInArrow(pick, keyed.schema), "shuffle"
 
 
-def files_hold_disjoint_images(input: str) -> bool:
+def files_hold_disjoint_images(input: str, threads: int = io.FOOTER_THREADS) -> bool:
     """Whether the Parquet files of `input` hold disjoint image_uuid ranges, by their
     footers' statistics (no data read): as dedup and match write them. Whether each file
-    is sorted inside only the tasks can tell (TextPicker.sorted)."""
+    is sorted inside only the tasks can tell (TextPicker.sorted). The footers are read by
+    `threads` threads (a crawl's output has 100,000 files); the files are judged in
+    order, so the first file without statistics ends it as a loop would."""
     ranges = []
-    for uri in io.data_files(input):
-        metadata = io.parquet_metadata(uri)
-        column = metadata.schema.names.index("image_uuid")
-        groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
-        statistics = [g.column(column).statistics for g in groups if g.num_rows]
-        if not all(s is not None and s.has_min_max for s in statistics):
+    for found in io.read_footers(io.data_files(input), threads, _image_uuid_range):
+        if found is _NO_STATISTICS:
             return False
-        if statistics:
-            ranges.append((min(s.min for s in statistics), max(s.max for s in statistics)))
+        if found is not None:
+            ranges.append(found)
     return ranges_are_disjoint(ranges)
+
+
+_NO_STATISTICS = object()
+
+
+def _image_uuid_range(metadata):
+    """A footer's (min, max) image_uuid over its row groups with rows; None when it has no
+    rows; _NO_STATISTICS when a row group has no min and max (ValueError: no image_uuid)."""
+    column = metadata.schema.names.index("image_uuid")
+    groups = [metadata.row_group(g) for g in range(metadata.num_row_groups)]
+    statistics = [g.column(column).statistics for g in groups if g.num_rows]
+    if not all(s is not None and s.has_min_max for s in statistics):
+        return _NO_STATISTICS
+    if not statistics:
+        return None
+    return min(s.min for s in statistics), max(s.max for s in statistics)
 
 
 def _expected_sizes(candidates, vectors: dict[str, np.ndarray], ts: np.ndarray,

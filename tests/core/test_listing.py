@@ -10,7 +10,6 @@ fetched (no network here).
 from __future__ import annotations
 
 import gzip
-import os
 import random
 from pathlib import Path
 
@@ -215,3 +214,50 @@ def test_listing_text_round_trips_and_refuses_line_breaks(tmp_path):
     with pytest.raises(ValueError):
         listing_text(["a\rb"])
     assert listing_text([]) == ""
+
+
+def crawl_keys(n: int) -> list[str]:
+    """n keys shaped as a CC-MAIN-2024-22 wat.paths listing's."""
+    return [f"crawl-data/CC-MAIN-2024-22/segments/17159710{i // 1000:05d}.{i % 97:02d}/wat/"
+            f"CC-MAIN-20240517{i % 240000:06d}-20240518{i % 240000:06d}-{i:05d}.warc.wat.gz"
+            for i in range(n)]
+
+
+@pytest.mark.parametrize("where", ["local", "http"])
+def test_reading_a_listing_holds_about_its_own_size(tmp_path, data_server, where):
+    """A crawl's listing (here 20,000 keys, 2.4 MB unpacked) is read with memory of a few
+    times its size: the read asked for 1 GiB + 1 bytes at once, which Python allocates up
+    front (tracemalloc saw a 1 GiB peak; only the pages touched were resident)."""
+    import tracemalloc
+
+    keys = crawl_keys(20_000)
+    text = "".join(k + "\n" for k in keys).encode()
+    packed = tmp_path / "wat.paths.gz"
+    packed.write_bytes(gzip.compress(text))
+    data_server.aliases["/memory/wat.paths.gz"] = packed
+    name = str(packed) if where == "local" else f"{data_server.url}/memory/wat.paths.gz"
+    tracemalloc.start()
+    try:
+        names = read_listing(name, "s3://commoncrawl/")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert names == ["s3://commoncrawl/" + k for k in keys]
+    assert peak < 10 * len(text), (peak, len(text))
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_listing_size_limit_is_exact_whatever_the_pieces(tmp_path, monkeypatch, packed):
+    """Read in pieces (here of 7 bytes), a listing of exactly the limit is read whole and
+    one byte more is refused, plain or gzip (the limit is on the unpacked text)."""
+    monkeypatch.setattr(listing, "_READ_BYTES", 7)
+    text = "".join(k + "\n" for k in crawl_keys(20)).encode()
+    monkeypatch.setattr(listing, "_MAX_LISTING_BYTES", len(text))
+    path = tmp_path / ("wat.paths.gz" if packed else "wat.paths")
+    path.write_bytes(gzip.compress(text) if packed else text)
+    assert read_listing(str(path), "") == crawl_keys(20)
+    path.write_bytes(gzip.compress(text + b"x") if packed else text + b"x")
+    with pytest.raises(InputUnavailable) as e:
+        read_listing(str(path), "")
+    assert e.value.reason == (f"not a readable path listing: ValueError: larger than "
+                              f"{len(text)} bytes")
