@@ -51,25 +51,50 @@ def eta_seconds(snapshot: Snapshot) -> float | None:
     return snapshot.seconds * (1 - fraction) / fraction
 
 
-def format_line(snapshot: Snapshot) -> str:
+# Parts a narrow terminal goes without, first to last: rates, running tasks, elapsed time,
+# bytes, rows. Tasks, files and the ETA always stay (0).
+_RATE, _RUNNING, _ELAPSED, _BYTES, _ROWS = 1, 2, 3, 4, 5
+
+
+def format_line(snapshot: Snapshot, width: int | None = None) -> str:
     """The line, e.g. `extract: 3/5 tasks (2 running), 3/5 files, 1.5/4.0 GB (121.0 MB/s),
     12,345 rows (996 rows/s), 0:12 elapsed, ETA 0:21`. What the stage does not know is
-    left out; rates are averages since the stage started."""
-    s = snapshot
-    tasks = f"{s.tasks_done}/{s.tasks_total} tasks"
-    parts = [tasks + (f" ({s.tasks_running} running)" if s.tasks_running else "")]
+    left out; rates are averages since the stage started. Within `width` (a terminal's:
+    a line that wraps cannot be redrawn in place) the parts least needed are left out
+    until it fits, and what still does not fit is cut."""
+    pieces = _pieces(snapshot)
+    for rank in (_RATE, _RUNNING, _ELAPSED, _BYTES, _ROWS):
+        if width is None or len(_joined(pieces)) <= width:
+            break
+        pieces = [(text, r) for text, r in pieces if r != rank]
+    line = _joined(pieces)
+    return line if width is None else line[:width]
+
+
+def _pieces(s: Snapshot) -> list[tuple[str, int]]:
+    """The line as (text, rank) pieces, separators included."""
+    pieces = [(f"{s.stage}: {s.tasks_done}/{s.tasks_total} tasks", 0)]
+    if s.tasks_running:
+        pieces.append((f" ({s.tasks_running} running)", _RUNNING))
     if s.files_total is not None:
-        parts.append(f"{s.files_done or 0}/{s.files_total} files")
+        pieces.append((f", {s.files_done or 0}/{s.files_total} files", 0))
     if s.bytes_total is not None:
         done = s.bytes_done or 0
-        parts.append(_amount(done, s.bytes_total) + _per_second(done, s.seconds, _rate))
+        pieces.append((", " + _amount(done, s.bytes_total), _BYTES))
+        if s.seconds > 0:
+            pieces.append((f" ({_rate(done / s.seconds)})", _RATE))
     if s.rows is not None:
-        parts.append(f"{s.rows:,} rows" + _per_second(
-            s.rows, s.seconds, lambda per_second: f"{per_second:,.0f} rows/s"))
+        pieces.append((f", {s.rows:,} rows", _ROWS))
+        if s.seconds > 0:
+            pieces.append((f" ({s.rows / s.seconds:,.0f} rows/s)", _RATE))
     eta = eta_seconds(s)
-    parts.append(f"{clock(s.seconds)} elapsed")
-    parts.append(f"ETA {clock(eta)}" if eta is not None else "ETA ?")
-    return f"{s.stage}: " + ", ".join(parts)
+    pieces.append((f", {clock(s.seconds)} elapsed", _ELAPSED))
+    pieces.append((f", ETA {clock(eta)}" if eta is not None else ", ETA ?", 0))
+    return pieces
+
+
+def _joined(pieces: list[tuple[str, int]]) -> str:
+    return "".join(text for text, _rank in pieces)
 
 
 def clock(seconds: float) -> str:
@@ -98,14 +123,9 @@ def _amount(done: int, total: int) -> str:
 
 
 def _rate(bytes_per_second: float) -> str:
-    scale, unit = _unit(bytes_per_second)
+    scale, unit = _unit(max(bytes_per_second, 1e3))   # "0.0 kB/s", not "0.0 B/s"
     return f"{bytes_per_second / scale:.1f} {unit}/s"
 
 
 def _unit(value: float) -> tuple[float, str]:
     return next(((scale, unit) for scale, unit in _UNITS if value >= scale), _UNITS[-1])
-
-
-def _per_second(amount: float, seconds: float, show) -> str:
-    """` (rate)`, or nothing at the very start (no time to divide by)."""
-    return f" ({show(amount / seconds)})" if seconds > 0 else ""

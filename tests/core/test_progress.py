@@ -28,6 +28,10 @@ from curate.core.progress import Snapshot, clock, done_fraction, format_line, jo
      "match: 3/3 tasks, 852 rows (426 rows/s), 0:02 elapsed, ETA 0:00"),
     # before the first job: no total, no ETA.
     (Snapshot("count", 0.4, rows=0), "count: 0/0 tasks, 0 rows (0 rows/s), 0:00 elapsed, ETA ?"),
+    # rates below a kilobyte a second stay in kB/s
+    (Snapshot("extract", 2.0, 0, 1, 1, files_done=0, files_total=1, bytes_done=0,
+              bytes_total=900),
+     "extract: 0/1 tasks (1 running), 0/1 files, 0.0/900.0 B (0.0 kB/s), 0:02 elapsed, ETA ?"),
 ])
 def test_the_line_of_a_snapshot(snapshot, line):
     assert format_line(snapshot) == line
@@ -55,3 +59,21 @@ def test_job_tasks_count_what_ran_once_a_job_ended():
     assert job_tasks(stages, ended=False) == (2, 1, 9)
     assert job_tasks([(6, 0, 0), (3, 3, 0)], ended=True) == (3, 0, 3)
     assert job_tasks([], ended=False) == (0, 0, 0)
+
+
+def test_a_narrow_terminal_loses_the_parts_least_needed_first():
+    """Rates, running tasks, elapsed time, bytes, rows go in that order until the line
+    fits; tasks, files and the ETA stay, and are cut only below their own length."""
+    s = Snapshot("extract", 12.4, 3, 5, 2, rows=12_345, files_done=3, files_total=5,
+                 bytes_done=1_500_000_000, bytes_total=4_000_000_000)
+    full = format_line(s)
+    assert len(full) == 116 and format_line(s, 116) == full
+    assert format_line(s, 115) == format_line(s, 90) == (
+        "extract: 3/5 tasks (2 running), 3/5 files, 1.5/4.0 GB, 12,345 rows, 0:12 elapsed, "
+        "ETA 0:21")
+    assert format_line(s, 89) == (
+        "extract: 3/5 tasks, 3/5 files, 1.5/4.0 GB, 12,345 rows, 0:12 elapsed, ETA 0:21")
+    assert format_line(s, 70) == "extract: 3/5 tasks, 3/5 files, 1.5/4.0 GB, 12,345 rows, ETA 0:21"
+    assert format_line(s, 60) == "extract: 3/5 tasks, 3/5 files, 12,345 rows, ETA 0:21"
+    assert format_line(s, 50) == format_line(s, 39) == "extract: 3/5 tasks, 3/5 files, ETA 0:21"
+    assert format_line(s, 10) == "extract: 3"
