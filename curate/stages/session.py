@@ -36,6 +36,9 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None,
         builder = builder.config("spark.pyspark.python", sys.executable)
         builder = builder.config("spark.driver.extraJavaOptions",
                                  f"-Dlog4j.configurationFile=file:{log4j_properties_path()}")
+    # curate draws its own progress line (stages.progress); Spark's console bar would
+    # write over it (pip's PySpark turns the bar on). A --conf may still turn it back on.
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = _start(builder)
