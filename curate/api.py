@@ -4,7 +4,8 @@ Every stage function has the same shape, `stage(input, output, options=None, ses
 `options` is the stage's object from curate.options (None: conf/pipeline.toml and
 $CURATE_CONFIG, resolved by `curate.options.resolve_*`), `session` a `Session`, a running
 SparkSession, or None (local mode). Options are checked when they are built, and every
-path a user names is checked here, so a mistake costs no JVM start-up.
+path a user names is checked here, so a mistake costs no JVM start-up. While a stage runs
+its progress line is on stderr (curate.stages.progress); `quiet=True` turns it off.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def _spark(session):
 
 
 def extract(inputs: list[str], output: str, options: ExtractOptions | None = None,
-            session=None, *, overwrite: bool = False) -> StageReport:
+            session=None, *, overwrite: bool = False, quiet: bool = False) -> StageReport:
     """Inputs: local paths, directories, globs, s3:// keys or prefixes, https:// URLs, and
     CommonCrawl listings (warc.paths.gz / wat.paths.gz), chosen by options.limit,
     options.sample_fraction and options.seed. `overwrite`: replace an `output` that is not
@@ -59,31 +60,31 @@ def extract(inputs: list[str], output: str, options: ExtractOptions | None = Non
     options = options or opts.resolve_extract(opts.config_path(None))
     paths = resolve_inputs(inputs, options)
     check_output(output, "extract", [*inputs, *paths], overwrite)
-    return run_extract(_spark(session), paths, output, options)
+    return run_extract(_spark(session), paths, output, options, quiet=quiet)
 
 
 def dedup(input: str, output: str, options: None = None, session=None, *,
-          overwrite: bool = False) -> StageReport:
+          overwrite: bool = False, quiet: bool = False) -> StageReport:
     """One row per distinct (image_uuid, text). dedup has no options (the argument keeps
     the stages' one signature)."""
     from curate.stages.dedup import run_dedup
     require_stage_output(input)
     check_output(output, "dedup", [input], overwrite)
-    return run_dedup(_spark(session), input, output)
+    return run_dedup(_spark(session), input, output, quiet=quiet)
 
 
 def match(input: str, output: str, options: MatchOptions | None = None,
-          session=None, *, overwrite: bool = False) -> StageReport:
+          session=None, *, overwrite: bool = False, quiet: bool = False) -> StageReport:
     """Identify each text's language and match it against that language's list."""
     from curate.stages.match import run_match
     options = options or opts.resolve_match(opts.config_path(None))
     require_stage_output(input)
     check_output(output, "match", [input, *_local(options.metadata)], overwrite)
-    return run_match(_spark(session), input, output, options)
+    return run_match(_spark(session), input, output, options, quiet=quiet)
 
 
 def count(input: str, output: str, options: CountOptions | None = None,
-          session=None, *, overwrite: bool = False) -> StageReport:
+          session=None, *, overwrite: bool = False, quiet: bool = False) -> StageReport:
     """Matches per entry and language. Without options.metadata: the metadata the matched
     set was made with (its report names it)."""
     from curate.core.metadata import load_metadata_set
@@ -94,11 +95,11 @@ def count(input: str, output: str, options: CountOptions | None = None,
         options = replace(options, metadata=matched_with(input))
     check_output(output, "count", [input, *_local(options.metadata)], overwrite)
     load_metadata_set(options.metadata)   # a bad list is a user error before Spark
-    return run_count(_spark(session), input, output, options)
+    return run_count(_spark(session), input, output, options, quiet=quiet)
 
 
 def sample(input: str, output: str, options: SampleOptions | None = None, session=None, *,
-           counts: str, overwrite: bool = False) -> StageReport:
+           counts: str, overwrite: bool = False, quiet: bool = False) -> StageReport:
     """Balanced sampling of the matched rows in `input` with the count stage's output
     `counts` (of the same matched set)."""
     from curate.stages.sample import run_sample
@@ -106,12 +107,13 @@ def sample(input: str, output: str, options: SampleOptions | None = None, sessio
     require_stage_output(input)
     require_stage_output(counts)
     check_output(output, "sample", [input, counts], overwrite)
-    return run_sample(_spark(session), input, output, options, counts=counts)
+    return run_sample(_spark(session), input, output, options, counts=counts, quiet=quiet)
 
 
 def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = None,
         session=None, on_stage: Callable[[StageReport], None] | None = None, *,
-        overwrite: bool = False, resume: bool = False) -> list[StageReport]:
+        overwrite: bool = False, resume: bool = False, quiet: bool = False
+        ) -> list[StageReport]:
     """All five stages into workdir/{pairs,dedup,matched,counts,curated}; no inputs: the
     bundled CommonCrawl sample. Each stage directory is checked before Spark starts.
 
@@ -136,16 +138,16 @@ def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = Non
     spark = _spark(session)
     steps = [   # (stage, its recipe, the outputs it reads, how to run it)
         ("extract", lambda: extract_recipe(paths, options.extract), [],
-         lambda: run_extract(spark, paths, d["extract"], options.extract)),
+         lambda: run_extract(spark, paths, d["extract"], options.extract, quiet=quiet)),
         ("dedup", lambda: recipe("dedup", None), [d["extract"]],
-         lambda: run_dedup(spark, d["extract"], d["dedup"])),
+         lambda: run_dedup(spark, d["extract"], d["dedup"], quiet=quiet)),
         ("match", lambda: match_recipe(options.match), [d["dedup"]],
-         lambda: run_match(spark, d["dedup"], d["match"], options.match)),
+         lambda: run_match(spark, d["dedup"], d["match"], options.match, quiet=quiet)),
         ("count", lambda: count_recipe(options.count), [d["match"]],
-         lambda: run_count(spark, d["match"], d["count"], options.count)),
+         lambda: run_count(spark, d["match"], d["count"], options.count, quiet=quiet)),
         ("sample", lambda: recipe("sample", options.sample), [d["match"], d["count"]],
          lambda: run_sample(spark, d["match"], d["sample"], options.sample,
-                            counts=d["count"])),
+                            counts=d["count"], quiet=quiet)),
     ]
     reports = []
     for stage, recipe_of, upstream, step in steps:

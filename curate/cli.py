@@ -59,8 +59,9 @@ def spark_options(command):
 
 
 def common_options(command):
-    """--overwrite, --config and the Spark options: every pipeline stage takes them."""
-    command = OVERWRITE(command)
+    """--overwrite, --quiet, --config and the Spark options: every pipeline stage takes
+    them."""
+    command = OVERWRITE(QUIET(command))
     return click.option(
         "--config", "config", type=click.Path(exists=True, dir_okay=False), default=None,
         metavar="FILE",
@@ -80,6 +81,9 @@ OUTPUT = click.option("-o", "--output", required=True, type=click.Path(),
 OVERWRITE = click.option("--overwrite", is_flag=True,
                          help="Replace the output directory even when this stage did not "
                               "write what is in it (never an input, though).")
+QUIET = click.option("-q", "--quiet", is_flag=True,
+                     help="No progress line on stderr while a stage runs (else: one line "
+                          "redrawn in place on a terminal, a line every 30 s in a log).")
 
 
 def match_options(command):
@@ -170,7 +174,8 @@ def _extract_flags(input_base_url, limit, sample_fraction, lazy_images, commit_e
               help="Seed of --sample-fraction and of the task order (default: 0).")
 @common_options
 def extract(inputs, output, input_base_url, limit, sample_fraction, lazy_images,
-            commit_every, max_failed_fraction, seed, config, master, confs, overwrite):
+            commit_every, max_failed_fraction, seed, config, master, confs, overwrite,
+            quiet):
     """WARC/WAT/ARC files -> image-text pairs.
 
     INPUTS: local files (.gz or plain), directories, globs, s3://bucket/key, s3://bucket/prefix/,
@@ -184,21 +189,22 @@ def extract(inputs, output, input_base_url, limit, sample_fraction, lazy_images,
         input_base_url, limit, sample_fraction, lazy_images, commit_every, max_failed_fraction,
         seed))
     _print(api.extract(list(inputs), output, options, _session(master, confs),
-                       overwrite=overwrite))
+                       overwrite=overwrite, quiet=quiet))
 
 
 @cli.command()
 @click.argument("input_dir", metavar="PAIRS_DIR", type=EXISTING_DIR)
 @OUTPUT
 @common_options
-def dedup(input_dir, output, config, master, confs, overwrite):
+def dedup(input_dir, output, config, master, confs, overwrite, quiet):
     """One row per distinct (image_uuid, text) over the whole input.
 
     \b
     Example:  curate dedup work/pairs -o work/dedup
     """
     opts.load_settings(opts.config_path(config))   # a broken --config fails here too
-    _print(api.dedup(input_dir, output, None, _session(master, confs), overwrite=overwrite))
+    _print(api.dedup(input_dir, output, None, _session(master, confs), overwrite=overwrite,
+                     quiet=quiet))
 
 
 @cli.command()
@@ -208,7 +214,7 @@ def dedup(input_dir, output, config, master, confs, overwrite):
 @match_options
 @common_options
 def match(input_dir, output, metadata, languages, assume_lang, spacing, config, master, confs,
-          overwrite):
+          overwrite, quiet):
     """Identify each text's language and substring-match it against that language's
     metadata; unmatched rows leave, counted by language.
 
@@ -219,7 +225,8 @@ def match(input_dir, output, metadata, languages, assume_lang, spacing, config, 
     """
     options = opts.resolve_match(opts.config_path(config), metadata=metadata,
                                  languages=languages, assume_lang=assume_lang, spacing=spacing)
-    _print(api.match(input_dir, output, options, _session(master, confs), overwrite=overwrite))
+    _print(api.match(input_dir, output, options, _session(master, confs), overwrite=overwrite,
+                     quiet=quiet))
 
 
 def threshold_options(command):
@@ -262,7 +269,7 @@ def _sample_flags(t, t_lang, seed=None, unit=None, target_size=None) -> dict:
 @METADATA
 @threshold_options
 @common_options
-def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwrite):
+def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwrite, quiet):
     """Count matches per metadata entry and language (zeros included); write __curate__/summary.json
     (per language: texts, matches, head entries and tail proportion at t) and
     __curate__/entry_counts/{lang}.json (MetaCLIP's {entry: count} form).
@@ -273,7 +280,8 @@ def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwri
     """
     options = opts.resolve_count(opts.config_path(config), metadata=metadata, t=t,
                                  t_lang=opts.parse_t_lang(t_lang))
-    _print(api.count(input_dir, output, options, _session(master, confs), overwrite=overwrite))
+    _print(api.count(input_dir, output, options, _session(master, confs), overwrite=overwrite,
+                     quiet=quiet))
 
 
 @cli.command()
@@ -284,7 +292,7 @@ def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwri
 @sampling_options
 @common_options
 def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, config,
-           master, confs, overwrite):
+           master, confs, overwrite, quiet):
     """Balanced sampling: tail entries kept, head entries capped at about t. The output is
     flat Parquet files with url and text columns, ready for img2dataset
     (--input_format parquet --url_col url --caption_col text).
@@ -296,7 +304,7 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
     options = opts.resolve_sample(opts.config_path(config),
                                   **_sample_flags(t, t_lang, seed, unit, target_size))
     _print(api.sample(matched_dir, output, options, _session(master, confs),
-                      counts=counts_dir, overwrite=overwrite))
+                      counts=counts_dir, overwrite=overwrite, quiet=quiet))
 
 
 @cli.command()
@@ -314,7 +322,7 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
 @common_options
 def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, seed, unit,
         target_size, input_base_url, limit, sample_fraction, lazy_images, commit_every,
-        max_failed_fraction, resume, config, master, confs, overwrite):
+        max_failed_fraction, resume, config, master, confs, overwrite, quiet):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -333,7 +341,8 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
                    spacing=spacing),
         sample=_sample_flags(t, t_lang, seed, unit, target_size))
     reports = api.run(list(inputs) or None, workdir, options, _session(master, confs),
-                      on_stage=_print, overwrite=overwrite, resume=resume)
+                      on_stage=_print, overwrite=overwrite, resume=resume,
+                      quiet=quiet)
     click.echo("")
     click.echo(format_table(reports))
 

@@ -18,6 +18,7 @@ from curate.stages import io, task_files
 from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.io import (ENTRY_COUNTS_DIR, SUMMARY_FILE, StageReport, check_same_metadata,
                               read_report, read_stage_input, staged_output)
+from curate.stages.progress import TaskProgress, progress
 
 
 # A count task's result: no files; counters texts:<lang>; its sparse count vectors.
@@ -39,9 +40,16 @@ def count_recipe(options: CountOptions) -> str:
                                                           options.lang).fingerprint))
 
 
-def run_count(spark, input: str, output: str, options: CountOptions) -> StageReport:
+def run_count(spark, input: str, output: str, options: CountOptions, *,
+              quiet: bool = False) -> StageReport:
     """Counts per language and entry; the summary describes head and tail at English's t
-    and each other language's t (ALGORITHM.md §6)."""
+    and each other language's t (ALGORITHM.md §6). `quiet`: no progress line."""
+    with progress(spark, "count", quiet=quiet) as live:
+        return _count(spark, input, output, options, live)
+
+
+def _count(spark, input: str, output: str, options: CountOptions, live: TaskProgress
+           ) -> StageReport:
     from pyspark.sql import functions as F
 
     lang, t, t_lang = options.lang, options.thresholds.t, dict(options.thresholds.t_lang)
@@ -55,6 +63,7 @@ def run_count(spark, input: str, output: str, options: CountOptions) -> StageRep
 
     def count_task(batches):
         texts, vectors = partition_entry_counts(batches, n_entries, lang)
+        live.add(rows=sum(texts.values()))   # each matched text counted, none dropped
         langs = sorted(vectors)
         pairs = [sparse(vectors[code]) for code in langs]
         yield task_files.task_result(COUNT_RESULT, [], {f"texts:{c}": n for c, n in texts.items()},

@@ -10,11 +10,13 @@ from __future__ import annotations
 from curate import schemas
 from curate.stages import io
 from curate.stages.io import StageReport, read_stage_input, staged_output, written_rows
+from curate.stages.progress import progress
 
 KEY = ("image_uuid", "text")
 
 
-def run_dedup(spark, input: str, output: str, options: None = None) -> StageReport:
+def run_dedup(spark, input: str, output: str, options: None = None, *,
+              quiet: bool = False) -> StageReport:
     from pyspark.sql import functions as F
 
     pairs = read_stage_input(spark, input, schemas.PAIRS.names)
@@ -27,8 +29,10 @@ def run_dedup(spark, input: str, output: str, options: None = None) -> StageRepo
                .select(*[F.col(c) if c in KEY else F.col(f"first.{c}") for c in
                          schemas.PAIRS.names])
                .sortWithinPartitions("image_uuid"))
+    # Spark's own writer: the progress line shows tasks, not rows.
     with staged_output(output, "dedup", [input],
-                       recipe_id=io.recipe("dedup", None)) as (tmp, finish):
+                       recipe_id=io.recipe("dedup", None)) as (tmp, finish), \
+            progress(spark, "dedup", quiet=quiet, rows=False):
         rows_in = pairs.count()
         io.spark_write(deduped, tmp)
         rows_out = written_rows(spark, tmp)

@@ -18,6 +18,7 @@ from curate.sources.listing import listing_text, task_order
 from curate.sources.s3 import effective_s3_endpoint, set_s3_endpoint
 from curate.stages import io, task_files
 from curate.stages.io import ERRORS_DIR, INPUTS_FILE, StageReport, staged_output
+from curate.stages.progress import TaskProgress, input_size, progress, total_size
 from curate.stages.task_files import TaskFiles, TaskResults
 
 # A file's errors travel in its task's result row.
@@ -28,7 +29,8 @@ EXTRACT_RESULT = task_files.result_schema(pa.field("path", pa.string()),
 _DICTIONARY_COLUMNS = ("text_source", "page_url", "source_path", "crawl", "lang")
 
 
-def run_extract(spark, paths: list[str], output: str, options: ExtractOptions) -> StageReport:
+def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *,
+                quiet: bool = False) -> StageReport:
     """Extract pairs from `paths` (already resolved: curate.sources.inputs.resolve_inputs).
 
     The files are read in groups (options.commit_every files, or group_size's choice), each
@@ -36,7 +38,7 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions) -
     before the next starts. A run that dies keeps what its groups committed
     (staged_output(resumable=True)); the same command again reads only the other groups'
     files and ends with the output an uninterrupted run writes (the same files, named by
-    each input file's place in the task order)."""
+    each input file's place in the task order). `quiet`: no progress line (stages.progress)."""
     ordered = task_order(paths, options.seed)
     plan = _plan_id(ordered, options)
     with staged_output(output, "extract", resumable=True,
@@ -46,16 +48,21 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions) -
         earlier = _earlier_groups(tmp, plan)
         size = options.commit_every or group_size(spark)
         rows, resumed = [], 0
-        for start in range(0, len(ordered), size):
-            group = earlier.get(start)
-            if group is None:
-                group = _read_files(spark, ordered, start, start + size, files, options)
-                task_files.commit(tmp, group.files(), schemas.PAIRS, empty_file=False)
-                io.write_json(io.join(tmp, GROUPS_DIR, f"{start:09d}.json"),
-                              {"plan": plan, "results": group.to_json()}, indent=None)
-            else:
-                resumed += len(group.rows)
-            rows.extend(group.rows)
+        # The line counts the files this run reads: a resumed run's ETA is that of the rest.
+        todo = [path for k, path in enumerate(ordered) if k - k % size not in earlier]
+        with progress(spark, "extract", quiet=quiet, files=len(todo),
+                      bytes_total=total_size(todo)) as live:
+            for start in range(0, len(ordered), size):
+                group = earlier.get(start)
+                if group is None:
+                    group = _read_files(spark, ordered, start, start + size, files, options,
+                                        live)
+                    task_files.commit(tmp, group.files(), schemas.PAIRS, empty_file=False)
+                    io.write_json(io.join(tmp, GROUPS_DIR, f"{start:09d}.json"),
+                                  {"plan": plan, "results": group.to_json()}, indent=None)
+                else:
+                    resumed += len(group.rows)
+                rows.extend(group.rows)
         results = TaskResults(rows)
         if not any(files for _, files in results.files()):
             task_files.write_empty(tmp, schemas.PAIRS)
@@ -121,8 +128,9 @@ def _earlier_groups(tmp: str, plan: str) -> dict[int, TaskResults]:
 
 
 def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFiles,
-                options: ExtractOptions) -> TaskResults:
-    """One Spark job over ordered[start:end], one task per file."""
+                options: ExtractOptions, live: TaskProgress = TaskProgress()) -> TaskResults:
+    """One Spark job over ordered[start:end], one task per file; each adds its file to
+    `live` (the progress line) as it ends."""
     # The driver's S3 endpoint (a MinIO, R2 or test server) travels with the task: the
     # executors' environment was fixed when they started.
     endpoint = effective_s3_endpoint(options.s3_endpoint_url)
@@ -141,6 +149,8 @@ def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFile
                 path = names[index - start]
                 written = files.write(pair_batches(path, report, batch_rows, page),
                                       index, task_files.task_attempt()[1])
+                live.add(rows=sum(n for _, n in written), files=1,
+                         nbytes=input_size(path) or 0)
                 yield task_files.task_result(
                     EXTRACT_RESULT, written, report.counters, partition=index, path=path,
                     errors=[{"offset": offset, "reason": reason}

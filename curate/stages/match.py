@@ -17,6 +17,7 @@ from curate.stages import io, task_files
 from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.io import (StageReport, one_input_file_per_task, read_stage_input,
                               staged_output)
+from curate.stages.progress import progress
 from curate.stages.task_files import TaskFiles, TaskResults
 
 MATCH_RESULT = task_files.result_schema()
@@ -29,19 +30,22 @@ def match_recipe(options: MatchOptions) -> str:
                                                           options.lang).fingerprint))
 
 
-def run_match(spark, input: str, output: str, options: MatchOptions) -> StageReport:
+def run_match(spark, input: str, output: str, options: MatchOptions, *,
+              quiet: bool = False) -> StageReport:
     metadata = BroadcastMetadata(spark, options.metadata, options.lang)
     plan = options.plan()
     rows = read_stage_input(spark, input, schemas.DEDUP.names).select(*schemas.DEDUP.names)
     try:
         with staged_output(output, "match", [input],
-                           recipe_id=match_recipe(options)) as (tmp, finish):
+                           recipe_id=match_recipe(options)) as (tmp, finish), \
+                progress(spark, "match", quiet=quiet) as live:
             files = TaskFiles(tmp, schemas.MATCHED, None, task_files.codec(spark))
 
             def match_partition(batches):
                 counters: Counter = Counter()
                 written = files.write(match_batches(batches, metadata.on_worker(), plan,
                                                     counters), *task_files.task_attempt())
+                live.add(rows=sum(n for _, n in written))
                 yield task_files.task_result(MATCH_RESULT, written, counters)
 
             with one_input_file_per_task(spark):

@@ -29,6 +29,7 @@ from curate.options import SampleOptions
 from curate.stages import io, task_files
 from curate.stages.io import (SUMMARY_FILE, StageReport, metadata_of, read_counts,
                               read_stage_input, staged_output, whole_files_per_task)
+from curate.stages.progress import TaskProgress, progress
 from curate.stages.task_files import TaskFiles, TaskResults
 
 SAMPLE_RESULT = task_files.result_schema(pa.field("expected", pa.float64()),
@@ -37,7 +38,14 @@ EXPECTED = pa.schema([pa.field("expected", pa.binary(), nullable=False)])
 
 
 def run_sample(spark, input: str, output: str, options: SampleOptions, *,
-               counts: str) -> StageReport:
+               counts: str, quiet: bool = False) -> StageReport:
+    """`quiet`: no progress line (stages.progress)."""
+    with progress(spark, "sample", quiet=quiet) as live:
+        return _sample(spark, input, output, options, counts, live)
+
+
+def _sample(spark, input: str, output: str, options: SampleOptions, counts: str,
+            live: TaskProgress) -> StageReport:
     _check_same_metadata(input, counts)
     vectors = read_counts(counts)
     languages = sorted(vectors)
@@ -65,7 +73,7 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
             files = TaskFiles(tmp, schemas.CURATED, options.max_rows_per_file,
                               task_files.codec(spark), dictionary_columns=("lang", "page_url",
                                                                            "crawl"))
-            job = _Job(files, p_broadcast, languages)
+            job = _Job(files, p_broadcast, languages, live)
             if candidates is not None:
                 results = job.run(candidates, pick=False)
                 rows_in = matched.count() if options.unit == "image" else None
@@ -125,6 +133,7 @@ class _Job:
     files: TaskFiles
     p_broadcast: object
     languages: list
+    live: TaskProgress
 
     def choose(self, keyed, unit: str, layout: str) -> tuple[TaskResults, str]:
         """Run the job that fits the unit and the layout: (results, the layout used)."""
@@ -140,20 +149,23 @@ class _Job:
 
     def run(self, rows, pick: bool) -> TaskResults:
         return TaskResults.collect(rows.mapInArrow(
-            _sample_task(self.files, self.p_broadcast, self.languages, pick),
+            _sample_task(self.files, self.p_broadcast, self.languages, pick, self.live),
             schemas.spark_schema(SAMPLE_RESULT)))
 
 
-def _sample_task(files: TaskFiles, p_broadcast, languages: list[str], pick: bool):
+def _sample_task(files: TaskFiles, p_broadcast, languages: list[str], pick: bool,
+                 live: TaskProgress):
     """The task: with `pick`, one row per image (TextPicker, rows sorted by image_uuid and
     images whole), then the keep rule (sample_keyed_batches); the kept rows written by
-    `files`. Counters: rows read, candidates (the rows the keep rule ran on)."""
+    `files` and added to the progress line. Counters: rows read, candidates (the rows
+    the keep rule ran on)."""
     def task(batches):
         stats: dict = {}
         picker = TextPicker() if pick else None
         candidates = picker.pick(batches) if picker else batches
         kept = sample_keyed_batches(candidates, p_broadcast.value, languages, stats)
         written = files.write(kept, *task_files.task_attempt())
+        live.add(rows=sum(n for _, n in written))
         counters = {"candidates": stats.get("rows", 0),
                     "rows": picker.rows if picker else stats.get("rows", 0)}
         yield task_files.task_result(SAMPLE_RESULT, written, counters,

@@ -155,6 +155,47 @@ def test_the_cli_builds_the_same_objects_as_the_api(tmp_path, monkeypatch):
     assert seen["run"][0][2].extract.seed == 4
 
 
+def test_quiet_reaches_every_stage_from_the_cli_and_from_run(tmp_path, monkeypatch):
+    """--quiet on each stage command and on run is the API's quiet=True, and api.run
+    hands it to each of the five stages (their Spark side is recorded, not run)."""
+    import importlib
+
+    from curate.stages.io import StageReport
+
+    seen = {}
+
+    def recorder(stage, result):
+        def record(*args, **kwargs):
+            seen[stage] = kwargs.get("quiet")
+            return result(stage)
+        return record
+
+    def report(stage):
+        return StageReport(stage, "out", 0, 0)
+
+    for stage in ("extract", "dedup", "match", "count", "sample", "run"):
+        monkeypatch.setattr(api, stage, recorder(stage, lambda s: [] if s == "run" else report(s)))
+    for directory in ("pairs", "counts"):
+        (tmp_path / directory).mkdir()
+    pairs, out = str(tmp_path / "pairs"), str(tmp_path / "out")
+    commands = {"extract": [str(tmp_path)], "dedup": [pairs], "match": [pairs],
+                "count": [pairs], "sample": [pairs, "--counts", str(tmp_path / "counts")],
+                "run": []}
+    for flags, quiet in (([], False), (["--quiet"], True), (["-q"], True)):
+        seen.clear()
+        for command, args in commands.items():
+            cli.cli.main([command, *args, "-o", out, *flags], standalone_mode=False)
+        assert seen == {command: quiet for command in commands}, flags
+
+    monkeypatch.undo()
+    seen.clear()
+    for stage in ("extract", "dedup", "match", "count", "sample"):
+        module = importlib.import_module(f"curate.stages.{stage}")
+        monkeypatch.setattr(module, f"run_{stage}", recorder(stage, report))
+    api.run(None, str(tmp_path / "work"), session="a session", quiet=True)
+    assert seen == {stage: True for stage in ("extract", "dedup", "match", "count", "sample")}
+
+
 def test_a_bad_config_is_one_line_before_spark(tmp_path, capsys):
     config = write_config(tmp_path, "[sample]\nunit = 'row'\n")
     (tmp_path / "m").mkdir()

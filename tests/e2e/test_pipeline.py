@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from contextlib import redirect_stderr
+from io import StringIO
 
 import numpy as np
 import pandas as pd
@@ -25,10 +28,17 @@ STAGES = [("extract", "pairs"), ("dedup", "dedup"), ("match", "matched"), ("coun
 
 
 @pytest.fixture(scope="module")
-def workdir(spark, tmp_path_factory):
+def run_stderr(spark, tmp_path_factory):
+    """The work directory of `curate run` and what it wrote on stderr."""
     work = tmp_path_factory.mktemp("work")
-    assert run_cli("run", "-o", str(work)) == 0
-    return work
+    with redirect_stderr(StringIO()) as err:
+        assert run_cli("run", "-o", str(work)) == 0
+    return work, err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def workdir(run_stderr):
+    return run_stderr[0]
 
 
 def read(workdir, name) -> pd.DataFrame:
@@ -56,6 +66,28 @@ def test_row_counts_add_up_across_stages(workdir):
     assert reports["sample"].rows_out == sizes["curated"]
     assert reports["extract"].details["files"] == 2
     assert reports["extract"].details["files_failed"] == 0
+
+
+def test_each_stage_ends_with_a_progress_line_of_its_tasks_and_rows(run_stderr):
+    """No terminal, stages shorter than the 30 s interval: each stage's last progress line
+    has every task done, ETA 0:00 and, where its tasks count them, its rows out."""
+    workdir, err = run_stderr
+    last = {}
+    for line in err.splitlines():
+        stage, _, rest = line.partition(": ")
+        if re.match(r"\d+/\d+ tasks", rest):
+            last[stage] = rest
+    assert list(last) == [stage for stage, _name in STAGES]
+    for stage, name in STAGES:
+        done, total = map(int, re.match(r"(\d+)/(\d+) tasks, ", last[stage]).groups())
+        assert done == total > 0 and last[stage].endswith(" elapsed, ETA 0:00"), last[stage]
+        rows = re.search(r", ([\d,]+) rows \(", last[stage])
+        if stage == "dedup":   # Spark's own writer: tasks only
+            assert rows is None
+        else:
+            assert int(rows.group(1).replace(",", "")) == \
+                read_report(str(workdir / name)).rows_out, stage
+    assert "2/2 files" in last["extract"]
 
 
 def test_dedup_keeps_each_distinct_image_text_once(workdir):

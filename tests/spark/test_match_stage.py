@@ -137,6 +137,7 @@ def test_count_gives_one_vector_per_language_and_refuses_other_metadata(
 
     other = tmp_path / "other.json"
     other.write_text(json.dumps(["cat", "dog"]), "utf-8")
+    capsys.readouterr()   # (the progress lines of the stages above)
     code = run_cli("count", str(matched), "-o", str(tmp_path / "c2"), "--metadata", str(other))
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
