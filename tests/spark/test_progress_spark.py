@@ -168,3 +168,17 @@ def test_spark_console_progress_bar_is_off(spark):
     """stages.session turns it off (pip's PySpark turns it on): the JVM has no bar."""
     assert spark.sparkContext.getConf().get("spark.ui.showConsoleProgress") == "false"
     assert spark.sparkContext._jsc.sc().progressBar().isEmpty()
+
+
+def test_the_interval_without_a_terminal_comes_from_the_environment(monkeypatch):
+    from curate.errors import UserError
+    from curate.stages.progress import log_seconds
+
+    monkeypatch.delenv(SECONDS_ENV, raising=False)
+    assert log_seconds() == 30.0
+    monkeypatch.setenv(SECONDS_ENV, "0.5")
+    assert log_seconds() == 0.5
+    for wrong in ("abc", "0", "-1", "nan"):
+        monkeypatch.setenv(SECONDS_ENV, wrong)
+        with pytest.raises(UserError, match=f"{SECONDS_ENV}={wrong}: expected a positive"):
+            log_seconds()
