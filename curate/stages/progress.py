@@ -100,7 +100,8 @@ def progress(spark, stage: str, *, quiet: bool = False, rows: bool = True,
     whether they do), and for extract files (`files` input files in all) and bytes
     (`bytes_total`, None: unknown). `seconds`: between lines without a terminal (default
     log_seconds()). With `quiet`, nothing. The line never raises into the stage, and its
-    thread has ended when the block has, however it ends."""
+    thread is stopped and joined when the block ends, however it ends (a thread stuck in
+    a call to a dying JVM is waited for JOIN_SECONDS, then left behind: a daemon)."""
     if quiet:
         yield TaskProgress()
         return
