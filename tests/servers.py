@@ -218,7 +218,7 @@ class S3Front(_LoopbackServer):
         self._upstream = upstream.removeprefix("http://").rstrip("/")
         self._errors: dict[str, list] = {}   # key path -> [times left, (status, code, msg)]
         self._cuts: dict[str, list[int]] = {}
-        self._every: dict[str, tuple[int, str]] = {}   # method -> (n, "slowdown" | "drop")
+        self._every: dict[str, list[tuple[int, str]]] = {}   # method -> [(n, kind)]
         self._counts: dict[str, int] = {}
         self.misbehaved: dict[str, int] = {}           # "METHOD kind" -> times done
         super().__init__()
@@ -228,15 +228,16 @@ class S3Front(_LoopbackServer):
         SlowDown; "drop" reads the request, then closes the connection unanswered (an
         upload cut mid-way, as far as the client can tell)."""
         with self._lock:
-            self._every[method] = (n, kind)
+            self._every.setdefault(method, []).append((n, kind))
 
     def _take_every(self, method: str) -> str | None:
         with self._lock:
             if method not in self._every:
                 return None
-            n, kind = self._every[method]
             self._counts[method] = self._counts.get(method, 0) + 1
-            if self._counts[method] % n:
+            kind = next((kind for n, kind in self._every[method]
+                         if self._counts[method] % n == 0), None)
+            if kind is None:
                 return None
             key = f"{method} {kind}"
             self.misbehaved[key] = self.misbehaved.get(key, 0) + 1
