@@ -552,6 +552,7 @@ def report(workdir, output):
 
 def main(args: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr and exit status 2, never a traceback."""
+    _terminal_for_curate_only()
     try:
         code = cli.main(args=args, prog_name="curate", standalone_mode=False)
     except (click.ClickException, UserError) as error:
@@ -576,6 +577,19 @@ def main(args: list[str] | None = None) -> None:
         click.echo(f"curate: failed: Spark: {first} (the trace: {log})", err=True)
         sys.exit(1)
     sys.exit(code or 0)
+
+
+def _terminal_for_curate_only() -> None:
+    """What libraries log (py4j's errors when the JVM goes away) goes to the log file, not
+    to the terminal; Ctrl-C is an interruption, also while a Spark job runs."""
+    import logging
+
+    from curate.stages import session
+
+    session.INTERRUPT_RAISES = True
+    if not logging.getLogger().handlers:
+        logging.basicConfig(filename=_log_path(), level=logging.WARNING,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
 def _log_path() -> str:

@@ -42,6 +42,8 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None,
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     spark = _start(builder)
+    if INTERRUPT_RAISES:
+        _interrupt_raises()
     # A session that already ran keeps its Hadoop settings: apply ours to it as well.
     apply_hadoop_settings(spark, conf or {})
     spark.sparkContext.setLogLevel("WARN")
@@ -49,6 +51,22 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None,
     # (Spark's default INT96 loses the time zone outside Spark).
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     return spark
+
+
+# Set by the CLI: Ctrl-C raises KeyboardInterrupt in the driver, as Python does by default.
+# PySpark's own handler cancels the jobs by calling the JVM from inside the signal handler,
+# while the main thread waits on that same connection: py4j fails ("reentrant call"),
+# prints tracebacks and the command ends as a Spark failure instead of an interruption
+# (the JVM has the Ctrl-C too and stops its jobs itself).
+INTERRUPT_RAISES = False
+
+
+def _interrupt_raises() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def s3_endpoint_settings(endpoint: str) -> dict[str, str]:

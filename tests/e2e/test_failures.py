@@ -44,3 +44,34 @@ def test_spark_that_does_not_start_is_one_line(pairs, tmp_path, args, env, cause
         f"curate: error: Spark did not start: {cause} (its log: {log})"], done.stderr
     assert in_log in log.read_text()
     assert not (tmp_path / "dedup").exists()
+
+
+def test_ctrl_c_during_a_spark_job_is_one_line_and_130(tmp_path, data_dir):
+    """A real Ctrl-C (SIGINT to the process group, as a terminal sends it: the driver, the
+    JVM and the Python workers) while the driver waits for extract's job (its tasks are
+    writing): one line, status 130, py4j's complaints in the log only. (PySpark's own
+    handler calls the JVM from inside the signal handler while the main thread waits on
+    that connection: py4j's "reentrant call", 48 lines of tracebacks, status 1.)"""
+    import signal
+    import time
+
+    files = sorted(str(p) for folder in ("commoncrawl", "webarchives")
+                   for p in (data_dir / folder).glob("*.warc.gz"))
+    log = tmp_path / "curate.log"
+    environment = {**os.environ, "CURATE_LOG": str(log)}
+    environment.pop("PYSPARK_GATEWAY_PORT", None)
+    running = subprocess.Popen(
+        [sys.executable, "-m", "curate.cli", "extract", *files, "-o", str(tmp_path / "pairs"),
+         "--master", "local[1]"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env=environment, start_new_session=True)
+    attempts = tmp_path / "pairs.incomplete" / "_attempts"
+    deadline = time.monotonic() + 300
+    while not attempts.exists():
+        assert running.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(running.pid, signal.SIGINT)
+    _out, err = running.communicate(timeout=120)
+    assert running.returncode == 130
+    lines = [line for line in err.splitlines() if line.strip()]  # (click closes the ^C echo)
+    assert len(lines) == 1 and lines[0].startswith("curate: interrupted"), err
+    assert not (tmp_path / "pairs").exists()
