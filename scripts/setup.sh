@@ -27,7 +27,7 @@ MSG
 fi
 
 extras="[fast,report]"
-[ "${1:-}" = "--test" ] && extras="[fast,report,test]"
+[ "${1:-}" = "--test" ] && extras="[fast,report,test,package]"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 # PYTHONWARNINGS: setuptools warns about every editable install of a package whose folders
