@@ -73,6 +73,10 @@ def packages(values: dict[str, str]) -> dict[str, str]:
     return found
 
 
+def excluded(values: dict[str, str]) -> set[str]:
+    return {e.strip() for e in values.get("spark.jars.excludes", "").split(",") if e.strip()}
+
+
 def mebibytes(size: str) -> int:
     number, unit = re.fullmatch(r"(\d+)([kmgt]?)b?", size.strip().lower()).groups()
     return int(number) * {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 ** 2, "": 1}[unit]
@@ -212,6 +216,16 @@ def package_problems(path: Path) -> list[str]:
     if any(k.startswith("spark.hadoop.fs.s3a.") for k in values) and not hadoop_aws:
         problems.append("S3A settings without org.apache.hadoop:hadoop-aws in "
                         "spark.jars.packages (pyspark ships no S3A)")
+    if cloud and not {"org.apache.hadoop:hadoop-client-runtime",
+                      "com.google.cloud.bigdataoss:gcs-connector"} <= excluded(values):
+        problems.append("spark-hadoop-cloud without spark.jars.excludes of the connectors "
+                        "and Spark jars its POM depends on (hadoop-client-runtime, "
+                        "gcs-connector, ...)")
+    providers = values.get("spark.hadoop.fs.s3a.aws.credentials.provider", "")
+    if "WebIdentityTokenFileCredentialsProvider" in providers:
+        problems.append("WebIdentityTokenFileCredentialsProvider throws when S3A builds it "
+                        "without AWS_WEB_IDENTITY_TOKEN_FILE, so S3A cannot start on other "
+                        "credentials: use the SDK's DefaultCredentialsProvider")
     cloud_classes = ("org.apache.spark.internal.io.cloud.",)
     if any(v.startswith(cloud_classes) for v in values.values()) and not cloud:
         problems.append("org.apache.spark.internal.io.cloud classes without "
@@ -323,6 +337,8 @@ spark.hadoop.fs.s3a.comitter.name magic
 executor.memory 8g
 # the wrong Hadoop and Spark versions
 spark.jars.packages org.apache.hadoop:hadoop-aws:3.3.4,org.apache.spark:spark-hadoop-cloud_2.12:3.5.0
+# a provider that cannot be built without IRSA's variables
+spark.hadoop.fs.s3a.aws.credentials.provider software.amazon.awssdk.auth.credentials.WebIdentityTokenFileCredentialsProvider
 # another codec than curate's
 spark.sql.parquet.compression.codec snappy
 # Spark's default timestamps
@@ -351,6 +367,8 @@ def test_the_checks_find_a_broken_profile(tmp_path):
     assert any("hadoop-aws 3.3.4" in p for p in found)
     assert any("Scala 2.12" in p for p in found)
     assert any(":3.5.0 is not Spark" in p for p in found)
+    assert any("without spark.jars.excludes" in p for p in found)
+    assert any("WebIdentityTokenFileCredentialsProvider throws" in p for p in found)
     local = local_problems(path)
     assert any("compression.codec is 'snappy'" in p for p in local)
     assert any("outputTimestampType is 'INT96'" in p for p in local)
