@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-  echo "setup: Python 3.10+ is needed (found: $("$python" --version 2>&1 || echo none)); set PYTHON=/path/to/python3.11" >&2
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup: Python 3.11+ is needed (curate reads TOML with tomllib) (found: $("$python" --version 2>&1 || echo none)); set PYTHON=/path/to/python3.11" >&2
   exit 1
 fi
 
