@@ -45,7 +45,8 @@ def cluster(tmp_path_factory):
         yield running
 
 
-def submit(cluster, archive, job: str, *args: str, log: Path, wait: bool = True):
+def submit(cluster, archive, job: str, *args: str, log: Path, wait: bool = True,
+           spark_args: tuple[str, ...] = ()):
     """spark-submit as docs/operating.md says (with everything on 127.0.0.1)."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "PYSPARK_GATEWAY_PORT")}
@@ -56,7 +57,7 @@ def submit(cluster, archive, job: str, *args: str, log: Path, wait: bool = True)
                "--conf", "spark.pyspark.python=./env/bin/python",
                "--conf", f"spark.pyspark.driver.python={sys.executable}",
                "--conf", "spark.driver.host=127.0.0.1",
-               "--conf", "spark.driver.bindAddress=127.0.0.1",
+               "--conf", "spark.driver.bindAddress=127.0.0.1", *spark_args,
                str(ROOT / "jobs" / f"{job}.py"), *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env, cwd=log.parent)
@@ -144,3 +145,33 @@ def test_a_worker_lost_during_a_stage_costs_no_row(cluster, archive, local, tmp_
     assert "Lost executor 0" in err or "ExecutorLostFailure" in err
     assert (tmp_path / name / REPORT_FILE).exists()
     same_rows(tmp_path / name, local / name)
+
+
+def test_run_on_the_cluster_with_s3(cluster, archive, local, moto_s3, tmp_path):
+    """Inputs and every stage output on the loopback S3 store, from the cluster: S3A for
+    Spark, pyarrow and boto3 for curate in the driver and in the executors (whose own
+    environment has no AWS credentials: the driver's travel with the tasks)."""
+    from curate.api import bundled_sample
+    from test_object_store import BUCKET, comparable, hadoop_aws, keys, read_rows
+
+    from conftest_servers import put_files
+
+    put_files(moto_s3.url, BUCKET, {f"cluster-in/{Path(p).name}": Path(p)
+                                    for p in bundled_sample()})
+    env_keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    saved = {k: os.environ.get(k) for k in env_keys}
+    os.environ.update(env_keys)   # the submitting side's credentials, as an operator's
+    try:
+        submit(cluster, archive, "run", f"s3://{BUCKET}/cluster-in/", "-o",
+               f"s3a://{BUCKET}/cluster-work", "--s3-endpoint-url", moto_s3.url,
+               log=tmp_path / "s3.log", spark_args=("--packages", hadoop_aws()))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert comparable(read_rows(moto_s3.url, "cluster-work/curated/")) == comparable(
+        pd.read_parquet(local / "curated"))
+    assert f"cluster-work/curated/{REPORT_FILE}" in keys(moto_s3.url, "cluster-work/")
