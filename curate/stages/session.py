@@ -24,6 +24,12 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None,
               app_name: str = "curate"):
     from pyspark.sql import SparkSession
 
+    conf = dict(conf or {})
+    if under_spark_submit():
+        # spark-submit decided the master and started the driver's JVM: a master of our
+        # own would leave the cluster unused, and driver settings can no longer apply.
+        conf = _submit_checked(master, conf, _submitted_conf())
+        master = None
     builder = SparkSession.builder.appName(app_name)
     if master is None and not under_spark_submit():
         master = "local[*]"
@@ -39,18 +45,96 @@ def get_spark(master: str | None = None, conf: dict[str, str] | None = None,
     # curate draws its own progress line (stages.progress); Spark's console bar would
     # write over it (pip's PySpark turns the bar on). A --conf may still turn it back on.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    for key, value in (conf or {}).items():
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = _start(builder)
     if INTERRUPT_RAISES:
         _interrupt_raises()
     # A session that already ran keeps its Hadoop settings: apply ours to it as well.
-    apply_hadoop_settings(spark, conf or {})
+    apply_hadoop_settings(spark, conf)
     spark.sparkContext.setLogLevel("WARN")
     # Timestamps as INT64 microseconds in UTC: read back as timestamps by pyarrow and pandas
     # (Spark's default INT96 loses the time zone outside Spark).
     spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
     return spark
+
+
+# Settings Spark reads only when the driver's JVM starts or when spark-submit prepares it
+# (the driver's memory, class path, Java options, library path; the jars spark-submit
+# resolves and puts on its class path; the deploy mode; the driver's Python): "In client
+# mode, this config must not be set through the SparkConf directly in your application,
+# because the driver JVM has already started at that point" (Spark's configuration page).
+# Under spark-submit they are given too late to apply; in cluster mode the driver's
+# container is sized and started with them before any of our code runs.
+DRIVER_START_SETTINGS = frozenset({
+    "spark.driver.memory", "spark.driver.memoryOverhead", "spark.driver.memoryOverheadFactor",
+    "spark.driver.minMemoryOverhead", "spark.driver.cores", "spark.driver.extraJavaOptions",
+    "spark.driver.defaultJavaOptions", "spark.driver.extraClassPath",
+    "spark.driver.extraLibraryPath", "spark.driver.userClassPathFirst",
+    "spark.driver.supervise", "spark.driver.resourcesFile", "spark.jars",
+    "spark.jars.packages", "spark.jars.repositories", "spark.jars.excludes",
+    "spark.jars.ivy", "spark.jars.ivySettings", "spark.submit.deployMode",
+    "spark.pyspark.driver.python"})
+_DRIVER_START_PREFIXES = ("spark.driver.resource.",)
+
+
+def applies_too_late(key: str) -> bool:
+    """Whether a setting is read only when the driver's JVM starts (see
+    DRIVER_START_SETTINGS)."""
+    return key in DRIVER_START_SETTINGS or key.startswith(_DRIVER_START_PREFIXES)
+
+
+def _same_master(a: str, b: str) -> bool:
+    normal = lambda m: {"local": "local[1]"}.get(m.strip(), m.strip())
+    return normal(a) == normal(b)
+
+
+_WARNED: set[tuple[str, str]] = set()   # (key, value) warned about in this process
+
+
+def _submit_checked(master: str | None, conf: dict[str, str],
+                    submitted: dict[str, str]) -> dict[str, str]:
+    """Under spark-submit: a master other than the one spark-submit gave (`submitted`: its
+    settings) is a UserError; a setting that applies only when the driver's JVM starts and
+    differs from spark-submit's value is one warning line on stderr and left out (Spark's
+    UI then shows what the driver really has). Returns the settings to apply."""
+    given = [("master", master)] if master else []
+    if conf.get("spark.master"):
+        given.append(("spark.master", conf["spark.master"]))
+    submitted_master = submitted.get("spark.master", "local[*]")
+    for name, value in given:
+        if not _same_master(value, submitted_master):
+            raise UserError(
+                f"{name} {value} differs from spark-submit's master {submitted_master}: "
+                f"under spark-submit the master is spark-submit's to choose (spark-submit "
+                f"--master {value} ...), or the application would not run where it was "
+                f"submitted")
+    kept = {}
+    for key, value in conf.items():
+        if key == "spark.master":
+            continue
+        if not applies_too_late(key):
+            kept[key] = value
+        elif submitted.get(key) != value and (key, value) not in _WARNED:
+            _WARNED.add((key, value))
+            print(f"curate: warning: {key}={value} is ignored: spark-submit started the "
+                  f"driver before curate ran (it has "
+                  f"{submitted[key] if key in submitted else 'no value'}); give it to "
+                  f"spark-submit instead (spark-submit --conf {key}={value} ...)",
+                  file=sys.stderr)
+    return kept
+
+
+def _submitted_conf() -> dict[str, str]:
+    """The settings spark-submit started this driver with (the running context's, once
+    there is one)."""
+    from pyspark import SparkConf, SparkContext
+
+    active = SparkContext._active_spark_context
+    if active is not None:
+        return dict(active.getConf().getAll())
+    SparkContext._ensure_initialized()   # connects to spark-submit's JVM; no context yet
+    return dict(SparkConf().getAll())
 
 
 # Set by the CLI: Ctrl-C raises KeyboardInterrupt in the driver, as Python does by default.
