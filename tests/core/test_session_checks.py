@@ -79,3 +79,74 @@ def test_every_driver_start_setting_is_one(key):
                                  "spark.executor.pyspark.memory", "spark.ui.enabled"])
 def test_settings_the_context_still_reads_are_not(key):
     assert not session.applies_too_late(key)
+
+
+# --- versions -------------------------------------------------------------------------
+
+def test_the_pin_is_pyprojects():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    pins = [d for d in project["project"]["dependencies"] if d.startswith("pyspark")]
+    assert pins == [session.SPARK_REQUIREMENT]
+    parts = re.fullmatch(r"pyspark>=(\d+)\.(\d+)\.0,<(\d+)\.(\d+)", pins[0]).groups()
+    low_major, low_minor, high_major, high_minor = map(int, parts)
+    assert session.SPARK_SERIES == ((low_major, low_minor), (high_major, high_minor))
+
+
+@pytest.mark.parametrize("version, supported", [
+    ("4.1.0", True), ("4.1.4", True), ("4.1.9-SNAPSHOT", True), ("4.1.0.dev1", True),
+    ("4.2.0", False), ("4.0.1", False), ("3.5.4", False), ("5.1.0", False), ("41.0", False),
+    ("", False), ("unknown", False)])
+def test_spark_supported(version, supported):
+    assert session.spark_supported(version) is supported
+
+
+def test_nothing_to_say_when_every_version_fits():
+    workers = [session.WorkerVersions("a", "3.11", "4.1.4"),
+               session.WorkerVersions("b", "3.11", "4.1.2"),
+               session.WorkerVersions("an executor", "3.11")]
+    assert session.version_problems("4.1.4", "4.1.4", "3.11", workers) == []
+
+
+def test_a_driver_of_another_spark():
+    from importlib.metadata import version
+
+    assert session.version_problems("3.5.1", "4.1.4", "3.11") == [
+        f"the driver runs Spark 3.5.1; curate {version('curate')} is built for Spark 4.1 "
+        f"(pyspark>=4.1.0,<4.2)"]
+    assert session.version_problems("4.1.4", "4.0.0", "3.11") == [
+        f"the driver imports pyspark 4.0.0 (its JVM runs Spark 4.1.4); curate "
+        f"{version('curate')} is built for Spark 4.1 (pyspark>=4.1.0,<4.2)"]
+
+
+def test_executors_of_another_python_or_spark_are_named_by_host():
+    from importlib.metadata import version
+
+    workers = [session.WorkerVersions(f"node{i}", "3.10", "4.1.4") for i in range(5)] + \
+        [session.WorkerVersions("node9", "3.11", "4.2.0"),
+         session.WorkerVersions("node0", "3.10", "4.1.4")]   # the same executor twice
+    assert session.version_problems("4.1.4", "4.1.4", "3.11", workers) == [
+        "the Python workers on node0, node1, node2 and 2 more run Python 3.10, the driver "
+        "Python 3.11: PySpark needs the same major.minor version on both (set PYSPARK_PYTHON "
+        "or spark.pyspark.python on the cluster to the driver's Python, with curate "
+        "installed)",
+        f"the executors on node9 run Spark 4.2.0; curate {version('curate')} is built for "
+        f"Spark 4.1 (pyspark>=4.1.0,<4.2)"]
+
+
+def test_a_patch_release_of_python_is_the_same_python():
+    assert session.version_problems("4.1.4", "4.1.4", "3.11",
+                                    [session.WorkerVersions("a", "3.11.9", "4.1.4")]) == []
+
+
+def test_pysparks_own_mismatch_message_is_read():
+    from pyspark.errors import PySparkRuntimeError
+
+    error = PySparkRuntimeError(errorClass="PYTHON_VERSION_MISMATCH",
+                                messageParameters={"worker_version": "3.10",
+                                                   "driver_version": "3.11"})
+    found = session._PYTHON_MISMATCH.search(f"py4j...\n{error}\n\tat org.apache...")
+    assert found.groups() == ("3.10", "3.11")
