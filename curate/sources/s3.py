@@ -70,9 +70,7 @@ class NoCredentialsHere(InputUnavailable):
 def driver_credentials() -> tuple[S3Credentials | None, str | None]:
     """(the credentials boto3's chain finds here, frozen, when they come from a source of
     CARRIED_METHODS; botocore's method of what it found, None when nothing)."""
-    import boto3
-
-    found = boto3.session.Session().get_credentials()
+    found = _driver_chain(os.getpid())
     if found is None:
         return None, None
     method = getattr(found, "method", None) or "unknown"
@@ -81,6 +79,15 @@ def driver_credentials() -> tuple[S3Credentials | None, str | None]:
     frozen = found.get_frozen_credentials()   # refreshed first when about to expire
     return S3Credentials(frozen.access_key, frozen.secret_key, frozen.token or None,
                          method), method
+
+
+@functools.lru_cache(maxsize=1)
+def _driver_chain(_pid: int):
+    """What boto3's chain finds in this process, looked up once (botocore refreshes
+    temporary credentials it found when asked for them frozen; finding none may cost an
+    instance metadata timeout, which each extract group would pay again)."""
+    import boto3
+    return boto3.session.Session().get_credentials()
 
 
 def s3_access(endpoint_url: str | None = None, credentials: bool = True) -> S3Access:
@@ -188,7 +195,12 @@ def _s3_client(endpoint_url: str | None, credentials: S3Credentials | None,
                           endpoint_url=endpoint_url, config=Config(**options))
 
 
-client_for_s3.cache_clear = _s3_client.cache_clear  # type: ignore[attr-defined]
+def _clear_caches() -> None:
+    _s3_client.cache_clear()
+    _driver_chain.cache_clear()
+
+
+client_for_s3.cache_clear = _clear_caches  # type: ignore[attr-defined]
 
 _REACHED: set[str] = set()   # endpoints this process has connected to
 
