@@ -23,7 +23,9 @@ from curate.stages.io import (STAGE_DIRS, StageReport, check_output, join, match
 
 @dataclass
 class Session:
-    """How to get Spark: a master and settings, started on first use."""
+    """How to get Spark: a master and settings, started on first use. Under spark-submit
+    the master is spark-submit's (another one is a UserError) and settings that apply only
+    when the driver's JVM starts are left out with a warning (stages.session.get_spark)."""
     master: str | None = None
     conf: dict[str, str] = field(default_factory=dict)
     # An S3-compatible endpoint for s3:// and s3a:// inputs and outputs: curate's own

@@ -45,7 +45,8 @@ def spark_options(command):
     """--master, --conf and --s3-endpoint-url: every command that runs Spark takes them."""
     return _with_options(command, [
         click.option("--master", default=None,
-                     help="Spark master. Default: what spark-submit provides, else local[*]."),
+                     help="Spark master. Default: what spark-submit provides (under "
+                          "spark-submit no other is accepted), else local[*]."),
         click.option("--conf", "confs", multiple=True, metavar="KEY=VALUE",
                      help="A Spark setting, repeatable (e.g. --conf spark.driver.memory=8g)."),
         # Kept in the context (expose_value=False): _session and the extract options read it.

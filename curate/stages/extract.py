@@ -7,6 +7,8 @@ the file's counters and errors; the driver commits the files, writes `__curate__
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pyarrow as pa
 
 from curate import schemas
@@ -15,7 +17,7 @@ from curate.core.extract.stream import pair_batches
 from curate.errors import RunFailed
 from curate.options import ExtractOptions
 from curate.sources.listing import listing_text, task_order
-from curate.sources.s3 import effective_s3_endpoint, set_s3_endpoint
+from curate.sources.s3 import s3_access, use_s3_access
 from curate.stages import io, task_files
 from curate.stages.io import ERRORS_DIR, INPUTS_FILE, StageReport, staged_output
 from curate.stages.progress import TaskProgress, input_size, progress, total_size
@@ -131,9 +133,13 @@ def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFile
                 options: ExtractOptions, live: TaskProgress = TaskProgress()) -> TaskResults:
     """One Spark job over ordered[start:end], one task per file; each adds its file to
     `live` (the progress line) as it ends."""
-    # The driver's S3 endpoint (a MinIO, R2 or test server) travels with the task: the
-    # executors' environment was fixed when they started.
-    endpoint = effective_s3_endpoint(options.s3_endpoint_url)
+    # The driver's S3 endpoint (a MinIO, R2 or test server) and, when the group reads or
+    # writes S3, the credentials it resolved (from its environment or a profile) travel
+    # with the task: the executors' environment was fixed when they started. Resolved for
+    # each group, so temporary credentials are as fresh as the group.
+    on_s3 = io.on_s3(files.directory) or any(io.on_s3(path) for path in ordered[start:end])
+    access = s3_access(options.s3_endpoint_url, credentials=on_s3)
+    files = replace(files, s3=access)
     batch_rows, page = options.batch_rows, options.page
     # The group's names reach the workers as a broadcast, once per executor, parsed once per
     # Python worker: a list held by the task's function would be pickled into it (14 MB for
@@ -141,7 +147,7 @@ def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFile
     paths_broadcast = spark.sparkContext.broadcast(ordered[start:end])
 
     def read_file(batches):
-        set_s3_endpoint(endpoint)
+        use_s3_access(access)
         names = paths_broadcast.value
         for batch in batches:
             for index in batch.column("id").to_pylist():   # the file's place in the order

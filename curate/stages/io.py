@@ -45,6 +45,11 @@ def local_path(uri: str) -> str:
     return _filesystem(uri)[1]
 
 
+def on_s3(uri: str) -> bool:
+    """Whether `uri` names an object on S3 (s3://, s3a://, s3n://)."""
+    return stores.scheme_of(uri) in stores.S3_SCHEMES
+
+
 def join(directory: str, *names: str) -> str:
     return "/".join([directory.rstrip("/"), *names])
 

@@ -7,7 +7,8 @@ written by tasks, footers), and to the URI Spark is given for its own reads and 
   Spark gets it as `file:///abs/path`, so a cluster whose `fs.defaultFS` is HDFS or GCS
   cannot send Spark's Parquet elsewhere than the code's files. A scheme is never stripped.
 - `s3://` and `s3a://` name the same object (`canonical`): pyarrow's S3 filesystem for the
-  code, with credentials from the standard AWS chain and the endpoint of
+  code, with credentials from the standard AWS chain (in a task: those the driver
+  carried to it, see sources.s3.S3Access) and the endpoint of
   `--s3-endpoint-url` / $CURATE_S3_ENDPOINT_URL; Spark reads `s3a://` with Hadoop's S3A
   connector and `s3://` with whatever the cluster maps it to (EMR's own, else S3A).
 - `gs://`, `abfs(s)://` and `hdfs://` go through pyarrow's GCS, Azure and HDFS
@@ -24,7 +25,8 @@ from urllib.parse import urlsplit
 import pyarrow.fs as pafs
 
 from curate.errors import UserError
-from curate.sources.s3 import effective_s3_endpoint
+from curate.sources.s3 import (S3Credentials, effective_s3_endpoint, require_own_credentials,
+                               task_credentials)
 
 S3_SCHEMES = ("s3", "s3a", "s3n")
 OTHER_SCHEMES = ("gs", "gcs", "abfs", "abfss", "hdfs")
@@ -57,7 +59,9 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     if scheme == "file":
         return _LOCAL, os.path.abspath(parts.path)
     if scheme in S3_SCHEMES:
-        return _s3(effective_s3_endpoint(None), os.getpid()), _bucket_path(parts)
+        credentials, driver_method = task_credentials()
+        return (_s3(effective_s3_endpoint(None), credentials, driver_method, os.getpid()),
+                _bucket_path(parts))
     if scheme in ("gs", "gcs"):
         return _other(scheme, ""), _bucket_path(parts)
     if scheme in ("abfs", "abfss"):
@@ -75,11 +79,20 @@ def _bucket_path(parts) -> str:
     return f"{parts.netloc}{parts.path}".rstrip("/")
 
 
-@functools.lru_cache(maxsize=None)
-def _s3(endpoint: str | None, _pid: int) -> pafs.S3FileSystem:
-    """One S3 filesystem per process and endpoint: credentials and region from the AWS
-    SDK's standard chain, and the SDK's standard retries (SlowDown, 503, cut connections)."""
+@functools.lru_cache(maxsize=32)
+def _s3(endpoint: str | None, credentials: S3Credentials | None, driver_method: str | None,
+        _pid: int) -> pafs.S3FileSystem:
+    """One S3 filesystem per process, endpoint and credentials: in a task, the credentials
+    the driver carried to it (sources.s3.S3Access), else those of the AWS SDK's standard
+    chain (in a task whose driver had credentials of its machine, the chain must find
+    some); the region from the environment; the SDK's standard retries (SlowDown, 503,
+    cut connections)."""
     options = {}
+    if credentials is not None:
+        options.update(access_key=credentials.access_key, secret_key=credentials.secret_key,
+                       session_token=credentials.token)
+    elif driver_method is not None:
+        require_own_credentials(driver_method)
     if endpoint:
         parts = urlsplit(endpoint)
         options.update(endpoint_override=parts.netloc + parts.path.rstrip("/"),

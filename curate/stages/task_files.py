@@ -22,14 +22,14 @@ whatever the stage adds. The driver collects them: no accumulator, no second pas
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
 from curate.errors import UserError
-from curate.sources.s3 import effective_s3_endpoint, set_s3_endpoint
+from curate.sources.s3 import S3Access, s3_access, use_s3_access
 from curate.stages import io
 
 ATTEMPTS_DIR = "_attempts"   # "_": Spark and pyarrow skip it when reading the output
@@ -130,22 +130,24 @@ class TaskFiles:
     dictionary_columns: tuple[str, ...] = ("lang",)
     # File names start with it: two jobs committing into one directory need two prefixes.
     prefix: str = "part"
-    # The driver's S3 endpoint, for outputs on S3: the executors' environment was fixed
-    # when they started, so it travels with the task (None: the executors' own lookup).
-    s3_endpoint: str | None = field(default_factory=lambda: effective_s3_endpoint(None))
+    # How the tasks reach S3 (the driver's endpoint, and for an output on S3 the
+    # credentials the driver resolved): the executors' environment was fixed when they
+    # started, so it travels with the task. None: decided here, now (sources.s3.s3_access).
+    s3: S3Access | None = None
 
     def __post_init__(self) -> None:
         if (self.max_rows_per_file is not None and self.max_rows_per_file < 1) \
                 or self.row_group_rows < 1:
             raise ValueError(f"files and row groups need at least one row "
                              f"({self.max_rows_per_file}, {self.row_group_rows})")
+        if self.s3 is None:
+            object.__setattr__(self, "s3", s3_access(credentials=io.on_s3(self.directory)))
 
     def write(self, batches: Iterable[pa.RecordBatch], partition: int, attempt: int
               ) -> list[tuple[str, int]]:
         """Write the batches (runs in a task); return (file, rows) of each file written,
         the file relative to the output directory."""
-        if self.s3_endpoint:
-            set_s3_endpoint(self.s3_endpoint)
+        use_s3_access(self.s3)
         folder = f"{ATTEMPTS_DIR}/{partition}-{attempt}"
         io.make_dirs(io.join(self.directory, folder))
         written: list[tuple[str, int]] = []
