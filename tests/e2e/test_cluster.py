@@ -142,7 +142,7 @@ def test_a_worker_lost_during_a_stage_costs_no_row(cluster, archive, local, tmp_
     finally:
         cluster.restart_worker(0)
     print("\n".join(line for line in err.splitlines() if "lost" in line.lower()))
-    assert "Lost executor 0" in err or "ExecutorLostFailure" in err
+    assert "Lost executor" in err or "ExecutorLostFailure" in err   # (ids vary by worker)
     assert (tmp_path / name / REPORT_FILE).exists()
     same_rows(tmp_path / name, local / name)
 
