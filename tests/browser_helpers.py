@@ -65,7 +65,8 @@ class Browser:
         session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         tab = Tab(self, session)
         deadline = time.monotonic() + self.timeout
-        while tab.evaluate("document.readyState") != "complete":
+        # (a new target starts on about:blank, which is "complete" before the page loads)
+        while tab.evaluate("location.href + ' ' + document.readyState") != f"{url} complete":
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not finish loading")
             time.sleep(0.05)
