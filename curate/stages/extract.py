@@ -43,12 +43,12 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
     each input file's place in the task order). `quiet`: no progress line (stages.progress)."""
     ordered = task_order(paths, options.seed)
     plan = _plan_id(ordered, options)
+    size = options.commit_every or group_size(spark)
     with staged_output(output, "extract", resumable=True,
-                       recipe_id=extract_recipe(paths, options)) as (tmp, finish):
+                       recipe_id=io.recipe("extract", plan)) as (tmp, finish):
         files = TaskFiles(tmp, schemas.PAIRS, None, task_files.codec(spark),
                           dictionary_columns=_DICTIONARY_COLUMNS)
-        earlier = _earlier_groups(tmp, plan)
-        size = options.commit_every or group_size(spark)
+        earlier = _earlier_groups(tmp, plan, size, len(ordered))
         rows, resumed = [], 0
         # The line counts the files this run reads: a resumed run's ETA is that of the rest.
         todo = [path for k, path in enumerate(ordered) if k - k % size not in earlier]
@@ -61,7 +61,8 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
                                         live)
                     task_files.commit(tmp, group.files(), schemas.PAIRS, empty_file=False)
                     io.write_json(io.join(tmp, GROUPS_DIR, f"{start:09d}.json"),
-                                  {"plan": plan, "results": group.to_json()}, indent=None)
+                                  {"plan": plan, "end": min(start + size, len(ordered)),
+                                   "results": group.to_json()}, indent=None)
                 else:
                     resumed += len(group.rows)
                 rows.extend(group.rows)
@@ -105,19 +106,22 @@ def _plan_id(ordered: list[str], options: ExtractOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _earlier_groups(tmp: str, plan: str) -> dict[int, TaskResults]:
-    """The groups an earlier run of the same plan committed, by their first file's place;
-    anything else in `tmp` (another plan's work, or files of a group that died before its
-    record was written) is removed."""
+def _earlier_groups(tmp: str, plan: str, size: int, n_files: int) -> dict[int, TaskResults]:
+    """The groups an earlier run of the same plan committed, by their first file's place,
+    that are groups of this run too (the same files: another --commit-every cuts others);
+    anything else in `tmp` (another plan's or group size's work, or files of a group that
+    died before its record was written) is removed."""
     groups, keep = {}, set()
     for name in io.list_dir(io.join(tmp, GROUPS_DIR)):
+        start = int(name.split(".")[0])
         try:
             record = io.read_json(io.join(tmp, GROUPS_DIR, name))
         except (ValueError, OSError):
             continue
-        if record.get("plan") == plan:
+        if record.get("plan") == plan and start % size == 0 \
+                and record.get("end") == min(start + size, n_files):
             results = TaskResults.from_json(record["results"])
-            groups[int(name.split(".")[0])] = results
+            groups[start] = results
             keep.update(file.rsplit("/", 1)[-1] for _, files in results.files()
                         for file, _ in files)
     for name in io.list_dir(tmp):

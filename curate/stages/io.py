@@ -87,7 +87,7 @@ def data_files(uri: str, suffix: str = ".parquet") -> list[str]:
 def make_dirs(uri: str) -> None:
     """A directory and its parents, where directories exist (an object store has only
     keys: there it is nothing)."""
-    if stores.has_directories(uri):
+    if stores.renames_atomically(uri):
         fs, path = _filesystem(uri)
         fs.create_dir(path, recursive=True)
 

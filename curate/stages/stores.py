@@ -30,8 +30,9 @@ from curate.sources.s3 import (S3Credentials, effective_s3_endpoint, require_own
 
 S3_SCHEMES = ("s3", "s3a", "s3n")
 OTHER_SCHEMES = ("gs", "gcs", "abfs", "abfss", "hdfs")
-# Stores where a directory is renamed into place atomically: outputs are staged beside the
-# target and moved in. Elsewhere (object stores) an output is complete when its report is.
+# Stores with directories of their own (not key prefixes), which rename atomically: outputs
+# are staged beside the target and moved in. Elsewhere (object stores, which have only
+# keys) an output is complete when its report is.
 RENAMING_SCHEMES = ("", "file", "hdfs")
 
 _LOCAL = pafs.LocalFileSystem()
@@ -132,9 +133,6 @@ def is_local(uri: str) -> bool:
 
 
 def renames_atomically(uri: str) -> bool:
-    return scheme_of(uri) in RENAMING_SCHEMES
-
-
-def has_directories(uri: str) -> bool:
-    """Whether directories are things of their own (local, HDFS), not key prefixes."""
+    """Whether `uri`'s store has directories of its own that rename atomically (local
+    disks, HDFS), not key prefixes (object stores)."""
     return scheme_of(uri) in RENAMING_SCHEMES

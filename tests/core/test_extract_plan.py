@@ -105,3 +105,30 @@ def test_the_task_reads_the_file_its_index_names(tmp_path, data_dir, monkeypatch
     assert counters["files_read"] == 1 and counters["pairs"] == sum(row["file_rows"]) > 0
     assert row["files"] == [f"{task_files.ATTEMPTS_DIR}/5-0/part-00005-0000.parquet"]
     assert (tmp_path / "out" / row["files"][0]).is_file()
+
+
+def test_earlier_groups_are_kept_only_when_they_are_this_runs_groups(tmp_path):
+    """Groups committed with --commit-every 1 are not groups of a run that commits every 4
+    files (group 0 would stand for files 0-3 with file 0's rows only): that run starts
+    over; the same group size keeps them, and the same files only under the same plan."""
+    from curate.stages import io
+
+    def committed():
+        for start in range(3):
+            name = f"part-{start:05d}-0000.parquet"
+            (tmp_path / name).write_bytes(b"PAR1")
+            row = {"partition": start, "files": [f"_attempts/{start}-0/{name}"],
+                   "file_rows": [1], "counters": {"pairs": 1}, "path": f"f{start}",
+                   "errors": []}
+            io.write_json(str(tmp_path / extract.GROUPS_DIR / f"{start:09d}.json"),
+                          {"plan": "p", "end": start + 1, "results": [row]})
+
+    committed()
+    kept = extract._earlier_groups(str(tmp_path), "p", 1, 8)
+    assert sorted(kept) == [0, 1, 2] and kept[1].rows[0].path == "f1"
+    assert extract._earlier_groups(str(tmp_path), "other plan", 1, 8) == {}
+    assert sorted(p.name for p in tmp_path.glob("*.parquet")) == []
+    committed()
+    assert extract._earlier_groups(str(tmp_path), "p", 4, 8) == {}
+    assert list(tmp_path.glob("*.parquet")) == []
+    assert list((tmp_path / extract.GROUPS_DIR).iterdir()) == []

@@ -288,29 +288,18 @@ def test_the_profiles_ship_in_the_package():
     assert any(PROFILES[0].match(pattern) for pattern in patterns)
 
 
+# Each profile against each check: every key a commented spark.* key; every key one Spark
+# or Hadoop defines; connector packages of the installed Spark; curate's own output
+# settings; memory, shuffle partitions and speculation.
+CHECKS = {"form": form_problems, "keys": key_problems, "packages": package_problems,
+          "output": local_problems,
+          "memory": lambda path: memory_problems(path, path.stem.removeprefix("spark-"))}
+
+
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
-def test_every_key_is_a_commented_spark_key(path):
-    assert form_problems(path) == []
-
-
-@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
-def test_every_key_is_one_spark_or_hadoop_defines(path):
-    assert key_problems(path) == []
-
-
-@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
-def test_connector_packages_match_the_installed_spark(path):
-    assert package_problems(path) == []
-
-
-@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
-def test_output_settings_are_curates_own(path):
-    assert local_problems(path) == []
-
-
-@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
-def test_memory_shuffle_and_speculation(path):
-    assert memory_problems(path, path.stem.removeprefix("spark-")) == []
+def test_every_profile_passes_every_check(path, check):
+    assert CHECKS[check](path) == []
 
 
 def test_s3a_profiles_bind_the_magic_committer():
