@@ -216,16 +216,16 @@ def check_versions(spark, probe: bool | None = None) -> None:
     """A UserError of one line when the driver's or an executor's Spark or Python differs
     from what curate is built for, now rather than later inside a task. The executors
     are asked by one small job (at most one task per registered executor), only where they
-    are not the driver's own process (`probe` None: every master but local), once per
-    context."""
+    are not the driver's own process (`probe` None: every master but local and
+    local[...]), once per context."""
     import pyspark
 
     context = spark.sparkContext
     key = (context.applicationId, context.startTime)
     if key in _CHECKED:
         return
-    if probe is None:
-        probe = not context.master.startswith("local")
+    if probe is None:   # local-cluster[...] starts executors of their own: probed too
+        probe = not re.fullmatch(r"local(\[.*\])?", context.master.strip())
     workers = probe_workers(spark) if probe else []
     problems = version_problems(spark.version, pyspark.__version__,
                                 "%d.%d" % sys.version_info[:2], workers)
@@ -235,6 +235,10 @@ def check_versions(spark, probe: bool | None = None) -> None:
 
 
 # PySpark's message when a worker's Python is not the driver's (pyspark.worker_util).
+# Spark's errors when an executor's Python cannot start: a missing interpreter, or one
+# that exits before PySpark's daemon is up.
+_NO_DAEMON = re.compile(r"(Cannot run program \"[^\"\n]*\": [^\n]*|EOFException occurred "
+                        r"while reading the port number from pyspark\.daemon's stdout[^\n]*)")
 _PYTHON_MISMATCH = re.compile(r"Python in worker has different version:? \(?([\d., ]+?)\)? "
                               r"than that in driver:? ([\d.]+)")
 
@@ -259,9 +263,15 @@ def probe_workers(spark) -> list[WorkerVersions]:
     try:
         found = context.parallelize(range(tasks), tasks).map(versions).collect()
     except Exception as error:   # py4j's error of the failed job
-        mismatch = _PYTHON_MISMATCH.search(str(error))
+        text = str(error)
+        mismatch = _PYTHON_MISMATCH.search(text)
         if mismatch is None:
-            raise
+            daemon = _NO_DAEMON.search(text)
+            if daemon is None:
+                raise
+            raise UserError(f"the executors' Python workers did not start "
+                            f"({daemon.group(1).rstrip('.')}): check the Python they run "
+                            f"(PYSPARK_PYTHON, spark.pyspark.python) on the cluster") from None
         python = ".".join(p.strip() for p in mismatch.group(1).split(",") if p.strip())
         return [WorkerVersions("an executor", python)]
     finally:
