@@ -216,16 +216,16 @@ def check_versions(spark, probe: bool | None = None) -> None:
     """A UserError of one line when the driver's or an executor's Spark or Python differs
     from what curate is built for, now rather than later inside a task. The executors
     are asked by one small job (at most one task per registered executor), only where they
-    are not the driver's own process (`probe` None: every master but local), once per
-    context."""
+    are not the driver's own process (`probe` None: every master but local and
+    local[...]), once per context."""
     import pyspark
 
     context = spark.sparkContext
     key = (context.applicationId, context.startTime)
     if key in _CHECKED:
         return
-    if probe is None:
-        probe = not context.master.startswith("local")
+    if probe is None:   # local-cluster[...] starts executors of their own: probed too
+        probe = not re.fullmatch(r"local(\[.*\])?", context.master.strip())
     workers = probe_workers(spark) if probe else []
     problems = version_problems(spark.version, pyspark.__version__,
                                 "%d.%d" % sys.version_info[:2], workers)
@@ -235,46 +235,49 @@ def check_versions(spark, probe: bool | None = None) -> None:
 
 
 # PySpark's message when a worker's Python is not the driver's (pyspark.worker_util).
+# Spark's errors when an executor's Python cannot start: a missing interpreter, or one
+# that exits before PySpark's daemon is up.
+_NO_DAEMON = re.compile(r"(Cannot run program \"[^\"\n]*\": [^\n]*|EOFException occurred "
+                        r"while reading the port number from pyspark\.daemon's stdout[^\n]*)")
 _PYTHON_MISMATCH = re.compile(r"Python in worker has different version:? \(?([\d., ]+?)\)? "
                               r"than that in driver:? ([\d.]+)")
-_NO_MODULE = re.compile(r"ModuleNotFoundError: No module named '([^']+)'")
 
 
 def probe_workers(spark) -> list[WorkerVersions]:
     """The versions the executors' Python workers run: one tiny job. A worker whose Python
     differs from the driver's fails the task before running it, with PySpark's own message,
-    which is read here; one that cannot import curate is a UserError of its own."""
+    which is read here. The task imports nothing but what a worker has loaded (its
+    function travels by value), so it costs a worker's start and no more."""
     context = spark.sparkContext
     executors = context._jsc.sc().getExecutorMemoryStatus().size() - 1   # minus the driver
     tasks = max(1, executors)
+
+    def versions(_index):   # runs in a Python worker; nested: pickled by value
+        import socket
+        import sys
+
+        import pyspark
+        return socket.gethostname(), "%d.%d" % sys.version_info[:2], pyspark.__version__
+
     context.setJobDescription("curate: Spark and Python versions of the executors")
     try:
-        return sorted(set(context.parallelize(range(tasks), tasks)
-                          .map(_worker_versions).collect()),
-                      key=lambda w: (w.host, w.python, w.spark or ""))
+        found = context.parallelize(range(tasks), tasks).map(versions).collect()
     except Exception as error:   # py4j's error of the failed job
         text = str(error)
         mismatch = _PYTHON_MISMATCH.search(text)
-        if mismatch:
-            python = ".".join(p.strip() for p in mismatch.group(1).split(",") if p.strip())
-            return [WorkerVersions("an executor", python)]
-        missing = _NO_MODULE.search(text)
-        if missing:
-            raise UserError(f"the executors' Python workers cannot import "
-                            f"{missing.group(1)}: install curate (and its dependencies) on "
-                            f"every node or into the image the executors run") from None
-        raise
+        if mismatch is None:
+            daemon = _NO_DAEMON.search(text)
+            if daemon is None:
+                raise
+            raise UserError(f"the executors' Python workers did not start "
+                            f"({daemon.group(1).rstrip('.')}): check the Python they run "
+                            f"(PYSPARK_PYTHON, spark.pyspark.python) on the cluster") from None
+        python = ".".join(p.strip() for p in mismatch.group(1).split(",") if p.strip())
+        return [WorkerVersions("an executor", python)]
     finally:
         context.setLocalProperty("spark.job.description", None)
-
-
-def _worker_versions(_index) -> WorkerVersions:
-    """Runs in a Python worker."""
-    import socket
-
-    import pyspark
-    return WorkerVersions(socket.gethostname(), "%d.%d" % sys.version_info[:2],
-                          pyspark.__version__)
+    return sorted({WorkerVersions(*row) for row in found},
+                  key=lambda w: (w.host, w.python, w.spark or ""))
 
 
 # Set by the CLI: Ctrl-C raises KeyboardInterrupt in the driver, as Python does by default.

@@ -150,3 +150,15 @@ def test_pysparks_own_mismatch_message_is_read():
                                                    "driver_version": "3.11"})
     found = session._PYTHON_MISMATCH.search(f"py4j...\n{error}\n\tat org.apache...")
     assert found.groups() == ("3.10", "3.11")
+
+
+@pytest.mark.parametrize("text, reason", [
+    ('Lost task 0.3: java.io.IOException: Cannot run program "/opt/py/bin/python3": error=2, '
+     'No such file or directory\n\tat java.base/...',
+     'Cannot run program "/opt/py/bin/python3": error=2, No such file or directory'),
+    ("org.apache.spark.SparkException: EOFException occurred while reading the port number "
+     "from pyspark.daemon's stdout and terminated with code: 127..\n\tat org...",
+     "EOFException occurred while reading the port number from pyspark.daemon's stdout and "
+     "terminated with code: 127..")])
+def test_sparks_messages_of_a_python_that_did_not_start_are_read(text, reason):
+    assert session._NO_DAEMON.search(text).group(1) == reason
