@@ -58,10 +58,10 @@ def _expand_local(name: str) -> list[str]:
     return [listed_name(p) for p in _unique_files(_expand(name))]
 
 
-def _expand(name: str) -> list[str]:
+def _expand(name: str, named: bool = True) -> list[str]:
     if glob.has_magic(name):
         return sorted({os.path.abspath(p) for match in sorted(_glob(name))
-                       for p in _expand(match)})
+                       for p in _expand(match, named=False)})
     if os.path.isdir(name):
         return sorted(os.path.abspath(os.path.join(root, f))
                       for root, _dirs, files in os.walk(name)
@@ -72,6 +72,8 @@ def _expand(name: str) -> list[str]:
         kind = file_kind(os.stat(name).st_mode)
     except OSError:
         return []
+    if not named:
+        return [os.path.abspath(name)]   # found by a glob: its task records it
     raise UserError(f"{listed_name(name)}: not a regular file ({kind}): name a WARC, WAT or "
                     f"ARC file or a directory of them")
 
