@@ -148,6 +148,11 @@ def build(folder: Path, *, names: bool = True, fifo: bool = True) -> dict[str, d
     # A gzip bomb: 3 GB of zeros and no line break, 3 MB on disk; refused after 1 MiB.
     gzip_bomb(folder / "bomb.warc.gz", BOMB_BYTES)
     expect["bomb.warc.gz"] = _expect(error=HEADER_TOO_LARGE)
+    # A header block of 300,000 short lines (2.4 MB): each line is fine, the block is not.
+    lines = (b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://h.org/\r\n"
+             + b"X-A: b\r\n" * 300_000 + b"Content-Length: 0\r\n\r\n")
+    write("header-block-2mb.warc.gz", gzip.compress(lines, mtime=0),
+          _expect(error=HEADER_TOO_LARGE))
     # File names: spaces, non-ASCII, bytes that are not UTF-8, a newline.
     if names:
         small = members(page("http://h.org/n", SMALL))
