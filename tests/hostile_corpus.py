@@ -117,9 +117,13 @@ def build(folder: Path, *, names: bool = True, fifo: bool = True) -> dict[str, d
                               b"Content-Length: %d" % (len(block) - 4 - 20))
     write("length-too-short.warc", short_head + b"\r\n\r\n" + block + two,
           _expect(rows=1 + SMALL_ROWS, records_used=2, records_misaligned=1, files_read=1))
-    # WAT: JSON that is not, and 10^5 image links in one record (the first 10,000 used).
+    # WAT: JSON that is not, JSON nested 100,000 deep, and 10^5 image links in one record
+    # (the first 10,000 used).
     bad_json = b'{"Envelope": {"IMG@/src": [' + b"1," * 1000
     write("invalid-json.wat", wat_record("http://h.org/", None, raw=bad_json),
+          _expect(records_skipped__parse_error=1, files_read=1))
+    deep_json = b'{"path": "IMG@/src", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    write("json-100k-deep.wat", wat_record("http://h.org/", None, raw=deep_json),
           _expect(records_skipped__parse_error=1, files_read=1))
     links = [{"path": "IMG@/src", "url": f"/i{i}.jpg", "alt": f"image {i}"}
              for i in range(100_000)]
@@ -145,6 +149,10 @@ def build(folder: Path, *, names: bool = True, fifo: bool = True) -> dict[str, d
     controls = (b'<html><meta charset="utf-8"><img src="/c\x01\x7f.jpg" alt="bell\x07 nul\x00 '
                 b'tab\t esc\x1b"><img src="/\xff\xfe.jpg" alt="bad \xc3\x28 utf8">')
     write("controls.warc", page("http://h.org/c", controls), _expect(rows=2, files_read=1))
+    # ... and in the page's WARC-Target-URI (a header line that is not UTF-8).
+    uri_page = page("http://h.org/URI", SMALL).replace(b"http://h.org/URI",
+                                                        b"http://h.org/p\x01\x7f\xff\xfe\xc3\xa9 q")
+    write("controls-in-uri.warc.gz", members(uri_page), _expect(rows=SMALL_ROWS, files_read=1))
     # A gzip bomb: 3 GB of zeros and no line break, 3 MB on disk; refused after 1 MiB.
     gzip_bomb(folder / "bomb.warc.gz", BOMB_BYTES)
     expect["bomb.warc.gz"] = _expect(error=HEADER_TOO_LARGE)

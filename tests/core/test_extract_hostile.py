@@ -67,6 +67,14 @@ def test_control_characters_and_invalid_utf8_are_kept_as_text(corpus):
         ("http://h.org/%EF%BF%BD%EF%BF%BD.jpg", "bad \ufffd( utf8", "alt")]
 
 
+@pytest.mark.parametrize("reader", READERS)
+def test_a_page_url_that_is_not_utf8_is_read_as_warcio_reads_header_lines(corpus, reader):
+    folder, _expect = corpus
+    rows, _report = extract(folder / "controls-in-uri.warc.gz", reader=reader)
+    # Not UTF-8: the line is Latin-1; a space becomes %20 (warcio's WARC-Target-URI rule).
+    assert {r[4] for r in rows} == {"http://h.org/p\x01\x7f\xff\xfe\xc3\xa9%20q"}
+
+
 def test_peak_memory_of_a_reader_on_the_whole_corpus_is_bounded(corpus):
     """One process reads every generated file (the gzip bomb of 3 GB, the 30 MB page, the
     200,000 images ...) with both readers, in a subprocess with a timeout: it ends, and
