@@ -112,3 +112,17 @@ def test_the_report_counts_what_the_bounds_dropped_and_skipped(hostile_run):
     assert report.rows_in == report.rows_out + sum(report.dropped.values())
     assert report.details["files_read"] + report.details["files_failed"] == \
         report.details["files"]
+
+
+def test_a_fifo_named_explicitly_is_one_user_error_line(hostile_run, tmp_path, capsys):
+    """Named on the command line, a FIFO is the user's mistake: refused before any work
+    (found by a directory or glob, it is a recorded failed file, as above)."""
+    corpus, *_rest = hostile_run
+    capsys.readouterr()
+    with no_hang(60):
+        status = run_cli("extract", str(corpus / "fifo.warc.gz"), "-o", str(tmp_path / "p"))
+    assert status == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"curate: error: {corpus / 'fifo.warc.gz'}: not a regular file (a FIFO): name a WARC, "
+        f"WAT or ARC file or a directory of them"]
+    assert not (tmp_path / "p").exists()
