@@ -816,7 +816,7 @@ def _flow_table(report: WorkdirReport) -> str:
                         f'data-key="status" data-value="{s.status}">{s.status}</td></tr>')
             continue
         r = s.report
-        reasons = "".join(f'<li data-key="dropped:{_e(k)}" data-value="{v}">{_e(k)}: '
+        reasons = "".join(f'<li data-key="dropped:{_e(k)}" data-value="{_e(v)}">{_e(k)}: '
                           f"{v:,}</li>" for k, v in r.dropped.items())
         dropped = f'<ul class="reasons">{reasons}</ul>' if reasons else "—"
         kept = r.rows_out / r.rows_in if r.rows_in else None
