@@ -6,7 +6,6 @@ same bytes: an escape that failed shows up as an element or attribute of its own
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 
 from curate.report import CHARTS, Language, Stage, WorkdirReport, render_html
 from curate.stages.io import StageReport
+from html_helpers import PAGE_ATTRIBUTES, PAGE_TAGS, Parsed
 
 # Each payload tries another way out: an element, an attribute (both quotes), a raw-text
 # element's end (textarea, style, title), a comment, a javascript: URL, a character
@@ -30,50 +30,11 @@ PAYLOADS = [
     '<!-- --><a href="javascript:window.__pwned = 1">x</a>',
     '&lt;b&gt; &amp;amp; &#x3C;',
 ]
-# The elements the page is made of; anything else was injected.
-PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "code", "div",
-             "b", "table", "tr", "th", "td", "ul", "li", "img", "details", "summary", "pre",
-             "sub"}
 
 
 def hostile(field: str) -> str:
     """One string holding every payload, tagged with the field it is put in."""
     return f"[{field}] " + " ".join(PAYLOADS)
-
-
-class Parsed(HTMLParser):
-    """Every element with its attributes, and the text of the page, as parsed."""
-
-    def __init__(self, page: str):
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict]] = []
-        self.texts: list[str] = []
-        self.title = ""
-        self._in_title = False
-        self.feed(page)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
-        self._in_title = tag == "title"
-
-    def handle_startendtag(self, tag, attrs):
-        self.elements.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag):
-        self._in_title = False
-
-    def handle_data(self, data):
-        self.texts.append(data)
-        if self._in_title:
-            self.title += data
-
-    def handle_comment(self, data):
-        raise AssertionError(f"a comment was injected: {data!r}")
-
-    @property
-    def text(self) -> str:
-        return "".join(self.texts)
 
 
 def hostile_report(root: Path) -> WorkdirReport:
@@ -126,9 +87,7 @@ def test_no_element_or_attribute_comes_from_the_data(page):
     assert tags.count("style") == 1 and "script" not in tags and "a" not in tags
     for tag, attrs in parsed.elements:
         assert not [name for name in attrs if name.startswith("on")], (tag, attrs)
-        assert set(attrs) <= {"lang", "charset", "class", "id", "src", "alt", "open",
-                              "data-row", "data-key", "data-value", "data-note", "colspan"}, \
-            (tag, attrs)
+        assert set(attrs) <= PAGE_ATTRIBUTES, (tag, attrs)
         if "src" in attrs:   # the only sources are the report's own charts
             assert attrs["src"] in CHARTS, attrs
     # (no href among the attributes: nothing on the page is a link, javascript: or other)
