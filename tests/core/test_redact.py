@@ -104,3 +104,22 @@ def test_reading_uses_the_real_url_and_the_rows_name_it_redacted(data_server, da
     assert list(iter_file_pairs(missing, report)) == []
     assert report.errors == [(None, f"not found (HTTP 404): {redact(missing)}")]
     assert "secret-value" not in repr(report.errors) and "p%3Ass" not in repr(report.errors)
+
+
+def test_an_s3_endpoint_with_user_info_is_named_redacted(monkeypatch):
+    """--s3-endpoint-url http://user:pass@host (S3 signs with AWS keys, so the user info
+    is of no use, but a user may write it): the unreachable endpoint's message masks it.
+    Port 1 of 127.0.0.1 refuses connections."""
+    from curate.sources import s3
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+    s3.set_s3_endpoint("http://user:s3cret@127.0.0.1:1")
+    try:
+        with pytest.raises(InputUnavailable) as raised:
+            open_input("s3://bucket/key.warc.gz", tries=1)
+    finally:
+        s3.set_s3_endpoint(None)
+    assert raised.value.reason == ("cannot reach S3 at http://***@127.0.0.1:1 "
+                                   "(ConnectionRefusedError: [Errno 111] Connection refused)")
