@@ -560,7 +560,8 @@ def main(args: list[str] | None = None) -> None:
         code = cli.main(args=args, prog_name="curate", standalone_mode=False)
     except (click.ClickException, UserError) as error:
         message = error.format_message() if isinstance(error, click.ClickException) else error
-        click.echo(f"curate: error: {message}", err=True)
+        # (click quotes the value it refused, which may be a URL with a password)
+        click.echo(f"curate: error: {redact_text(str(message))}", err=True)
         sys.exit(2)
     except RunFailed as failure:
         if failure.report is not None:

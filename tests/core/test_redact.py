@@ -123,3 +123,14 @@ def test_an_s3_endpoint_with_user_info_is_named_redacted(monkeypatch):
         s3.set_s3_endpoint(None)
     assert raised.value.reason == ("cannot reach S3 at http://***@127.0.0.1:1 "
                                    "(ConnectionRefusedError: [Errno 111] Connection refused)")
+
+
+def test_a_refused_option_value_is_printed_redacted(capsys):
+    """click quotes the value it refused: a URL given to the wrong option is masked too."""
+    from curate.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "-o", "work", "--limit", "https://u:pw-77@h/x.warc.gz?sig=s1g"])
+    assert (exit_info.value.code, capsys.readouterr().err) == (2, (
+        "curate: error: Invalid value for '--limit': 'https://***@h/x.warc.gz?sig=***' is not "
+        "a valid integer range.\n"))
