@@ -26,7 +26,7 @@ class HTTPReader(ResumingReader):
         # urllib takes `user:pass@` for part of the host name: it is sent as basic
         # authentication instead, to the URL without it (as curl does).
         self._url, user_info = split_user_info(url)
-        self._authorization = basic_authorization(user_info) if user_info is not None else None
+        self._authorization = basic_authorization(user_info) if user_info else None
         self._accept_ranges = False
         self._validator: str | None = None   # a strong ETag, sent as If-Range on resumes
         super().__init__(url, policy)

@@ -29,6 +29,7 @@ PAYLOADS = [
     'javascript:window.__pwned = 1',
     '<!-- --><a href="javascript:window.__pwned = 1">x</a>',
     '&lt;b&gt; &amp;amp; &#x3C;',
+    r'$\frac{$ (malformed mathtext)',
 ]
 
 
@@ -139,3 +140,19 @@ def test_in_a_browser_no_injected_script_runs(page, tmp_path):
     finally:
         browser.close()
     assert json.loads(seen) == [f"curate report: {report.workdir.name}", "undefined", 0, 0]
+
+
+def test_the_charts_draw_whatever_the_codes_and_reasons_hold(tmp_path):
+    """Language codes and drop reasons reach chart labels, where matplotlib would read
+    $...$ as mathtext and stop at a malformed one: they are drawn as they are."""
+    from curate.report import _matplotlib
+
+    report = hostile_report(tmp_path / "work")
+    malformed = r"$\frac{$"   # short: the hostile strings would not fit a legend
+    report.languages[0].code = f"en {malformed}"
+    for stage in report.stages:
+        stage.report.dropped = {f"reason {malformed}": 3}
+    report.output.mkdir(parents=True)
+    written = _matplotlib().draw(report)
+    assert sorted(p.name for p in written) == sorted(CHARTS)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in written)
