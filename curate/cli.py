@@ -30,10 +30,31 @@ class _StageDir(click.ParamType):
 EXISTING_DIR = _StageDir()
 
 
-def _shipped(key: str, section: str | None = None):
-    """A setting's shipped value (conf/pipeline.toml), for --help."""
-    settings = opts.load_settings()
+def _shipped(key: str, section: str | None = None, recipe: str | None = None):
+    """A setting's shipped value (conf/pipeline.toml under the default recipe, or under
+    `recipe`), for --help."""
+    settings = opts.load_settings(recipe=recipe)
     return settings[section].get(key) if section else settings[key]
+
+
+def _by_recipe(key: str, section: str | None = None) -> str:
+    """'metaclip1: X; metaclip2: Y' for --help: a setting the recipes fix."""
+    return "; ".join(f"{name}: {_shipped(key, section, name)}" for name in opts.RECIPES)
+
+
+RECIPE = click.option(
+    "--recipe", type=click.Choice(opts.RECIPES), default=None,
+    help=f"The published recipe whose settings are the defaults: metaclip1 (English, v1 "
+         f"keys, the keep rule on every pair, t = 20,000) or metaclip2 (all languages, v2 "
+         f"keys, one text per image, t_en = 170,000); flags and --config override single "
+         f"settings (conf/recipes.toml). Default: {_shipped('recipe')}.")
+RULES = click.option(
+    "--rules", type=click.Choice(opts.RULES), default=None,
+    help="algorithm (default): ALGORITHM.md's reading; reference: MetaCLIP's published "
+         "code exactly, for parity with its data: v2 keys padded next to kana, its "
+         "punctuation set (ASCII string.punctuation and 25 full-width marks) instead of "
+         "Unicode's, and a derived t of 0 for a language with very few matches (which "
+         "drops it) instead of 1 (docs/metadata.md#matching-rules).")
 
 
 def _with_options(command, options):
@@ -93,16 +114,19 @@ def match_options(command):
     """Options of the match stage, shared by `match` and `run`."""
     return _with_options(command, [
         click.option("--languages", default=None, metavar="all|L[,L...]",
-                     help="Languages matched, each against its own list: `en` (default) is "
-                          "MetaCLIP v1 (texts identified as another language leave, "
-                          "counted); `all` is Meta CLIP 2's worldwide mode."),
+                     help="Languages matched, each against its own list: `en` is MetaCLIP "
+                          "v1 (texts identified as another language leave, counted); `all` "
+                          "is Meta CLIP 2's worldwide mode. Default: the recipe's "
+                          f"({_by_recipe('languages', 'match')})."),
         click.option("--assume-lang", default=None, metavar="L",
                      help="Treat every text as language L and skip language identification "
                           "(for pools already filtered by language)."),
-        click.option("--spacing", type=click.Choice(["v1", "v2"]), default=None,
+        click.option("--spacing", type=click.Choice(opts.SPACINGS), default=None,
                      help="Entry keys: v1 pads every entry with spaces; v2 does not next to "
-                          "CJK/Thai/Lao/Burmese/Khmer/Tibetan characters or punctuation. "
-                          "Default: v1 for --languages en, v2 for all."),
+                          "CJK/kana/Thai/Lao/Burmese/Khmer/Tibetan characters or "
+                          "punctuation. Default: the recipe's (metaclip2: v2), else v1 for "
+                          "--languages en, v2 for all."),
+        RECIPE, RULES,
     ])
 
 
@@ -132,6 +156,8 @@ def cli():
 
     \b
     Stages: extract -> dedup -> match -> count -> sample; `curate run` does all five.
+    Recipe: metaclip1 by default (English, v1 keys, per pair, t = 20,000); --recipe
+    metaclip2 is Meta CLIP 2's (all languages, v2 keys, per image, t_en = 170,000).
     Example:  curate run -o work          (on the bundled CommonCrawl sample)
     """
 
@@ -216,8 +242,8 @@ def dedup(input_dir, output, config, master, confs, overwrite, quiet):
 @METADATA
 @match_options
 @common_options
-def match(input_dir, output, metadata, languages, assume_lang, spacing, config, master, confs,
-          overwrite, quiet):
+def match(input_dir, output, metadata, languages, assume_lang, spacing, recipe, rules, config,
+          master, confs, overwrite, quiet):
     """Identify each text's language and substring-match it against that language's
     metadata; unmatched rows leave, counted by language.
 
@@ -225,9 +251,11 @@ def match(input_dir, output, metadata, languages, assume_lang, spacing, config, 
     Example:  curate match work/dedup -o work/matched --metadata metadata.json
               curate match work/dedup -o work/matched --assume-lang en --spacing v1
               curate match work/dedup -o work/matched --metadata lists/ --languages all
+              curate match work/dedup -o work/matched --recipe metaclip2 --rules reference
     """
     options = opts.resolve_match(opts.config_path(config), metadata=metadata,
-                                 languages=languages, assume_lang=assume_lang, spacing=spacing)
+                                 languages=languages, assume_lang=assume_lang, spacing=spacing,
+                                 recipe=recipe, rules=rules)
     _print(api.match(input_dir, output, options, _session(master, confs), overwrite=overwrite,
                      quiet=quiet))
 
@@ -238,8 +266,8 @@ def threshold_options(command):
         click.option("--t", "t", type=click.IntRange(min=1), default=None,
                      help=f"Head/tail threshold of English (or of the one list): entries "
                           f"matched t times or more are sampled down to about t (default: "
-                          f"{_shipped('t')}). Other languages get the t that gives them "
-                          f"English's tail proportion."),
+                          f"the recipe's; {_by_recipe('t')}). Other languages get the t "
+                          f"that gives them English's tail proportion."),
         click.option("--t-lang", "t_lang", multiple=True, metavar="L=T",
                      help="The t of language L, instead of the derived one (repeatable)."),
     ])
@@ -251,10 +279,11 @@ def sampling_options(command):
         click.option("--seed", type=int, default=None,
                      help="Seed of the per-(image, text, entry) coins and of each image's "
                           "text draw (default: 0)."),
-        click.option("--unit", type=click.Choice(["image", "pair"]), default=None,
-                     help="image (default): one of each image's matched texts, by a seeded "
-                          "draw, then the keep rule (Meta CLIP 2); pair: the keep rule on "
-                          "every pair (Algorithm 1 literally)."),
+        click.option("--unit", type=click.Choice(opts.UNITS), default=None,
+                     help="image: one of each image's matched texts, by a seeded draw, then "
+                          "the keep rule (Meta CLIP 2); pair: the keep rule on every pair "
+                          "(Algorithm 1 literally). Default: the recipe's "
+                          f"({_by_recipe('unit', 'sample')})."),
         click.option("--target-size", type=click.IntRange(min=1), default=None,
                      help="Choose t (English's; the others follow) so that the expected "
                           "output size is N rows, by bisection; overrides --t."),
@@ -271,8 +300,11 @@ def _sample_flags(t, t_lang, seed=None, unit=None, target_size=None) -> dict:
 @OUTPUT
 @METADATA
 @threshold_options
+@RECIPE
+@RULES
 @common_options
-def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwrite, quiet):
+def count(input_dir, output, metadata, t, t_lang, recipe, rules, config, master, confs,
+          overwrite, quiet):
     """Count matches per metadata entry and language (zeros included); write __curate__/summary.json
     (per language: texts, matches, head entries and tail proportion at t) and
     __curate__/entry_counts/{lang}.json (MetaCLIP's {entry: count} form).
@@ -282,7 +314,7 @@ def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwri
               curate count work/matched -o work/counts --metadata lists/ --t 20000 --t-lang de=5000
     """
     options = opts.resolve_count(opts.config_path(config), metadata=metadata, t=t,
-                                 t_lang=opts.parse_t_lang(t_lang))
+                                 t_lang=opts.parse_t_lang(t_lang), recipe=recipe, rules=rules)
     _print(api.count(input_dir, output, options, _session(master, confs), overwrite=overwrite,
                      quiet=quiet))
 
@@ -293,9 +325,11 @@ def count(input_dir, output, metadata, t, t_lang, config, master, confs, overwri
               help="The count stage's output for that matched set.")
 @OUTPUT
 @sampling_options
+@RECIPE
+@RULES
 @common_options
-def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, config,
-           master, confs, overwrite, quiet):
+def sample(matched_dir, counts_dir, output, t, t_lang, recipe, rules, seed, unit, target_size,
+           config, master, confs, overwrite, quiet):
     """Balanced sampling: tail entries kept, head entries capped at about t. The output is
     flat Parquet files with url and text columns, ready for img2dataset
     (--input_format parquet --url_col url --caption_col text).
@@ -304,7 +338,7 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
     Example:  curate sample work/matched --counts work/counts -o work/curated --t 20000
               curate sample work/matched --counts work/counts -o work/curated --target-size 1000000
     """
-    options = opts.resolve_sample(opts.config_path(config),
+    options = opts.resolve_sample(opts.config_path(config), recipe=recipe, rules=rules,
                                   **_sample_flags(t, t_lang, seed, unit, target_size))
     _print(api.sample(matched_dir, output, options, _session(master, confs),
                       counts=counts_dir, overwrite=overwrite, quiet=quiet))
@@ -323,9 +357,9 @@ def sample(matched_dir, counts_dir, output, t, t_lang, seed, unit, target_size, 
                    "same options, metadata and version, and run the others (an extract "
                    "that died part-way goes on from its committed files either way).")
 @common_options
-def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, seed, unit,
-        target_size, input_base_url, limit, sample_fraction, lazy_images, commit_every,
-        max_failed_fraction, resume, config, master, confs, overwrite, quiet):
+def run(inputs, workdir, metadata, languages, assume_lang, spacing, recipe, rules, t, t_lang,
+        seed, unit, target_size, input_base_url, limit, sample_fraction, lazy_images,
+        commit_every, max_failed_fraction, resume, config, master, confs, overwrite, quiet):
     """All five stages; with no INPUTS, on the bundled CommonCrawl sample.
 
     INPUTS are those of `curate extract`; --seed seeds both the input sampling and the
@@ -335,9 +369,10 @@ def run(inputs, workdir, metadata, languages, assume_lang, spacing, t, t_lang, s
     Example:  curate run -o work
               curate run 'crawl/*.warc.gz' -o work --t 20000
               curate run 'crawl/*.warc.gz' -o work --t 20000 --resume   (after a crash)
+              curate run 'crawl/*.warc.gz' -o work --recipe metaclip2
     """
     options = opts.resolve_run(
-        opts.config_path(config),
+        opts.config_path(config), recipe=recipe, rules=rules,
         extract=_extract_flags(input_base_url, limit, sample_fraction, lazy_images,
                                commit_every, max_failed_fraction, seed),
         match=dict(metadata=metadata, languages=languages, assume_lang=assume_lang,

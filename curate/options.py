@@ -2,11 +2,13 @@
 
 Where a setting comes from, later ones winning:
 1. conf/pipeline.toml, shipped inside the package (curate.conf);
-2. a TOML file of the same shape given as `--config FILE` (any subset of its keys), so an
+2. the preset of the recipe (conf/recipes.toml): the `--recipe` flag, else the `recipe` of
+   the --config file, else pipeline.toml's (metaclip1);
+3. a TOML file of the same shape given as `--config FILE` (any subset of its keys), so an
    operator with an installed wheel can change every setting;
-3. the command-line flags, or the keyword arguments of the `resolve` functions.
+4. the command-line flags, or the keyword arguments of the `resolve` functions.
 
-Top-level keys (`lang`, `seed`, `t`) are shared by the stages that have a field of that
+Top-level keys (`lang`, `seed`, `t`, `rules`, `recipe`) are shared by the stages that have a field of that
 name; a stage's own section (`[extract]`, `[match]`, `[count]`, `[sample]`) overrides them.
 Each object checks itself when it is built, so a wrong value is a one-line UserError before
 any JVM starts; the stages take the object as it is and never read defaults themselves.
@@ -23,12 +25,17 @@ from types import MappingProxyType
 from typing import Mapping
 
 from curate.core.extract.options import PageOptions
-from curate.core.matching import ALL_LANGUAGES, KEY_VERSIONS as SPACINGS
+from curate.core.matching import ALL_LANGUAGES
 from curate.errors import UserError
 
 UNITS = ("image", "pair")   # sample --unit
+SPACINGS = ("v1", "v2")     # match --spacing
 SECTIONS = ("extract", "match", "count", "sample")
-SHARED = ("lang", "seed", "t")
+SHARED = ("lang", "seed", "t", "rules", "recipe")
+RECIPES = ("metaclip1", "metaclip2")   # the tables of conf/recipes.toml
+# algorithm: ALGORITHM.md's reading; reference: MetaCLIP's published code (v2 keys without
+# kana and with its punctuation set, a derived t that may be 0). docs/metadata.md.
+RULES = ("algorithm", "reference")
 
 
 def _conf_file(name: str):
@@ -40,33 +47,50 @@ def _shipped_settings() -> dict:
     return tomllib.loads(_conf_file("pipeline.toml").read_text("utf-8"))
 
 
-def load_settings(config: str | None = None) -> dict:
-    """The shipped settings, overridden key by key by the TOML file `config` (if any)."""
+@cache
+def recipe_presets() -> dict:
+    """{recipe: its preset, in the shape of pipeline.toml} (conf/recipes.toml)."""
+    return tomllib.loads(_conf_file("recipes.toml").read_text("utf-8"))
+
+
+def load_settings(config: str | None = None, recipe: str | None = None) -> dict:
+    """The shipped settings, then the recipe's preset (`recipe`, else the config file's,
+    else the shipped one), then the TOML file `config` (if any), key by key."""
     settings = {key: (dict(value) if isinstance(value, dict) else value)
                 for key, value in _shipped_settings().items()}
-    if config is None:
-        return settings
+    override = _read_config(config) if config is not None else {}
+    name = recipe or override.get("recipe") or settings["recipe"]
+    _check(name in RECIPES, f"--recipe must be one of {', '.join(RECIPES)}, not {name}")
+    _lay_over(settings, recipe_presets()[name], "conf/recipes.toml")
+    _lay_over(settings, override, f"config file {config}")
+    settings["recipe"] = name
+    return settings
+
+
+def _read_config(config: str) -> dict:
     try:
         with open(config, "rb") as fh:
-            override = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
         raise UserError(f"config file {config}: no such file") from None
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise UserError(f"config file {config}: not a readable TOML file ({e})") from None
+
+
+def _lay_over(settings: dict, override: dict, where: str) -> None:
     for key, value in override.items():
         if key in SECTIONS and isinstance(value, dict):
             settings[key].update(value)
         elif key in SHARED:
             settings[key] = value
         else:
-            raise UserError(f"config file {config}: unknown setting {key!r} (settings: "
+            raise UserError(f"{where}: unknown setting {key!r} (settings: "
                             f"{', '.join(SHARED)} and the sections [{'], ['.join(SECTIONS)}])")
-    return settings
 
 
 def _values(cls, section: str, config: str | None, flags: dict) -> dict:
     """The field values of `cls` from the settings and the flags given (None: not given)."""
-    settings = load_settings(config)
+    settings = load_settings(config, flags.get("recipe"))
     own = settings.get(section, {})
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(own) - names - _NOT_FIELDS.get(section, set()))
@@ -149,20 +173,28 @@ class ExtractOptions:
                "page_time_limit must be positive")
 
 
+def _check_choice(value, name: str, choices: tuple[str, ...]) -> None:
+    _check(value in choices, f"{name} must be one of {', '.join(choices)}, not {value}")
+
+
 @dataclass(frozen=True)
 class MatchOptions:
     """match: the metadata (None: the shipped English list), the languages matched ("en",
     "all" or "en,de,..."), an assumed language that skips identification, the key spacing
-    (v1 or v2), and the language of rows without one."""
+    (v1 or v2), the language of rows without one, the rules of v2 keys (RULES) and the
+    recipe the settings started from (recorded in the report)."""
     metadata: str | None = None
     languages: str = "en"
     assume_lang: str | None = None
     spacing: str = "v1"
     lang: str = "en"
+    rules: str = "algorithm"
+    recipe: str = "metaclip1"
 
     def __post_init__(self) -> None:
-        _check(self.spacing in SPACINGS,
-               f"--spacing must be one of {', '.join(SPACINGS)}, not {self.spacing}")
+        _check_choice(self.spacing, "--spacing", SPACINGS)
+        _check_choice(self.rules, "--rules", RULES)
+        _check_choice(self.recipe, "--recipe", RECIPES)
         _check(bool(self.languages.strip()), "--languages must name at least one language")
 
     @property
@@ -175,23 +207,38 @@ class MatchOptions:
     def plan(self):
         """The core's MatchPlan (what each task does with a text)."""
         from curate.core.matching import MatchPlan
-        return MatchPlan(self.selected, self.assume_lang, self.spacing)
+        return MatchPlan(self.selected, self.assume_lang, self.key_version)
+
+    @property
+    def key_version(self) -> str:
+        """The keys' rule (core.matching.entry_key): the spacing, under the rules."""
+        return "v2-reference" if self.spacing == "v2" and self.rules == "reference" \
+            else self.spacing
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """English's t (or the one list's) and the other languages' t where not derived."""
+    """English's t (or the one list's), the other languages' t where not derived, and the
+    rules (RULES) that decide the least t a derived one can be (`floor`)."""
     t: int = 20000
     t_lang: Mapping[str, int] = field(default_factory=dict)
+    rules: str = "algorithm"
 
     def __post_init__(self) -> None:
         _int(self.t, "--t", 1)
         for code, value in self.t_lang.items():
             _int(value, f"--t-lang {code}", 1)
+        _check_choice(self.rules, "--rules", RULES)
         object.__setattr__(self, "t_lang", MappingProxyType(dict(self.t_lang)))
 
+    @property
+    def floor(self) -> int:
+        """The least derived t: 1 (ALGORITHM.md §6), or 0 as MetaCLIP's code gives for a
+        language with very few matches (which then keeps none of its pairs)."""
+        return 0 if self.rules == "reference" else 1
+
     def __reduce__(self):   # a mappingproxy does not pickle; the dict does
-        return (type(self), (self.t, dict(self.t_lang)))
+        return (type(self), (self.t, dict(self.t_lang), self.rules))
 
 
 @dataclass(frozen=True)
@@ -201,6 +248,10 @@ class CountOptions:
     metadata: str | None = None
     thresholds: Thresholds = Thresholds()
     lang: str = "en"
+    recipe: str = "metaclip1"
+
+    def __post_init__(self) -> None:
+        _check_choice(self.recipe, "--recipe", RECIPES)
 
 
 @dataclass(frozen=True)
@@ -210,14 +261,16 @@ class SampleOptions:
     without one, and the most rows per output file."""
     thresholds: Thresholds = Thresholds()
     seed: int = 0
-    unit: str = "image"
+    unit: str = "pair"
     target_size: int | None = None
     lang: str = "en"
     max_rows_per_file: int = 1_000_000
+    recipe: str = "metaclip1"
 
     def __post_init__(self) -> None:
         _int(self.seed, "--seed")
-        _check(self.unit in UNITS, f"--unit must be one of {', '.join(UNITS)}, not {self.unit}")
+        _check_choice(self.unit, "--unit", UNITS)
+        _check_choice(self.recipe, "--recipe", RECIPES)
         if self.target_size is not None:
             _int(self.target_size, "--target-size", 1)
         _int(self.max_rows_per_file, "max_rows_per_file", 1)
@@ -292,44 +345,52 @@ def _check_lists(metadata, codes, option: str) -> None:
            f"{', '.join(missing) or 'no language'}; it has {', '.join(metadata.languages)}")
 
 
-def _thresholds(config: str | None, sections: tuple[str, ...], t, t_lang) -> Thresholds:
+def _thresholds(config: str | None, sections: tuple[str, ...], t, t_lang, recipe=None,
+                rules=None) -> Thresholds:
     """t and t_lang: the flags, else the first of `sections` that sets them, else the
     top-level t (count's fall back on sample's: its summary describes sample's split)."""
-    settings = load_settings(config)
+    settings = load_settings(config, recipe)
     found = [settings.get(name, {}) for name in sections]
     if t is None:
         t = next((own["t"] for own in found if "t" in own), settings.get("t"))
     merged = dict(next((own["t_lang"] for own in found if "t_lang" in own), {}))
     merged.update(t_lang or {})
-    return _build(Thresholds, {"t": t, "t_lang": merged})
+    return _build(Thresholds, {"t": t, "t_lang": merged,
+                               "rules": rules or settings.get("rules", "algorithm")})
 
 
-def resolve_count(config: str | None = None, *, t=None, t_lang=None, **flags) -> CountOptions:
+def resolve_count(config: str | None = None, *, t=None, t_lang=None, rules=None,
+                  **flags) -> CountOptions:
     values = _values(CountOptions, "count", config, flags)
-    values["thresholds"] = _thresholds(config, ("count", "sample"), t, t_lang)
+    values["thresholds"] = _thresholds(config, ("count", "sample"), t, t_lang,
+                                       flags.get("recipe"), rules)
     values["metadata"] = values.get("metadata") or None
     return _build(CountOptions, values)
 
 
-def resolve_sample(config: str | None = None, *, t=None, t_lang=None, **flags
+def resolve_sample(config: str | None = None, *, t=None, t_lang=None, rules=None, **flags
                    ) -> SampleOptions:
     values = _values(SampleOptions, "sample", config, flags)
-    values["thresholds"] = _thresholds(config, ("sample",), t, t_lang)
+    values["thresholds"] = _thresholds(config, ("sample",), t, t_lang, flags.get("recipe"),
+                                       rules)
     return _build(SampleOptions, values)
 
 
 def resolve_run(config: str | None = None, *, extract: dict | None = None,
-                match: dict | None = None, sample: dict | None = None) -> RunOptions:
-    """RunOptions from the flags of each stage; count takes match's metadata and sample's
-    thresholds, and the extract seed is sample's unless given."""
-    match_options = resolve_match(config, **(match or {}))
-    sample_options = resolve_sample(config, **(sample or {}))
+                match: dict | None = None, sample: dict | None = None,
+                recipe: str | None = None, rules: str | None = None) -> RunOptions:
+    """RunOptions from the flags of each stage; `recipe` and `rules` are every stage's;
+    count takes match's metadata and sample's thresholds, and the extract seed is
+    sample's unless given."""
+    shared = {"recipe": recipe, "rules": rules}
+    match_options = resolve_match(config, **{**(match or {}), **shared})
+    sample_options = resolve_sample(config, **{**(sample or {}), **shared})
     extract_flags = dict(extract or {})
     if extract_flags.get("seed") is None:
         extract_flags["seed"] = sample_options.seed
     count_options = CountOptions(metadata=match_options.metadata,
                                  thresholds=sample_options.thresholds,
-                                 lang=match_options.lang)
+                                 lang=match_options.lang, recipe=match_options.recipe)
     return RunOptions(resolve_extract(config, **extract_flags), match_options, count_options,
                       sample_options)
 

@@ -11,6 +11,7 @@ matcher once per Python worker, on first use, and reuses it across batches and t
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from curate.core.metadata import MetadataSet
 WRAPPED_PUNCTUATION = (",", ".", ";", ":", "?", "!", "`")
 SPACED_CHARACTERS = ("\t", "\n", "\r")
 _SPACED = re.compile("[" + re.escape("".join(WRAPPED_PUNCTUATION + SPACED_CHARACTERS)) + "]")
-KEY_VERSIONS = ("v1", "v2")
+# v2-reference: v2 keys by the rule of MetaCLIP's published code (see reference_unspaced).
+KEY_VERSIONS = ("v1", "v2", "v2-reference")
 ALL_LANGUAGES = "all"
 OTHER = "other"   # the language of a text whose identified language has no metadata
 
@@ -78,17 +80,42 @@ def unspaced(char: str) -> bool:
     return unicodedata.category(char).startswith("P")
 
 
+# MetaCLIP's published code (metaclip/curation/substr_matching.py, `is_cjk_or_similar`):
+# Han (unified ideographs, extensions A-F, compatibility ideographs, radicals, ideographic
+# description characters), Thai, Lao, Myanmar, Khmer and Tibetan; no kana, no Bopomofo,
+# no Khmer symbols or Myanmar extensions, no CJK extensions G and H.
+_REFERENCE_RANGES = (
+    (0x0E00, 0x0E7F), (0x0E80, 0x0EFF), (0x0F00, 0x0FFF), (0x1000, 0x109F),
+    (0x1780, 0x17FF), (0x2E80, 0x2EFF), (0x2F00, 0x2FDF), (0x2FF0, 0x2FFF),
+    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F), (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0x2CEB0, 0x2EBEF),
+)
+# Its punctuation: ASCII `string.punctuation` (symbols such as + < = > | ~ included) and
+# these full-width marks; no other Unicode punctuation (« » ¿ ・ … are letters to it).
+_REFERENCE_PUNCTUATION = frozenset(string.punctuation + "，。、；：？！“”‘’（）【】《》〈〉「」『』～—")
+
+
+def reference_unspaced(char: str) -> bool:
+    """`unspaced` as MetaCLIP's published code decides it (the `reference` rules)."""
+    if char in _REFERENCE_PUNCTUATION:
+        return True
+    code = ord(char)
+    return any(low <= code <= high for low, high in _REFERENCE_RANGES)
+
+
 def entry_key(entry: str, version: str = "v1") -> str:
     """The string whose occurrence in spacing(text) makes a match.
 
     v1: the entry between two spaces, so only whole words match. v2: a leading space only
     when the entry's first character is not `unspaced`, a trailing one likewise, so CJK
     and Thai entries match inside unspaced text and English ones still as whole words.
+    v2-reference: the same with `reference_unspaced` (kana entries keep their spaces).
     """
     if version == "v1" or not entry:
         return f" {entry} "
-    lead = "" if unspaced(entry[0]) else " "
-    trail = "" if unspaced(entry[-1]) else " "
+    test = reference_unspaced if version == "v2-reference" else unspaced
+    lead = "" if test(entry[0]) else " "
+    trail = "" if test(entry[-1]) else " "
     return f"{lead}{entry}{trail}"
 
 
@@ -143,7 +170,7 @@ class MatchPlan:
 
     languages: the metadata languages matched, or None for all of them (worldwide);
     texts of any other language leave. assume_lang: every text is of this language
-    and no identification runs. key_version: "v1" or "v2" (see entry_key).
+    and no identification runs. key_version: "v1", "v2" or "v2-reference" (see entry_key).
     """
     languages: frozenset[str] | None
     assume_lang: str | None

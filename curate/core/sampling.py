@@ -51,27 +51,30 @@ def tail_proportion(entry_counts: np.ndarray, t: int) -> float:
     return float(counts[counts < t].sum() / total) if total else 1.0
 
 
-def language_t(entry_counts: np.ndarray, p: float) -> int:
+def language_t(entry_counts: np.ndarray, p: float, floor: int = 1) -> int:
     """t of a language with tail proportion p (ALGORITHM.md §6): the count at which the
-    cumulative share of the sorted counts is closest to p (at least 1)."""
+    cumulative share of the sorted counts is closest to p, at least `floor`. With floor 0
+    this is MetaCLIP's code: the closest share can be that of the zero counts (a language
+    with very few matches, or none), and t = 0 keeps none of the language's pairs."""
     ordered = np.sort(np.asarray(entry_counts, dtype=np.int64))
     cumulative = np.cumsum(ordered)
     if not len(ordered) or cumulative[-1] == 0:
-        return 1
-    return max(1, int(ordered[np.argmin(np.abs(cumulative / cumulative[-1] - p))]))
+        return floor
+    return max(floor, int(ordered[np.argmin(np.abs(cumulative / cumulative[-1] - p))]))
 
 
 def thresholds(counts_by_lang: Mapping[str, np.ndarray], t: int,
-               overrides: Mapping[str, int] | None = None, english: str = "en"
-               ) -> dict[str, int]:
+               overrides: Mapping[str, int] | None = None, english: str = "en",
+               floor: int = 1) -> dict[str, int]:
     """t per language: `t` for English; for every other language the t that gives it
-    English's tail proportion (ALGORITHM.md §6); `overrides` win. Without English counts
-    every language takes `t` (one list, whatever its language)."""
+    English's tail proportion (ALGORITHM.md §6, at least `floor`: Thresholds.floor);
+    `overrides` win. Without English counts every language takes `t` (one list, whatever
+    its language)."""
     overrides = dict(overrides or {})
     if english not in counts_by_lang:
         return {lang: overrides.get(lang, t) for lang in counts_by_lang}
     p = tail_proportion(counts_by_lang[english], t)
-    return {lang: overrides.get(lang, t if lang == english else language_t(counts, p))
+    return {lang: overrides.get(lang, t if lang == english else language_t(counts, p, floor))
             for lang, counts in counts_by_lang.items()}
 
 

@@ -79,7 +79,7 @@ def _count(spark, input: str, output: str, options: CountOptions, live: TaskProg
     vectors = {code: totals[code][1] if code in totals else np.zeros(size, dtype=np.int64)
                for code, size in n_entries.items()}
     texts_by_lang = {code: texts for code, (texts, _vector) in totals.items()}
-    t_by_lang = thresholds(vectors, t, t_lang, english=lang)
+    t_by_lang = thresholds(vectors, t, t_lang, english=lang, floor=options.thresholds.floor)
     summary = {
         "metadata": metadata.metadata.details(),
         "languages": {
@@ -98,7 +98,8 @@ def _count(spark, input: str, output: str, options: CountOptions, live: TaskProg
         report = StageReport("count", output, rows_in, rows_in,
                              details={"metadata": metadata.metadata.details(),
                                       "count_rows": int(sum(map(len, vectors.values()))),
-                                      "t": t_by_lang,
+                                      "t": t_by_lang, "recipe_name": options.recipe,
+                                      "rules": options.thresholds.rules,
                                       "warnings": [
                                           f"--t-lang {code}={value}: the metadata has no "
                                           f"{code} list; ignored"

@@ -74,6 +74,7 @@ def match_report(output: str, counters: Counter, rows_out: int, metadata: Metada
     selected = options.selected
     details = {"metadata": metadata.details(), "matched_by_language": matched,
                "languages": "all" if selected is None else sorted(selected),
-               "assume_lang": options.assume_lang, "spacing": options.spacing}
+               "assume_lang": options.assume_lang, "spacing": options.spacing,
+               "rules": options.rules, "recipe_name": options.recipe}
     return StageReport("match", output, rows_in=sum(counters.values()), rows_out=rows_out,
                        dropped=dropped, details=details)

@@ -59,12 +59,14 @@ def _sample(spark, input: str, output: str, options: SampleOptions, counts: str,
         candidates, layout = candidates_of(keyed, options.unit, layout)
         candidates.persist()
         t, expected = t_for_size(
-            lambda ts: _expected_sizes(candidates, vectors, ts, t_lang, options.lang),
+            lambda ts: _expected_sizes(candidates, vectors, ts, t_lang, options.lang,
+                                       options.thresholds.floor),
             options.target_size, _t_above_all(vectors, options.lang))
         if abs(expected - options.target_size) > 0.01 * options.target_size:
             warnings.append(f"--target-size {options.target_size}: no t gives it; the "
                             f"nearest expected size is {expected:,.0f} rows (t = {t})")
-    t_by_lang = thresholds(vectors, t, t_lang, english=options.lang)
+    t_by_lang = thresholds(vectors, t, t_lang, english=options.lang,
+                           floor=options.thresholds.floor)
     p_broadcast = spark.sparkContext.broadcast(
         {code: keep_probabilities(vector, t_by_lang[code]) for code, vector in vectors.items()})
     try:
@@ -97,7 +99,8 @@ def _sample(spark, input: str, output: str, options: SampleOptions, counts: str,
             report = StageReport("sample", output, rows_in, rows_out, dropped=dropped, details={
                 **summary, "head_entries": {code: int((vector >= t_by_lang[code]).sum())
                                             for code, vector in vectors.items()},
-                "metadata": metadata_of(input), "warnings": warnings})
+                "metadata": metadata_of(input), "warnings": warnings,
+                "recipe_name": options.recipe, "rules": options.thresholds.rules})
             finish(report)
     finally:
         p_broadcast.unpersist()
@@ -225,9 +228,9 @@ def _image_uuid_range(metadata):
 
 
 def _expected_sizes(candidates, vectors: dict[str, np.ndarray], ts: np.ndarray,
-                    t_lang: dict[str, int], lang: str) -> np.ndarray:
+                    t_lang: dict[str, int], lang: str, floor: int) -> np.ndarray:
     """The expected output size for each candidate English t: one pass over the rows."""
-    table = [thresholds(vectors, int(t), t_lang, english=lang) for t in ts]
+    table = [thresholds(vectors, int(t), t_lang, english=lang, floor=floor) for t in ts]
     t_table = {code: np.array([row[code] for row in table]) for code in vectors}
     counts_broadcast = candidates.sparkSession.sparkContext.broadcast(vectors)
 

@@ -167,9 +167,9 @@ def test_matched_and_counts_equal_the_pure_matcher(workdir):
 
 def test_sample_stage_follows_the_rule_for_a_small_t(workdir):
     matched = read(workdir, "matched")
-    # With the default t every entry of this small sample is tail: each image's drawn text
-    # is kept (unit "image", the default).
-    assert len(read(workdir, "curated")) == matched.image_uuid.nunique()
+    # With the default t every entry of this small sample is tail: every matched pair is
+    # kept (unit "pair", the default recipe metaclip1's); each image has one matched text.
+    assert len(read(workdir, "curated")) == len(matched) == matched.image_uuid.nunique()
     counts = read(workdir, "counts").sort_values("entry_id")["count"].to_numpy()
     p = keep_probabilities(counts, 5)
     rows = list(zip(matched.image_uuid, matched.text, matched.matched_entry_ids))

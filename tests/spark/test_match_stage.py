@@ -184,3 +184,27 @@ def test_worldwide_run_uses_the_shipped_lists_end_to_end(spark, data_dir, tmp_pa
     assert run_cli("count", str(work / "matched"), "-o", str(tmp_path / "counts")) == 0
     assert read_report(str(tmp_path / "counts")).details["metadata"]["fingerprint"] == \
         worldwide.fingerprint
+
+
+def test_rules_and_recipe_reach_the_match_stage_and_its_report(spark, tmp_path):
+    """`--rules reference` pads kana entries (MetaCLIP's code); the default does not. The
+    report names the rules and the recipe."""
+    dedup = tmp_path / "dedup"
+    dedup.mkdir()
+    rows = {name: [None] for name in schemas.DEDUP.names}
+    rows.update(image_uuid=["0" * 24], url=["http://img.example/0.jpg"],
+                text=["東京タワーの写真"], text_source=["alt"], source_path=["test"])
+    pq.write_table(pa.Table.from_pydict(rows, schema=schemas.DEDUP), dedup / "part-0.parquet")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "ja.json").write_text('["東京", "タワー", "の"]', "utf-8")
+    got = {}
+    for rules in ("algorithm", "reference"):
+        out = tmp_path / rules
+        assert run_cli("match", str(dedup), "-o", str(out), "--metadata", str(lists),
+                       "--assume-lang", "ja", "--recipe", "metaclip2", "--rules", rules) == 0
+        got[rules] = [list(ids) for ids in pd.read_parquet(out).matched_entry_ids]
+        details = read_report(str(out)).details
+        assert (details["rules"], details["recipe_name"], details["spacing"]) == \
+            (rules, "metaclip2", "v2")
+    assert got == {"algorithm": [[0, 1, 2]], "reference": [[0]]}
