@@ -223,13 +223,24 @@ files, read by `curate/metadata_build/wordfreq.py`), for each language:
    as for the English default); strings with no visible character (only combining marks,
    format characters such as ZWNJ/ZWJ, or separators); wordfreq's multi-digit number
    *shapes* (`00`, `0000`, `0.0`, `00th`...): wordfreq replaces every digit of a digit run
-   with `0` before counting, so these stand for whole classes of numbers, not strings.
+   with `0` before counting, so these stand for whole classes of numbers, not strings;
+   single kana (one Hiragana or Katakana character, `の に て は が を ー`...): a syllable,
+   not a word. Japanese words of one kana are particles and auxiliaries, and with keys
+   unpadded next to kana (ALGORITHM.md §6) such an entry matches its syllable inside any
+   word, so nearly every Japanese text, naming no concept. Single kanji (`猫`, `山`) stay.
 4. At most {MAX_WORDS:,} words per language, cut between frequency buckets: the bucket that
    would go over the cap is left out whole (cutting inside it would keep its a-words and
    drop its z-words).
-5. Then the strings "0" ... "99" (those not already in the list), as in MetaCLIP; each
+5. Each word is followed by its capitalised form (first letter in title case: `haus` ->
+   `Haus`, Turkish `istanbul` -> `İstanbul`) wherever that differs, i.e. for every word
+   that starts with a lower-case letter of a cased script (Latin, Cyrillic, Greek,
+   Armenian...; also the Latin words of the `ja`, `zh`, `ko` lists). wordfreq stores
+   words case-folded and matching is case-sensitive (as MetaCLIP's), so without it German
+   nouns and the first word of a caption in any cased language could never match.
+   Uncased scripts (Arabic, Hebrew, Devanagari, Tamil, Hangul, CJK) gain nothing.
+6. Then the strings "0" ... "99" (those not already in the list), as in MetaCLIP; each
    string is kept once, at its first place.
-6. Greek (`el`) only: a word-final `σ` after a letter becomes `ς`. wordfreq case-folds,
+7. Greek (`el`) only: a word-final `σ` after a letter becomes `ς`. wordfreq case-folds,
    which turns final sigma into `σ`; real text (and matching) has `ς`.
 
 English comes from the same rule, so this directory is self-consistent; it is *not* the
@@ -265,9 +276,9 @@ wordfreq's notes to its table, verbatim:
 
 ## Known differences from real metadata
 
-- **Lower case only.** wordfreq case-folds every word (`Paris` -> `paris`, German `Straße`
-  -> `strasse`), and matching is case-sensitive: capitalised words (all German nouns,
-  sentence starts, names) and words with `ß` do not match these lists.
+- **Lower case and capitalised only.** wordfreq case-folds every word (`Paris` -> `paris`,
+  German `Straße` -> `strasse`); rule 5 restores the capitalised form, but not all-caps
+  words (`NASA`), inner capitals (`iPhone`) or `ß` (`strasse` stays as wordfreq has it).
 - **Single words only**: no bigrams and no titles (Meta CLIP 2 has both).
 - **Chinese** is wordfreq's "Oversimplified Chinese": Traditional characters are stored as
   their Simplified equivalents, so Traditional-script texts match less.

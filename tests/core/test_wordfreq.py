@@ -172,7 +172,8 @@ def test_shipped_directory_loads_with_documented_counts(shipped):
     assert {code: len(m.entries) for code, m in shipped.lists.items()} == documented
     assert all(re.fullmatch(r"[a-z]{2,3}", code) for code in shipped.languages)
     assert {"en", "de", "zh", "ja", "pt", "tl", "hr", "sr", "nb"} <= set(shipped.languages)
-    assert all(len(m.entries) <= 50_000 + 100 for m in shipped.lists.values())
+    # at most 50,000 words, each with its capitalised form, then the numbers
+    assert all(len(m.entries) <= 2 * 50_000 + 100 for m in shipped.lists.values())
     assert f"{sum(documented.values()):,} entries in all" in README
     assert shipped.fingerprint in README
 
@@ -202,7 +203,7 @@ def test_shipped_lists_hold_the_numbers_0_to_99(shipped):
 
 @pytest.mark.parametrize("code, word", [
     ("en", "the"), ("de", "der"), ("fr", "le"), ("es", "de"), ("pt", "que"), ("ru", "и"),
-    ("ar", "في"), ("zh", "的"), ("ja", "の"), ("ko", "이"), ("hi", "है"), ("tl", "ang"),
+    ("ar", "في"), ("zh", "的"), ("ja", "する"), ("ko", "이"), ("hi", "है"), ("tl", "ang"),
     ("hr", "je"), ("nb", "og"), ("el", "και"),
 ])
 def test_frequent_words_come_first(shipped, code, word):
@@ -219,6 +220,49 @@ def test_lid_labels_find_their_lists(shipped):
         assert metadata_language(f"__label__{label}", available) == label
     assert metadata_language("no", available) == "nb"
     assert shipped.lists["hr"].entries == shipped.lists["sh"].entries == shipped.lists["sr"].entries
+
+
+def test_no_list_holds_a_single_kana(shipped):
+    # wordfreq's ja list has 165 of them (の に て は が ...), zh 121, ko 19, en and de one
+    for code, m in shipped.lists.items():
+        assert not [e for e in m.entries if len(e) == 1 and (0x3041 <= ord(e) <= 0x30FF
+                                                             or 0xFF65 <= ord(e) <= 0xFF9F)], code
+    ja = shipped.lists["ja"].entries
+    assert {"猫", "山", "写真", "する"} <= set(ja) and not {"の", "に", "ー"} & set(ja)
+
+
+def test_each_cased_word_is_followed_by_its_capitalised_form(shipped):
+    de = shipped.lists["de"].entries
+    assert de[:6] == ("die", "Die", "der", "Der", "und", "Und")
+    assert de.index("Haus") == de.index("haus") + 1
+    tr = shipped.lists["tr"].entries
+    assert tr.index("İçin") == tr.index("için") + 1 and tr.index("Ilık") == tr.index("ılık") + 1
+    el, ru = shipped.lists["el"].entries, shipped.lists["ru"].entries
+    assert el.index("Και") == el.index("και") + 1 and ru.index("Москва") >= 0
+    for code, m in shipped.lists.items():
+        entries = m.entries
+        upper = [i for i, e in enumerate(entries) if e[:1].isupper()]
+        # every capitalised entry follows its lower-case word (no other upper case)
+        assert all(entries[i - 1][1:] == entries[i][1:] and entries[i - 1][0].islower()
+                   for i in upper), code
+    # Lists in cased scripts nearly double; those in uncased scripts gain only the
+    # capitalised forms of the few Latin (or Cyrillic...) words they hold.
+    share = {code: sum(e[:1].isupper() for e in m.entries) / len(m.entries)
+             for code, m in shipped.lists.items()}
+    assert all(share[code] > 0.45 for code in ("de", "en", "ru", "el", "tr", "pl", "vi"))
+    assert all(share[code] < 0.1 for code in ("ar", "he", "hi", "ko", "ta", "zh", "ja"))
+
+
+def test_the_builder_applies_both_rules(tmp_path):
+    from curate.core.metadata_build.wordfreq import worldwide_entries
+    path = tmp_path / "small_xx.msgpack.gz"
+    # bucket 0 frequency 1: "の" (dropped), "haus", "東京", "istanbul"; bucket 1: "ß", "ツ"
+    buckets = [["haus", "istanbul", "の", "東京"], ["ツ", "ßx"]]
+    path.write_bytes(_cbpack([[_fixstr(w) for w in b] for b in buckets]))
+    entries = worldwide_entries(path, "tr")
+    assert entries[:6] == ["haus", "Haus", "istanbul", "İstanbul", "東京", "ßx"]
+    assert entries[6:] == [str(i) for i in range(100)]
+    assert worldwide_entries(path, "de")[:4] == ["haus", "Haus", "istanbul", "Istanbul"]
 
 
 def test_greek_words_end_in_final_sigma(shipped):

@@ -29,7 +29,8 @@ import string
 import unicodedata
 
 __all__ = ["wordfreq_words", "wordfreq_languages", "read_cbpack", "is_number_shape",
-           "is_dropped", "metadata_codes", "worldwide_entries", "MIN_FREQUENCY", "MAX_WORDS"]
+           "is_dropped", "is_single_kana", "capitalised", "metadata_codes",
+           "worldwide_entries", "MIN_FREQUENCY", "MAX_WORDS"]
 
 # The shipped worldwide lists' rule (curate/data/metadata_worldwide/README.md).
 MIN_FREQUENCY = 1e-6  # Zipf 3, once per million words: the floor of wordfreq's small lists
@@ -186,6 +187,32 @@ def is_dropped(word: str) -> bool:
     return is_number_shape(word)
 
 
+# Hiragana, Katakana (with the prolonged sound mark), Katakana phonetic extensions and
+# halfwidth Katakana.
+_KANA = ((0x3041, 0x30FF), (0x31F0, 0x31FF), (0xFF65, 0xFF9F))
+
+
+def is_single_kana(word: str) -> bool:
+    """One kana character: a syllable, not a word. Japanese words of one kana are
+    particles and auxiliaries (の に て は が を); with keys unpadded next to kana
+    (ALGORITHM.md §6) such an entry matches that syllable inside any word, so nearly every
+    Japanese text, and names no concept. Single kanji stay (猫 cat, 山 mountain)."""
+    return len(word) == 1 and any(low <= ord(word) <= high for low, high in _KANA)
+
+
+def capitalised(word: str, code: str) -> str:
+    """The word with its first letter in title case ('haus' -> 'Haus'; Turkish 'istanbul'
+    -> 'İstanbul'); the word itself when its first character has no case. wordfreq stores
+    words case-folded and matching is case-sensitive, so without this form a German noun
+    or a caption's first word could never match."""
+    first = word[:1]
+    if code == "tr" and first == "i":   # Turkish dotted capital I
+        return "İ" + word[1:]
+    title = first.title()
+    # (a first letter whose title case is two letters, 'ß' -> 'Ss', is left alone)
+    return title + word[1:] if len(title) == 1 else word
+
+
 def _unfold_final_sigma(word: str) -> str:
     # wordfreq case-folds Greek, which turns a final ς into σ ('λέξις' -> 'λέξισ'); real
     # text ends words with ς, and matching is case- and form-sensitive.
@@ -198,10 +225,12 @@ def _unfold_final_sigma(word: str) -> str:
 def worldwide_entries(path: str | os.PathLike, code: str, min_frequency: float = MIN_FREQUENCY,
                       max_words: int = MAX_WORDS) -> list[str]:
     """One language's metadata list from its wordfreq list: the words of frequency >=
-    `min_frequency`, most frequent first, without :func:`is_dropped` words, cut to at most
-    `max_words` at a bucket boundary (a bucket is alphabetical, so cutting inside one would
-    keep a-words and drop z-words of the same frequency); then "0" ... "99"; each string once
-    (at its first place). Greek (`el`) gets its final sigmas back."""
+    `min_frequency`, most frequent first, without :func:`is_dropped` words and single kana
+    (:func:`is_single_kana`), cut to at most `max_words` at a bucket boundary (a bucket is
+    alphabetical, so cutting inside one would keep a-words and drop z-words of the same
+    frequency); each word followed by its :func:`capitalised` form where that differs; then
+    "0" ... "99"; each string once (at its first place). Greek (`el`) gets its final sigmas
+    back."""
     words: list[str] = []
     bucket: list[str] = []
     bucket_freq = None
@@ -212,8 +241,9 @@ def worldwide_entries(path: str | os.PathLike, code: str, min_frequency: float =
                 break
             words += bucket
             bucket, bucket_freq = [], freq
-        if not is_dropped(word):
+        if not is_dropped(word) and not is_single_kana(word):
             bucket.append(_unfold_final_sigma(word) if code == "el" else word)
     if len(words) + len(bucket) <= max_words:
         words += bucket
-    return list(dict.fromkeys(words + [str(i) for i in range(100)]))
+    cased = [form for word in words for form in (word, capitalised(word, code))]
+    return list(dict.fromkeys(cased + [str(i) for i in range(100)]))
