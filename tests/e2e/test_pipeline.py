@@ -131,7 +131,10 @@ def test_dedup_and_match_write_sorted_disjoint_image_ranges(spark, workdir, tmp_
     dedup, matched = image_ranges(tmp_path / "dedup"), image_ranges(tmp_path / "matched")
     assert len(dedup) == len(matched) == 8
     assert all(d[0] <= m[0] <= m[1] <= d[1] for d, m in zip(dedup, matched))
-    summary = json.loads((workdir / "curated" / "__curate__/summary.json").read_text())
+    # (the default recipe, metaclip1, samples per pair: --unit image picks texts)
+    assert run_cli("sample", str(workdir / "matched"), "--counts", str(workdir / "counts"),
+                   "-o", str(tmp_path / "curated"), "--unit", "image") == 0
+    summary = json.loads((tmp_path / "curated" / "__curate__/summary.json").read_text())
     assert summary["image_pick"] == "sorted_files"
 
 
@@ -193,7 +196,7 @@ def test_sample_stage_follows_the_rule_for_a_small_t(workdir):
 def test_sample_of_unsorted_input_shuffles_to_the_same_rows(workdir, tmp_path, capsys):
     """The matched rows in no order by image_uuid (two files that both span the whole
     range): --unit image groups the texts by a shuffle instead, says so, and keeps the
-    very rows of the run's sample."""
+    very rows of the run's sample (each image has one matched text, all of them tail)."""
     matched = read(workdir, "matched").sample(frac=1.0, random_state=1)
     unsorted = tmp_path / "matched"
     unsorted.mkdir()
@@ -201,7 +204,7 @@ def test_sample_of_unsorted_input_shuffles_to_the_same_rows(workdir, tmp_path, c
         part.to_parquet(unsorted / f"part-{k}.parquet", index=False)
     capsys.readouterr()
     assert run_cli("sample", str(unsorted), "--counts", str(workdir / "counts"),
-                   "-o", str(tmp_path / "curated")) == 0
+                   "-o", str(tmp_path / "curated"), "--unit", "image") == 0
     assert "grouped each image's texts by a shuffle" in capsys.readouterr().out
     summary = json.loads((tmp_path / "curated" / "__curate__/summary.json").read_text())
     assert summary["image_pick"] == "shuffle"
