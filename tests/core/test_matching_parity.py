@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import random
+import string
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -70,11 +71,26 @@ def ref_spacing(text: str) -> str:
     return "".join(out)
 
 
+# MetaCLIP's published rule (--rules reference): `is_cjk_or_similar` of
+# metaclip/curation/substr_matching.py, its code point ranges by block, Python's
+# string.punctuation and the 25 full-width marks it lists.
+PUBLISHED_BLOCKS = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+                    (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0x2CEB0, 0x2EBEF), (0xF900, 0xFAFF),
+                    (0x2E80, 0x2EFF), (0x2F00, 0x2FDF), (0x2FF0, 0x2FFF), (0x0E00, 0x0E7F),
+                    (0x0E80, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x0F00, 0x0FFF))
+PUBLISHED_MARKS = set(string.punctuation) | set("，。、；：？！“”‘’（）【】《》〈〉「」『』～—")
+
+
+def published_unspaced(char: str) -> bool:
+    return char in PUBLISHED_MARKS or any(a <= ord(char) <= b for a, b in PUBLISHED_BLOCKS)
+
+
 def ref_key(entry: str, version: str) -> str:
     if version == "v1":
         return " " + entry + " "
-    lead = "" if ref_unspaced(entry[0]) else " "
-    trail = "" if ref_unspaced(entry[-1]) else " "
+    test = published_unspaced if version == "v2-reference" else ref_unspaced
+    lead = "" if test(entry[0]) else " "
+    trail = "" if test(entry[-1]) else " "
     return lead + entry + trail
 
 
@@ -265,6 +281,23 @@ def test_aho_corasick_equals_brute_force_on_every_real_text(version, results, al
     mismatches = [(text, [entries[i] for i in sorted(set(got) ^ set(expected))])
                   for text, (got, expected) in results[version].items() if got != expected]
     assert mismatches[:10] == [], f"{len(mismatches)} texts differ under {version}"
+
+
+@pytest.mark.slow
+def test_reference_rules_equal_their_brute_force_on_every_real_text(all_texts, entries,
+                                                                   results):
+    """--rules reference (v2-reference keys) against the brute force with MetaCLIP's
+    published rule; on the real Japanese and Chinese texts it differs from v2."""
+    got = Matcher(entries, "v2-reference")
+    reference = Reference(entries, "v2-reference")
+    mismatches, differ = [], 0
+    for text in all_texts:
+        ids = got.match(text)
+        if ids != reference.match(text):
+            mismatches.append(text)
+        differ += ids != results["v2"][text][0]
+    assert mismatches[:10] == [], f"{len(mismatches)} texts differ"
+    assert differ == 21   # the real texts whose matches the kana/punctuation rule changes
 
 
 @pytest.mark.slow
