@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import io
 import subprocess
 import sys
 import tarfile
-import io
 from collections import defaultdict
 from pathlib import Path
 
@@ -39,7 +39,8 @@ from curate.core import lid  # noqa: E402
 from curate.core.extract.html import parse_html  # noqa: E402
 from curate.core.extract.records import FileReport, iter_file_pairs  # noqa: E402
 from curate.core.matching import Matcher  # noqa: E402
-from curate.core.metadata import default_worldwide_dir, load_metadata, load_metadata_set  # noqa: E402
+from curate.core.metadata import (default_worldwide_dir, load_metadata,  # noqa: E402
+                                  load_metadata_set)
 
 DATA = REPO.parent / "shared" / "data"
 LISTS = "curate/data/metadata_worldwide"

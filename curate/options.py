@@ -8,8 +8,9 @@ Where a setting comes from, later ones winning:
    operator with an installed wheel can change every setting;
 4. the command-line flags, or the keyword arguments of the `resolve` functions.
 
-Top-level keys (`lang`, `seed`, `t`, `rules`, `recipe`) are shared by the stages that have a field of that
-name; a stage's own section (`[extract]`, `[match]`, `[count]`, `[sample]`) overrides them.
+Top-level keys (`lang`, `seed`, `t`, `rules`, `recipe`) are shared by the stages that have
+a field of that name; a stage's own section (`[extract]`, `[match]`, `[count]`, `[sample]`)
+overrides them.
 Each object checks itself when it is built, so a wrong value is a one-line UserError before
 any JVM starts; the stages take the object as it is and never read defaults themselves.
 """
