@@ -208,3 +208,21 @@ def test_rules_and_recipe_reach_the_match_stage_and_its_report(spark, tmp_path):
         assert (details["rules"], details["recipe_name"], details["spacing"]) == \
             (rules, "metaclip2", "v2")
     assert got == {"algorithm": [[0, 1, 2]], "reference": [[0]]}
+
+
+def test_recipe_metaclip2_runs_end_to_end_and_every_report_names_it(spark, data_dir, tmp_path):
+    """`curate run --recipe metaclip2`: the shipped worldwide lists with v2 keys, t_en =
+    170,000, one text per image; match, count and sample record the recipe."""
+    work = tmp_path / "work"
+    sample = data_dir / "commoncrawl" / "CC-MAIN-2020-34-sample.warc.gz"
+    assert run_cli("run", str(sample), "-o", str(work), "--recipe", "metaclip2") == 0
+    reports = {name: read_report(str(work / name)) for name in ("matched", "counts", "curated")}
+    assert {r.details["recipe_name"] for r in reports.values()} == {"metaclip2"}
+    assert {r.details["rules"] for r in reports.values()} == {"algorithm"}
+    assert reports["matched"].details["languages"] == "all"
+    assert reports["matched"].details["spacing"] == "v2"
+    curated = reports["curated"].details
+    assert curated["unit"] == "image" and curated["t"]["en"] == 170000
+    assert reports["counts"].details["t"] == curated["t"]
+    worldwide = load_metadata_set(resolve_match(languages="all").metadata)
+    assert reports["matched"].details["metadata"]["fingerprint"] == worldwide.fingerprint
