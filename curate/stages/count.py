@@ -17,7 +17,7 @@ from curate.options import CountOptions
 from curate.stages import io, task_files
 from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.io import (ENTRY_COUNTS_DIR, SUMMARY_FILE, StageReport, check_same_metadata,
-                              read_report, read_stage_input, staged_output)
+                              read_stage_input, staged_output)
 from curate.stages.progress import TaskProgress, progress
 
 
@@ -53,7 +53,7 @@ def _count(spark, input: str, output: str, options: CountOptions, live: TaskProg
     from pyspark.sql import functions as F
 
     lang, t, t_lang = options.lang, options.thresholds.t, dict(options.thresholds.t_lang)
-    match_report = read_report(input)
+    match_report = io.require_report(input, "match", "count")   # made_from: its id
     metadata = BroadcastMetadata(spark, options.metadata, lang)
     check_same_metadata(metadata.metadata, match_report)
     lists = metadata.metadata.lists

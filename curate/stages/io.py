@@ -174,6 +174,13 @@ def read_parquet(uris: list[str], columns=None):
     return pa.concat_tables(tables) if tables else None
 
 
+def parquet_batches(uri: str, columns=None, batch_size: int = 65_536):
+    """The rows of one Parquet file as Arrow batches, read a row group at a time."""
+    fs, path = _filesystem(uri)
+    with fs.open_input_file(path) as handle:
+        yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=columns)
+
+
 def write_parquet(uri: str, table, **options) -> None:
     fs, path = _filesystem(uri)
     pq.write_table(table, path, filesystem=fs, **options)
@@ -257,6 +264,20 @@ def read_report(output: str) -> StageReport | None:
     if not exists(uri):
         return None
     return StageReport(**read_json(uri))
+
+
+def require_report(uri: str, stage: str, reader: str) -> StageReport:
+    """The report of `uri`, which `reader` reads as `stage`'s output: one line refusing a
+    directory without one (nothing would say which output it is, so lineage could not be
+    checked) or another stage's."""
+    report = _report_or_none(uri)
+    if report is None or not report.id:
+        raise UserError(f"{uri} has no report ({REPORT_FILE}): {reader} reads only an output "
+                        f"of {stage} whose report says which output it is; run {stage} to "
+                        "make it")
+    if report.stage != stage:
+        raise UserError(f"{uri} is an output of {report.stage}, not of {stage}")
+    return report
 
 
 def require_stage_output(uri: str) -> None:

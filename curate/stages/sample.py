@@ -46,7 +46,7 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
 
 def _sample(spark, input: str, output: str, options: SampleOptions, counts: str,
             live: TaskProgress) -> StageReport:
-    _check_same_metadata(input, counts)
+    _check_lineage(input, counts)
     vectors = read_counts(counts)
     languages = sorted(vectors)
     matched = read_stage_input(spark, input, schemas.MATCHED.names)
@@ -254,7 +254,16 @@ def _t_above_all(vectors: dict[str, np.ndarray], lang: str) -> int:
     return int(vector.max()) + 1 if len(vector) else 2
 
 
-def _check_same_metadata(matched: str, counts: str) -> None:
+def _check_lineage(matched: str, counts: str) -> None:
+    """Refuse counts that were not made from this very matched output (their report's
+    made_from names the one they counted), or either input without its report: the keep
+    probabilities would come from another pool's counts."""
+    made = io.require_report(matched, "match", "sample")
+    counted = io.require_report(counts, "count", "sample")
+    counted_id = counted.made_from.get("match")
+    if counted_id != made.id:
+        raise UserError(f"--counts {counts} counts the matched output {counted_id or '(none)'}, "
+                        f"not {matched} ({made.id}); count this matched output first")
     a, b = metadata_of(matched).get("fingerprint"), metadata_of(counts).get("fingerprint")
     if a and b and a != b:
         raise UserError(f"{counts} counts another metadata list than {matched} was matched "

@@ -199,6 +199,9 @@ def test_sample_of_unsorted_input_shuffles_to_the_same_rows(workdir, tmp_path, c
     unsorted.mkdir()
     for k, part in enumerate((matched.iloc[::2], matched.iloc[1::2])):
         part.to_parquet(unsorted / f"part-{k}.parquet", index=False)
+    # The run's matched rows laid out anew: its report comes along, so its counts apply.
+    (unsorted / "__curate__").mkdir()
+    (unsorted / REPORT_FILE).write_bytes((workdir / "matched" / REPORT_FILE).read_bytes())
     capsys.readouterr()
     assert run_cli("sample", str(unsorted), "--counts", str(workdir / "counts"),
                    "-o", str(tmp_path / "curated")) == 0
