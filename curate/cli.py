@@ -11,7 +11,7 @@ import click
 
 from curate import api
 from curate import options as opts
-from curate.errors import RunFailed, UserError
+from curate.errors import CountsDisagree, RunFailed, UserError
 from curate.stages.io import ERRORS_DIR, StageReport
 
 class _StageDir(click.ParamType):
@@ -589,6 +589,9 @@ def main(args: list[str] | None = None) -> None:
     except RunFailed as failure:
         if failure.report is not None:
             _print(failure.report)
+        click.echo(f"curate: failed: {failure}", err=True)
+        sys.exit(1)
+    except CountsDisagree as failure:   # rows lost: nothing was committed
         click.echo(f"curate: failed: {failure}", err=True)
         sys.exit(1)
     except (click.Abort, KeyboardInterrupt):

@@ -14,7 +14,7 @@ import pyarrow as pa
 from curate import schemas
 from curate.core.extract.records import FileReport
 from curate.core.extract.stream import pair_batches
-from curate.errors import RunFailed
+from curate.errors import CountsDisagree, RunFailed
 from curate.options import ExtractOptions
 from curate.sources.listing import listing_text, task_order
 from curate.sources.s3 import s3_access, use_s3_access
@@ -41,6 +41,7 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
     (staged_output(resumable=True)); the same command again reads only the other groups'
     files and ends with the output an uninterrupted run writes (the same files, named by
     each input file's place in the task order). `quiet`: no progress line (stages.progress)."""
+    task_files.check_shared_output(spark, output)
     ordered = task_order(paths, options.seed)
     plan = _plan_id(ordered, options)
     size = options.commit_every or group_size(spark)
@@ -72,7 +73,8 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
         _write_errors(io.join(tmp, ERRORS_DIR), results)
         io.write_text(io.join(tmp, INPUTS_FILE), listing_text(paths))
         io.remove_tree(io.join(tmp, GROUPS_DIR))
-        report = extract_report(output, results, len(paths))
+        on_disk = sum(io.footer_rows(io.data_files(tmp)))   # every group's files
+        report = extract_report(output, results, len(paths), on_disk)
         report.details.update(max_failed_fraction=options.max_failed_fraction,
                               files_resumed=resumed, commit_every=size)
         finish(report)
@@ -209,13 +211,16 @@ def _check_failed_fraction(report: StageReport, limit: float) -> None:
                         f"{report.output}/{ERRORS_DIR}", report)
 
 
-def extract_report(output: str, results: TaskResults, n_files: int) -> StageReport:
+def extract_report(output: str, results: TaskResults, n_files: int, on_disk: int
+                   ) -> StageReport:
     """Rows are text candidates: every text attribute of an <img> (or WAT image link). The
-    rows out are the rows the committed files hold, which the counters must match."""
+    rows out are the rows the committed files hold by their footers (`on_disk`), which
+    the tasks' counters must match: a task whose files went elsewhere is caught here."""
     counters = results.counters()
-    written = sum(rows for _, files in results.files() for _, rows in files)
+    written = on_disk
     if written != counters["pairs"]:
-        raise RuntimeError(f"extract: {written} rows written but {counters['pairs']} counted")
+        raise CountsDisagree(f"extract: the output's files hold {written} rows, the tasks "
+                             f"counted {counters['pairs']} pairs; the output was not committed")
     dropped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
                if k.startswith("texts_dropped:")}
     skipped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
