@@ -154,13 +154,13 @@ def check_inputs(run: _Workdir) -> str:
     if unknown:
         raise _Failed(f"{len(unknown)} path(s) with rows or errors are not in "
                       f"{schemas.INPUTS_FILE} (first: {unknown[0]})")
-    read = details.get("files_read", 0)
+    read, empty = details.get("files_read", 0), details.get("files_without_rows")
     without_rows = len(set(listed) - sources - failed)
     if len(set(listed)) != details.get("files") or details.get("files_failed") != len(failed) \
-            or len(sources - failed) + without_rows != read:
+            or len(sources - failed) + without_rows != read or without_rows != empty:
         raise _Failed(f"{len(set(listed))} inputs listed: {len(sources - failed)} sources of rows"
                       f", {without_rows} without rows, {len(failed)} in errors; the report says "
-                      f"{details.get('files')} files, {read} read, "
+                      f"{details.get('files')} files: {read} read ({empty} without rows), "
                       f"{details.get('files_failed')} failed")
     return (f"{len(listed)} inputs: {len(sources - failed)} sources of rows, {without_rows} "
             f"read without rows, {len(failed)} in errors")
@@ -198,7 +198,7 @@ def check_counts(run: _Workdir) -> str:
     counts_dir = run.dirs["count"]
     table = io.read_parquet(io.data_files(counts_dir), ["lang", "entry_id", "entry", "count"])
     stored, entries = {}, {}
-    for code in sorted(set(table["lang"].to_pylist())):
+    for code in sorted(pc.unique(table["lang"]).to_pylist()):
         rows = table.filter(pc.equal(table["lang"], code))
         ids = rows["entry_id"].to_numpy()
         if sorted(ids.tolist()) != list(range(len(ids))):
@@ -326,11 +326,11 @@ class _MatchedScan:
 
 
 def _list_sizes(run: _Workdir) -> dict:
+    """Entries per language's list, as the counts table has them (zeros included)."""
     table = io.read_parquet(io.data_files(run.dirs["count"]), ["lang", "entry_id"])
-    sizes: dict = {}
-    for lang, entry in zip(table["lang"].to_pylist(), table["entry_id"].to_pylist()):
-        sizes[lang] = max(sizes.get(lang, 0), entry + 1)
-    return sizes
+    largest = table.group_by("lang").aggregate([("entry_id", "max")])
+    return {lang: int(top) + 1 for lang, top in zip(largest["lang"].to_pylist(),
+                                                     largest["entry_id_max"].to_pylist())}
 
 
 def _curated_rows(run: _Workdir) -> set:

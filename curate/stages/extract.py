@@ -231,7 +231,12 @@ def extract_report(output: str, results: TaskResults, n_files: int, on_disk: int
         "files": n_files, "files_read": counters["files_read"],
         "failed_files": [{"path": path, "reason": reason}
                          for path, reason in failures[:FAILED_FILES_SHOWN]],
-        "files_failed": counters["files_failed"], "records": counters["records"],
+        "files_failed": counters["files_failed"],
+        # read completely, no pair found: an input with no row among the pairs that is no
+        # loss (curate verify holds the inputs without rows to it)
+        "files_without_rows": sum(1 for row in results.rows
+                                  if not row.errors and not sum(row.file_rows or [])),
+        "records": counters["records"],
         "records_used": counters["records_used"], "records_skipped": skipped,
         "images": counters["images"],
     }
