@@ -105,7 +105,8 @@ def unordered_copy(spark, pool: Path, n_files: int) -> Path:
         spark.read.parquet(str(pool)).repartition(n_files).write.parquet(str(copy))
         from curate.stages.io import REPORT_FILE
         (copy / REPORT_FILE).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(pool / REPORT_FILE, copy / REPORT_FILE)   # the pool's rows: its counts apply
+        # the pool's rows: its counts apply
+        shutil.copyfile(pool / REPORT_FILE, copy / REPORT_FILE)
         (copy / "_done").write_text("ok")
     return copy
 

@@ -110,8 +110,8 @@ class _Workdir:
 
     def rows(self, stage: str) -> int:
         """The rows an output's files hold, by their footers."""
-        return self._once(("rows", stage), lambda: sum(io.read_footers(
-            io.data_files(self.dirs[stage]), extract=lambda footer: footer.num_rows)))
+        return self._once(("rows", stage),
+                          lambda: sum(io.footer_rows(io.data_files(self.dirs[stage]))))
 
     def matched_scan(self) -> "_MatchedScan":
         return self._once("matched", lambda: _MatchedScan.read(self))
@@ -136,7 +136,7 @@ def check_complete(run: _Workdir) -> str:
         wrong.append(f"counts: report {counts_rows} rows, files {written['counts']}")
     if wrong:
         raise _Failed("rows out by the report are not the rows in the files: " + "; ".join(wrong))
-    return (f"5 outputs with their reports; rows in the files as reported: "
+    return ("5 outputs with their reports; rows in the files as reported: "
             + ", ".join(f"{name} {n}" for name, n in written.items()))
 
 
