@@ -91,16 +91,18 @@ def _count(spark, input: str, output: str, options: CountOptions, live: TaskProg
             for code, vector in sorted(vectors.items())},
     }
     rows_in = sum(texts_by_lang.values())
-    if rows_in != matched.count():   # the tasks' texts against the input's footers
-        raise CountsDisagree(f"count: {matched.count()} matched rows in, {rows_in} counted")
+    in_files = matched.count()   # the input's footers, against the texts the tasks counted
+    if rows_in != in_files:
+        raise CountsDisagree(f"count: the input's files hold {in_files} matched rows, the "
+                             f"tasks counted {rows_in}; nothing was written")
     with staged_output(output, "count", [input],
                        recipe_id=count_recipe(options)) as (tmp, finish):
         io.spark_write(_counts_frame(spark, metadata, vectors), tmp)
-        count_rows = int(sum(map(len, vectors.values())))
-        if io.written_rows(spark, tmp) != count_rows:
+        count_rows, written = int(sum(map(len, vectors.values()))), io.written_rows(spark, tmp)
+        if written != count_rows:
             raise CountsDisagree(f"count: {count_rows} count rows were written but the "
-                                 f"output's files hold {io.written_rows(spark, tmp)}; the "
-                                 "output was not committed")
+                                 f"output's files hold {written}; the output was not "
+                                 "committed")
         io.write_json(io.join(tmp, SUMMARY_FILE), summary)
         _write_entry_counts(io.join(tmp, ENTRY_COUNTS_DIR), lists, vectors)
         # Every matched text is counted (once per entry of its set): none is dropped.

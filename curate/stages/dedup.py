@@ -9,8 +9,8 @@ duplicates counted in the aggregate."""
 from __future__ import annotations
 
 from curate import schemas
-from curate.stages import io
 from curate.errors import CountsDisagree
+from curate.stages import io
 from curate.stages.io import StageReport, read_stage_input, staged_output, written_rows
 from curate.stages.progress import progress
 from curate.stages.task_files import check_shared_output
