@@ -17,6 +17,8 @@ from curate.core.extract.stream import pair_batches
 from curate.errors import CountsDisagree, RunFailed
 from curate.options import ExtractOptions
 from curate.sources.listing import listing_text, task_order
+from curate.sources.local import listed_name
+from curate.sources.redact import redact
 from curate.sources.s3 import s3_access, use_s3_access
 from curate.stages import io, task_files
 from curate.stages.io import ERRORS_DIR, INPUTS_FILE, StageReport, staged_output
@@ -40,8 +42,11 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
     before the next starts. A run that dies keeps what its groups committed
     (staged_output(resumable=True)); the same command again reads only the other groups'
     files and ends with the output an uninterrupted run writes (the same files, named by
-    each input file's place in the task order). `quiet`: no progress line (stages.progress)."""
+    each input file's place in the task order). `quiet`: no progress line (stages.progress).
+    A local path that is not UTF-8 or holds a control character is read and recorded by its
+    file:// URI (sources.local.listed_name), so no name can stop the stage."""
     task_files.check_shared_output(spark, output)
+    paths = [listed_name(path) for path in paths]
     ordered = task_order(paths, options.seed)
     plan = _plan_id(ordered, options)
     size = options.commit_every or group_size(spark)
@@ -71,7 +76,8 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
         if not any(files for _, files in results.files()):
             task_files.write_empty(tmp, schemas.PAIRS)
         _write_errors(io.join(tmp, ERRORS_DIR), results)
-        io.write_text(io.join(tmp, INPUTS_FILE), listing_text(paths))
+        # Names as curate writes them (sources.redact): no credentials or URL tokens.
+        io.write_text(io.join(tmp, INPUTS_FILE), listing_text(map(redact, paths)))
         io.remove_tree(io.join(tmp, GROUPS_DIR))
         on_disk = sum(io.footer_rows(io.data_files(tmp)))   # every group's files
         report = extract_report(output, results, len(paths), on_disk)
@@ -93,6 +99,7 @@ def group_size(spark) -> int:
 
 
 def extract_recipe(paths: list[str], options: ExtractOptions) -> str:
+    paths = [listed_name(path) for path in paths]
     return io.recipe("extract", _plan_id(task_order(paths, options.seed), options))
 
 
@@ -164,7 +171,8 @@ def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFile
                 live.add(rows=sum(n for _, n in written), files=1,
                          nbytes=input_size(path) or 0)
                 yield task_files.task_result(
-                    EXTRACT_RESULT, written, report.counters, partition=index, path=path,
+                    EXTRACT_RESULT, written, report.counters, partition=index,
+                    path=redact(path),   # for _errors and the report: as the rows name it
                     errors=[{"offset": offset, "reason": reason}
                             for offset, reason in report.errors])
 
@@ -225,8 +233,9 @@ def extract_report(output: str, results: TaskResults, n_files: int, on_disk: int
                if k.startswith("texts_dropped:")}
     skipped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
                if k.startswith("records_skipped:")}
-    failures = sorted((row.path, error.reason) for row in results.rows
-                      for error in (row.errors or [])[:1])
+    # A failed file's failure is its last error (those before are pages the time guard skipped).
+    failures = sorted((row.path, row.errors[-1].reason) for row in results.rows
+                      if dict(row.counters or {}).get("files_failed") and row.errors)
     details = {
         "files": n_files, "files_read": counters["files_read"],
         "failed_files": [{"path": path, "reason": reason}
