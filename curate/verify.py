@@ -157,7 +157,8 @@ def check_inputs(run: _Workdir) -> str:
     read, empty = details.get("files_read", 0), details.get("files_without_rows")
     without_rows = len(set(listed) - sources - failed)
     if len(set(listed)) != details.get("files") or details.get("files_failed") != len(failed) \
-            or len(sources - failed) + without_rows != read or without_rows != empty:
+            or len(sources - failed) + without_rows != read \
+            or (empty is not None and without_rows != empty):   # (None: before it was kept)
         raise _Failed(f"{len(set(listed))} inputs listed: {len(sources - failed)} sources of rows"
                       f", {without_rows} without rows, {len(failed)} in errors; the report says "
                       f"{details.get('files')} files: {read} read ({empty} without rows), "
