@@ -22,8 +22,9 @@ MANAGERS = ("standalone", "emr", "dataproc", "kubernetes")
 # Managers whose containers are sized by executor memory + memoryOverhead (YARN, Kubernetes).
 CONTAINERS = ("emr", "dataproc", "kubernetes")
 # What one Python worker may use: interpreter, numpy, pandas, pyarrow and the worldwide
-# metadata (~510 MB); the JVM's own native memory beside them.
-PYTHON_WORKER_MIB = 1024
+# metadata (954 MiB at peak, bench/worker_memory.py --languages all); the JVM's own native
+# memory beside them.
+PYTHON_WORKER_MIB = 1536
 JVM_NATIVE_MIB = 1024
 # Keys Spark passes through under a prefix of its own (the rest is a name of the user's).
 PREFIX_FAMILIES = ("spark.executorEnv.", "spark.kubernetes.driverEnv.",
