@@ -21,6 +21,8 @@ whatever the stage adds. The driver collects them: no accumulator, no second pas
 """
 from __future__ import annotations
 
+import errno
+import os
 from collections import Counter
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -153,7 +155,13 @@ class TaskFiles:
         written: list[tuple[str, int]] = []
         for part in _files(_cast(batches, self.schema), self.max_rows_per_file):
             name = f"{folder}/{self.prefix}-{partition:05d}-{len(written):04d}.parquet"
-            written.append((name, self._write_file(io.join(self.directory, name), part)))
+            uri = io.join(self.directory, name)
+            try:
+                written.append((name, self._write_file(uri, part)))
+            except OSError as error:   # a full disk's error names the file (pyarrow's not)
+                if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise OSError(error.errno, os.strerror(error.errno), uri) from error
+                raise
         return written
 
     def _write_file(self, uri: str, batches: Iterator[pa.RecordBatch]) -> int:
