@@ -125,7 +125,9 @@ class ExtractOptions:
         if self.sample_fraction is not None:
             _check(0 < self.sample_fraction <= 1,
                    f"--sample-fraction must be in (0, 1], got {self.sample_fraction}")
-        _int(self.page.max_page_bytes, "max_page_bytes", 1)
+        for name in ("max_page_bytes", "max_header_bytes", "max_record_bytes", "max_depth",
+                     "max_images", "max_text_chars"):
+            _int(getattr(self.page, name), name, 1)
         _check(self.page.page_time_limit > 0, "page_time_limit must be positive")
 
 
@@ -216,8 +218,8 @@ class RunOptions:
 
 
 def resolve_extract(config: str | None = None, **flags) -> ExtractOptions:
-    """ExtractOptions from the settings and flags (lazy_images, max_page_bytes and
-    page_time_limit are the page options')."""
+    """ExtractOptions from the settings and flags (PageOptions' fields, lazy_images,
+    max_page_bytes, page_time_limit and the other bounds, are the page options')."""
     page_flags = {f.name: flags.pop(f.name, None) for f in fields(PageOptions)}
     section = load_settings(config).get("extract", {})
     page = PageOptions(**{name: (page_flags[name] if page_flags[name] is not None

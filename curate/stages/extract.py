@@ -17,6 +17,7 @@ from curate.core.extract.stream import pair_batches
 from curate.errors import RunFailed
 from curate.options import ExtractOptions
 from curate.sources.listing import listing_text, task_order
+from curate.sources.local import listed_name
 from curate.sources.s3 import s3_access, use_s3_access
 from curate.stages import io, task_files
 from curate.stages.io import ERRORS_DIR, INPUTS_FILE, StageReport, staged_output
@@ -40,7 +41,10 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
     before the next starts. A run that dies keeps what its groups committed
     (staged_output(resumable=True)); the same command again reads only the other groups'
     files and ends with the output an uninterrupted run writes (the same files, named by
-    each input file's place in the task order). `quiet`: no progress line (stages.progress)."""
+    each input file's place in the task order). `quiet`: no progress line (stages.progress).
+    A local path that is not UTF-8 or holds a control character is read and recorded by its
+    file:// URI (sources.local.listed_name), so no name can stop the stage."""
+    paths = [listed_name(path) for path in paths]
     ordered = task_order(paths, options.seed)
     plan = _plan_id(ordered, options)
     size = options.commit_every or group_size(spark)
@@ -93,6 +97,7 @@ def group_size(spark) -> int:
 
 
 def extract_recipe(paths: list[str], options: ExtractOptions) -> str:
+    paths = [listed_name(path) for path in paths]
     return io.recipe("extract", _plan_id(task_order(paths, options.seed), options))
 
 
@@ -227,8 +232,9 @@ def extract_report(output: str, results: TaskResults, n_files: int) -> StageRepo
                if k.startswith("texts_dropped:")}
     skipped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
                if k.startswith("records_skipped:")}
-    failures = sorted((row.path, error.reason) for row in results.rows
-                      for error in (row.errors or [])[:1])
+    # A failed file's failure is its last error (those before are pages the time guard skipped).
+    failures = sorted((row.path, row.errors[-1].reason) for row in results.rows
+                      if dict(row.counters or {}).get("files_failed") and row.errors)
     details = {
         "files": n_files, "files_read": counters["files_read"],
         "failed_files": [{"path": path, "reason": reason}

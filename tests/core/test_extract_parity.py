@@ -168,9 +168,13 @@ def pages_warc(tmp_path_factory) -> Path:
 def _stdlib_rows(monkeypatch, path, lazy=False):
     from curate.core.extract.options import PageOptions
 
-    monkeypatch.setattr(records, "parse_html",
-                        lambda payload, url, content_type, deadline: parse_html_stdlib(
-                            payload, url, content_type))
+    from curate.core.extract.html import Images
+
+    def parse(payload, url, content_type, deadline, bounds):
+        base, images = parse_html_stdlib(payload, url, content_type)
+        return base, Images(images)   # (no real page here has more than max_images)
+
+    monkeypatch.setattr(records, "parse_html", parse)
     report = FileReport()
     rows = list(iter_file_pairs(str(path), report, PageOptions(lazy_images=lazy)))
     monkeypatch.undo()

@@ -133,3 +133,23 @@ def test_earlier_groups_are_kept_only_when_they_are_this_runs_groups(tmp_path):
     assert extract._earlier_groups(str(tmp_path), "p", 4, 8)[0] == {}
     assert list(tmp_path.glob("*.parquet")) == []
     assert list((tmp_path / extract.GROUPS_DIR).iterdir()) == []
+
+
+@pytest.mark.parametrize("bound", ["max_header_bytes", "max_record_bytes", "max_depth",
+                                   "max_images", "max_text_chars"])
+def test_each_bound_is_part_of_the_recipe(bound):
+    """A run with another bound is another recipe: --resume redoes extract."""
+    from dataclasses import replace
+
+    from curate.core.extract.options import PageOptions
+
+    paths = ["/d/a.warc.gz", "/d/b.warc.gz"]
+    page = replace(PageOptions(), **{bound: getattr(PageOptions(), bound) + 1})
+    assert extract.extract_recipe(paths, ExtractOptions(page=page)) != \
+        extract.extract_recipe(paths, ExtractOptions())
+
+
+def test_odd_local_names_are_one_recipe_whichever_form_is_given():
+    raw = "/d/new\nline-\udcff.warc.gz"
+    assert extract.extract_recipe([raw], ExtractOptions()) == \
+        extract.extract_recipe(["file:///d/new%0Aline-%FF.warc.gz"], ExtractOptions())

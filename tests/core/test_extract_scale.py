@@ -454,6 +454,8 @@ def test_a_page_over_the_time_limit_is_skipped(tmp_path, reader):
     assert [r[2] for r in rows] == ["quick"]
     assert report.counters["records_skipped:parse_timeout"] == 1
     assert report.counters["records_used"] == 1 and report.counters["files_read"] == 1
+    # The guard's firing is an error of the file (which is read on), never silent.
+    assert report.errors == [(0, "page skipped: parse took over page_time_limit (0.05 s)")]
     assert_counters_add_up(report)
 
 

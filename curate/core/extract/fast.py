@@ -22,10 +22,12 @@ reader="warcio")` forces the reference reader.
 """
 from __future__ import annotations
 
+import zlib
 from typing import Callable, Iterator, TypeVar
 
-from curate.core.extract.readers import (HTTP_RECORD_TYPES, InputStream, RecordView,
-                                    normalize_target_uri, parse_http_headers)
+from curate.core.extract.readers import (HTTP_RECORD_TYPES, MAX_HEADER_BYTES, HeaderTooLarge,
+                                    InputStream, RecordView, normalize_target_uri,
+                                    parse_http_headers)
 
 try:
     from fastwarc.stream_io import GzipReader
@@ -123,7 +125,45 @@ class Block:
         return self.taken
 
 
-def fast_items(stream: InputStream, gzipped: bool, read_item: Callable[[RecordView], T]) -> Iterator[T]:
+def gzip_starts_with(stream, prefix: bytes) -> bool:
+    """Whether the gzip stream's decompressed bytes start with prefix (at most a few
+    compressed blocks are read, and len(prefix) bytes decompressed)."""
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    data = b""
+    for _ in range(16):
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        try:
+            data += decompressor.decompress(chunk, len(prefix) - len(data))
+        except zlib.error:
+            return False
+        if len(data) >= len(prefix) or decompressor.eof:
+            break
+    return data == prefix
+
+
+class _HeaderLines:
+    """readline() of a Block for the HTTP header parser, at most `limit` bytes in all
+    (past it HeaderTooLarge: the warcio reader then takes over and records it)."""
+
+    __slots__ = ("block", "left", "limit")
+
+    def __init__(self, block: "Block", limit: int) -> None:
+        self.block, self.left, self.limit = block, limit, limit
+
+    def readline(self, limit: int | None = None) -> bytes:
+        if self.left <= 0:
+            raise HeaderTooLarge(self.limit)
+        line = self.block.readline(self.left)
+        self.left -= len(line)
+        if self.left <= 0 and not line.endswith(b"\n"):
+            raise HeaderTooLarge(self.limit)
+        return line
+
+
+def fast_items(stream: InputStream, gzipped: bool, read_item: Callable[[RecordView], T],
+               max_header_bytes: int = MAX_HEADER_BYTES) -> Iterator[T]:
     """read_item(view) of every record of a WARC file read by fastwarc, one record late.
 
     read_item runs while the record is current (it may read the payload); it
@@ -149,7 +189,7 @@ def fast_items(stream: InputStream, gzipped: bool, read_item: Callable[[RecordVi
         offset = frame() if frame is not None else record.stream_pos
         if offset is None or offset <= previous:
             break                                   # records sharing a gzip member
-        view = _view(record, offset, frame)
+        view = _view(record, offset, frame, max_header_bytes)
         if view is None:
             break
         try:
@@ -165,7 +205,7 @@ def fast_items(stream: InputStream, gzipped: bool, read_item: Callable[[RecordVi
     raise HandOff(pending[0] if pending is not None else 0)
 
 
-def _view(record, offset: int, frame) -> RecordView | None:
+def _view(record, offset: int, frame, max_header_bytes: int) -> RecordView | None:
     """A RecordView of a fastwarc record, or None when its headers are anything but sound."""
     # Names case-insensitive, the first of a repeated name wins: warcio's get_header.
     found = {}
@@ -185,7 +225,8 @@ def _view(record, offset: int, frame) -> RecordView | None:
     http_headers = None
     if rec_type in HTTP_RECORD_TYPES:   # (the others have none: WAT records skip the call)
         try:
-            http_headers = parse_http_headers(rec_type, uri, declared, block)
+            http_headers = parse_http_headers(rec_type, uri, declared,
+                                              _HeaderLines(block, max_header_bytes))
         except Exception:
             return None
     return RecordView(offset, rec_type, uri, found.get("warc-date"), length,

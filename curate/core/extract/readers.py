@@ -18,7 +18,7 @@ import zlib
 from typing import BinaryIO, Iterator
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
+from warcio.bufferedreaders import BufferedReader, ChunkedDataReader, DecompressingBufferedReader
 from warcio.statusandheaders import StatusAndHeadersParser
 
 from curate.sources.streams import InputUnavailable
@@ -32,6 +32,21 @@ MAX_REWIND = 256 * 1024 * 1024
 # rows depend on the environment.
 _DECOMPRESSORS = ("gzip", "deflate")
 NON_CHUNKED = "non-chunked gzip"
+# PageOptions.max_header_bytes when a reader is made without options.
+MAX_HEADER_BYTES = 1024 * 1024
+
+
+class HeaderTooLarge(Exception):
+    """A record's header block (or what stands where one should start) is longer than the
+    bound: a 3 GB line of a gzip bomb is refused after max_header_bytes, never read whole."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(header_too_large(limit))
+
+
+def header_too_large(limit: int) -> str:
+    return (f"header too large: no end of the record's header block within {limit} bytes "
+            f"(max_header_bytes)")
 
 
 class CannotRewind(Exception):
@@ -181,8 +196,36 @@ def normalize_target_uri(uri: str | None) -> str | None:
 
 # --- warcio ----------------------------------------------------------------------
 
+class _BoundedLines(DecompressingBufferedReader):
+    """warcio's reader, whose lines are bounded: the lines read one after another with no
+    read() between them (the blank lines before a record, its WARC and HTTP headers) may
+    hold at most `limit` bytes together; past it HeaderTooLarge. warcio reads headers
+    with readline() and nothing else, so every header byte is counted and none is read
+    past the bound (a readline asks for at most what is left of it)."""
+
+    def __init__(self, stream, limit: int, **kwargs) -> None:
+        super().__init__(stream, **kwargs)
+        self.limit = limit
+        self.lines = 0   # bytes of the current run of lines
+
+    def readline(self, length=None):
+        left = self.limit - self.lines
+        if left <= 0:
+            raise HeaderTooLarge(self.limit)
+        line = super().readline(left if length is None or length > left else length)
+        self.lines += len(line)
+        if self.lines >= self.limit and not line.endswith(b"\n"):
+            raise HeaderTooLarge(self.limit)
+        return line
+
+    def read(self, length=None):
+        self.lines = 0
+        return super().read(length)
+
+
 class _CheckedIterator(ArchiveIterator):
-    """An ArchiveIterator that notices a gzip stream cut between or inside record headers.
+    """An ArchiveIterator that notices a gzip stream cut between or inside record headers,
+    and bounds header blocks (_BoundedLines).
 
     warcio ends the iteration quietly when the last gzip member stops early
     (it takes the cut for the end of the file); the member's decompressor,
@@ -190,6 +233,17 @@ class _CheckedIterator(ArchiveIterator):
     """
 
     gzip_cut = False
+
+    def __init__(self, fileobj, max_header_bytes: int = MAX_HEADER_BYTES, **kwargs) -> None:
+        super().__init__(fileobj, **kwargs)
+        # (warcio's own reader was made on the same stream and has read nothing yet)
+        self.reader = _BoundedLines(self.fh, max_header_bytes, block_size=self.reader.block_size)
+
+    def read_to_end(self, record=None):
+        # A new run of lines: the blank lines after this record and the next one's headers.
+        if self.reader is not None:
+            self.reader.lines = 0
+        return super().read_to_end(record)
 
     def close(self) -> None:
         decompressor = self.reader.decompressor if self.reader is not None else None
@@ -213,9 +267,11 @@ class WarcioFile:
     `misaligned` counts records warcio had to resynchronise after.
     """
 
-    def __init__(self, stream: InputStream, start: int = 0):
+    def __init__(self, stream: InputStream, start: int = 0,
+                 max_header_bytes: int = MAX_HEADER_BYTES):
         self.stream = stream
         self.start = start
+        self.max_header_bytes = max_header_bytes
         self.misaligned = 0
         self.iterator: _CheckedIterator | None = None
         # Offset of the record being read: where a failing input failed.
@@ -223,7 +279,8 @@ class WarcioFile:
 
     def __iter__(self) -> Iterator[RecordView]:
         self.stream.rewind(self.start)
-        iterator = self.iterator = _CheckedIterator(self.stream, arc2warc=True)
+        iterator = self.iterator = _CheckedIterator(self.stream, self.max_header_bytes,
+                                                    arc2warc=True)
         last_offset = None
         records = iter(iterator)
         try:
@@ -259,7 +316,7 @@ class WarcioFile:
         """
         self.stream.rewind(member_start)
         members = _GzipMembers(self.stream, member_start)
-        iterator = _CheckedIterator(members, arc2warc=True)
+        iterator = _CheckedIterator(members, self.max_header_bytes, arc2warc=True)
         records = iter(iterator)
         first = True
         try:
@@ -318,6 +375,8 @@ def _truncation_reason(iterator: ArchiveIterator, missing: int, members=None) ->
 
 
 def fault_reason(e: Exception) -> str:
+    if isinstance(e, HeaderTooLarge):
+        return str(e)
     message = str(e).strip()
     first_line = message.splitlines()[0] if message else ""
     return f"corrupt record: {type(e).__name__}: {first_line}"[:300]

@@ -17,7 +17,7 @@ import time
 from typing import Iterable, Iterator
 
 from curate.core.extract import fast
-from curate.core.extract.html import ParseTimeout, parse_html
+from curate.core.extract.html import ParseTimeout, PageBounds, parse_html, too_deep
 from curate.core.extract.lazy import lazy_source
 from curate.core.extract.options import PageOptions
 from curate.core.extract.provenance import (crawl_from_fields, crawl_from_path, parse_warc_date,
@@ -54,11 +54,15 @@ class FileReport:
     `texts_found` = `pairs` + Σ `texts_dropped:<reason>`; exactly one of
     `files_read` / `files_failed` is 1. Skip reasons: `warcinfo`, `request`,
     `revisit`, `not_response`, `not_html`, `too_large` (payload over
-    max_page_bytes), `parse_error`, `parse_timeout` (over page_time_limit),
+    max_page_bytes), `too_deep` (tags nested deeper than max_depth),
+    `parse_error`, `parse_timeout` (over page_time_limit: also an error of the
+    file, which is read on), `too_large_record` (a Content-Length over
+    max_record_bytes: it ends the file),
     `not_wat_html_metadata` (a WAT record of no HTML page), `no_image_links` (a WAT
     record of an HTML page without any IMG@/src link: its JSON is not parsed),
     `corrupt` / `truncated` (the record that ended the file). Drop reasons:
-    `no_src`, `non_http_url`, `empty_text`. Besides: `images` counts img elements
+    `no_src`, `non_http_url`, `empty_text`, `text_too_long` (over max_text_chars),
+    `too_many_images` (the texts of a page's images after its first max_images). Besides: `images` counts img elements
     and `IMG@/src` links; `images_lazy` those whose URL came from data-src/srcset
     (PageOptions.lazy_images); `records_misaligned` records warcio had to
     resynchronise after (a wrong Content-Length it could read past).
@@ -66,11 +70,16 @@ class FileReport:
 
     def __init__(self) -> None:
         self.counters: collections.Counter = collections.Counter()
-        # (byte offset of the failing record or None, reason)
+        # (byte offset of the record or None, reason): a failed file's failure is the
+        # last one; those before it are records skipped by a guard (note), the file read on.
         self.errors: list[tuple[int | None, str]] = []
 
     def fail(self, offset: int | None, reason: str) -> None:
         self.counters["files_failed"] += 1
+        self.errors.append((offset, reason))
+
+    def note(self, offset: int | None, reason: str) -> None:
+        """An error of one record that does not end the file (the time guard fired)."""
         self.errors.append((offset, reason))
 
 
@@ -147,18 +156,28 @@ class _File:
             return
         start = 0
         gzipped = head.startswith(_GZIP_MAGIC)
-        if use_fast and (gzipped or head.startswith(b"WARC/")):
+        if use_fast and (head.startswith(b"WARC/") or gzipped and self._gzip_of_warc()):
             stream.rewind(0)
             try:
-                for item in fast.fast_items(stream, gzipped, self.read_item):
+                for item in fast.fast_items(stream, gzipped, self.read_item,
+                                            self.options.max_header_bytes):
                     yield from self.finish(item)
             except fast.HandOff as handoff:
                 start = handoff.offset
         yield from self._warcio_rows(start)
 
+    def _gzip_of_warc(self) -> bool:
+        """Whether the gzip file starts with a WARC record: fastwarc looks for a record
+        start through anything else (all of a gzip bomb); warcio refuses it at once."""
+        self.stream.rewind(0)
+        try:
+            return fast.gzip_starts_with(self.stream, b"WARC/")
+        except InputUnavailable:
+            return False   # warcio meets the failure again and records it
+
     def _warcio_rows(self, start: int) -> Iterator[tuple]:
         report, counters = self.report, self.counters
-        records = WarcioFile(self.stream, start)
+        records = WarcioFile(self.stream, start, self.options.max_header_bytes)
         try:
             for view in records:
                 try:
@@ -193,6 +212,11 @@ class _File:
             # warcio reads such a record as empty and carries on, but where the next
             # record starts is then a guess (a text file "parses" as ARC records).
             raise _Fault(view.offset, f"corrupt record: invalid length {length!r}", "corrupt")
+        if int(length) > self.options.max_record_bytes:
+            # Skipping it would mean reading (decompressing) all of it: the file ends here.
+            raise _Fault(view.offset, f"record too large: Content-Length {int(length)} over "
+                                      f"max_record_bytes ({self.options.max_record_bytes})",
+                         "too_large_record")
         try:
             kind, payload, content_type = self._take_payload(view)
             missing = view.drain()
@@ -244,11 +268,20 @@ class _File:
         counters["records"] += 1
         kind, payload = item.kind, item.payload
         if kind == "html":
-            deadline = time.monotonic() + self.options.page_time_limit
+            options = self.options
+            if too_deep(payload, options.max_depth):
+                counters["records_skipped:too_deep"] += 1
+                return ()
+            deadline = time.monotonic() + options.page_time_limit
             try:
-                base, images = parse_html(payload, item.page_url, item.content_type, deadline)
+                base, images = parse_html(payload, item.page_url, item.content_type, deadline,
+                                          PageBounds(options.max_images))
             except ParseTimeout:
+                # The bounds above make this rare; when it fires the rows differ from an
+                # unhurried run's, so the file says so in its errors.
                 counters["records_skipped:parse_timeout"] += 1
+                self.report.note(item.offset, f"page skipped: parse took over "
+                                              f"page_time_limit ({options.page_time_limit:g} s)")
                 return ()
             except Exception:  # one unparsable page must not cost the rest of the file
                 counters["records_skipped:parse_error"] += 1
@@ -276,6 +309,9 @@ class _File:
                 return ()
             page_url, base, links = page
             counters["records_used"] += 1
+            if len(links) > self.options.max_images:
+                self._drop_extra_links(links[self.options.max_images:])
+                links = links[:self.options.max_images]
             return self._wat_rows(links, base or page_url, page_url, item) if links else ()
         else:
             if kind == "warcinfo" and self.path_crawl is None and payload:
@@ -283,7 +319,19 @@ class _File:
             counters[f"records_skipped:{kind}"] += 1
             return ()
         counters["records_used"] += 1
+        if images.extra_images:
+            counters["images"] += images.extra_images
+            counters["texts_found"] += images.extra_texts
+            counters["texts_dropped:too_many_images"] += images.extra_texts
         return self._page_rows(images, base or page_url, page_url, item) if images else ()
+
+    def _drop_extra_links(self, links: list[tuple]) -> None:
+        """Count the WAT image links past max_images as found and dropped."""
+        texts = sum((alt is not None) + (title is not None) for _src, alt, title in links)
+        self.counters["images"] += len(links)
+        self.counters["texts_found"] += texts
+        if texts:
+            self.counters["texts_dropped:too_many_images"] += texts
 
     def _wat_rows(self, links: list[tuple], base: str | None, page_url: str | None,
                   item: _Item) -> list[tuple]:
@@ -298,7 +346,8 @@ class _File:
         fetch_time = self._fetch_time(item.date)
         rows: list[tuple] = []
         add = rows.append
-        found = empty = no_src = non_http = 0
+        found = empty = no_src = non_http = too_long = 0
+        max_chars = self.options.max_text_chars
         for src, alt, title in links:
             if alt is None:
                 if title is None:
@@ -325,15 +374,18 @@ class _File:
             uuid, url = head
             for text, source in texts:
                 text = clean_text(wat_text(text) if "&" in text else text)
-                if text:
-                    add((uuid, url, text, source, page_url, path, offset, crawl, fetch_time, None))
-                else:
+                if not text:
                     empty += 1
+                elif len(text) > max_chars:
+                    too_long += 1
+                else:
+                    add((uuid, url, text, source, page_url, path, offset, crawl, fetch_time, None))
         counters["images"] += len(links)
         counters["texts_found"] += found
         for key, value in (("pairs", len(rows)), ("texts_dropped:empty_text", empty),
                            ("texts_dropped:no_src", no_src),
-                           ("texts_dropped:non_http_url", non_http)):
+                           ("texts_dropped:non_http_url", non_http),
+                           ("texts_dropped:text_too_long", too_long)):
             if value:
                 counters[key] += value
         return rows
@@ -350,7 +402,8 @@ class _File:
         resolve = PageImages(base).resolve
         lazy = self.options.lazy_images
         tail = (page_url, self.path, item.offset, self.crawl, self._fetch_time(item.date), None)
-        found = pairs = lazy_used = empty = no_src = non_http = 0
+        found = pairs = lazy_used = empty = no_src = non_http = too_long = 0
+        max_chars = self.options.max_text_chars
         for img in images:
             texts = [(source, img[source]) for source in TEXT_SOURCES if source in img]
             if not texts:
@@ -374,13 +427,17 @@ class _File:
                 if not text:
                     empty += 1
                     continue
+                if len(text) > max_chars:
+                    too_long += 1
+                    continue
                 pairs += 1
                 yield resolved + (text, source) + tail
         counters["images"] += len(images)
         counters["texts_found"] += found
         for key, value in (("pairs", pairs), ("images_lazy", lazy_used),
                            ("texts_dropped:empty_text", empty), ("texts_dropped:no_src", no_src),
-                           ("texts_dropped:non_http_url", non_http)):
+                           ("texts_dropped:non_http_url", non_http),
+                           ("texts_dropped:text_too_long", too_long)):
             if value:
                 counters[key] += value
 
