@@ -5,6 +5,7 @@ the Python API (curate.api) share one set of options and one code path.
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -12,6 +13,7 @@ import click
 from curate import api
 from curate import options as opts
 from curate.errors import RunFailed, UserError
+from curate.sources.redact import redact_text
 from curate.stages.io import ERRORS_DIR, StageReport
 
 class _StageDir(click.ParamType):
@@ -563,7 +565,8 @@ def main(args: list[str] | None = None) -> None:
         code = cli.main(args=args, prog_name="curate", standalone_mode=False)
     except (click.ClickException, UserError) as error:
         message = error.format_message() if isinstance(error, click.ClickException) else error
-        click.echo(f"curate: error: {message}", err=True)
+        # (click quotes the value it refused, which may be a URL with a password)
+        click.echo(f"curate: error: {redact_text(str(message))}", err=True)
         sys.exit(2)
     except RunFailed as failure:
         if failure.report is not None:
@@ -586,7 +589,7 @@ def main(args: list[str] | None = None) -> None:
         if not _is_spark_error(error):
             raise   # a bug: Python's traceback
         log = _write_trace(error)
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        first = redact_text((str(error).strip().splitlines() or [type(error).__name__])[0])[:300]
         click.echo(f"curate: failed: Spark: {first} (the trace: {log})", err=True)
         sys.exit(1)
     sys.exit(code or 0)
@@ -603,6 +606,15 @@ def _terminal_for_curate_only() -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(filename=_log_path(), level=logging.WARNING,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        for handler in logging.getLogger().handlers:   # a library may log a signed URL
+            handler.setFormatter(_RedactingFormatter(handler.formatter._fmt))
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Log lines with every URI in them redacted (curate.sources.redact)."""
+
+    def format(self, record) -> str:
+        return redact_text(super().format(record))
 
 
 def _log_path() -> str:
@@ -650,7 +662,7 @@ def _write_trace(error: Exception) -> str:
     from curate.stages.io import append_log
 
     log = _log_path()
-    append_log(log, "".join(traceback.format_exception(error)))
+    append_log(log, redact_text("".join(traceback.format_exception(error))))
     return log
 
 

@@ -1,8 +1,15 @@
-"""Errors a user can fix: the CLI prints their message on one line and exits 2."""
+"""Errors a user can fix: the CLI prints their message on one line and exits 2.
+
+Both errors mask credentials and signed-URL tokens of any URI their message quotes
+(curate.sources.redact), so no caller can print or log one by naming its input."""
+from curate.sources.redact import redact_text
 
 
 class UserError(Exception):
-    """A wrong path, option or input combination. The message is shown as is."""
+    """A wrong path, option or input combination. The message is shown as is, redacted."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(redact_text(str(message)))
 
 
 class RunFailed(Exception):
@@ -11,5 +18,5 @@ class RunFailed(Exception):
     one line, and exits 1."""
 
     def __init__(self, message: str, report=None):
-        super().__init__(message)
+        super().__init__(redact_text(message))
         self.report = report

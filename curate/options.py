@@ -13,6 +13,7 @@ any JVM starts; the stages take the object as it is and never read defaults them
 """
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -93,11 +94,26 @@ def _check(condition: bool, message: str) -> None:
         raise UserError(message)
 
 
-def _int(value, name: str, minimum: int | None = None) -> int:
+# Every whole number an option holds reaches numpy or Spark as a 64-bit signed integer
+# (a seed as Spark's long): beyond that it would end in an overflow inside a task.
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
+
+
+def _int(value, name: str, minimum: int | None = None, maximum: int = INT64_MAX) -> int:
     _check(isinstance(value, int) and not isinstance(value, bool),
            f"{name} must be a whole number, not {value!r}")
-    if minimum is not None:
+    if minimum is not None and minimum > INT64_MIN:   # a bound of its own: say just that
         _check(value >= minimum, f"{name} must be at least {minimum}, got {value}")
+    low = INT64_MIN if minimum is None else minimum
+    _check(low <= value <= maximum, f"{name} must be a whole number from {low} to {maximum} "
+                                    f"(a 64-bit integer), got {value}")
+    return value
+
+
+def _number(value, name: str) -> float:
+    """A finite int or float (not a bool, a string, NaN or infinity)."""
+    _check(isinstance(value, (int, float)) and not isinstance(value, bool)
+           and math.isfinite(value), f"{name} must be a finite number, not {value!r}")
     return value
 
 
@@ -118,17 +134,19 @@ class ExtractOptions:
         _int(self.batch_rows, "batch_rows", 1)
         _int(self.commit_every, "--commit-every", 0)
         _int(self.seed, "--seed")
-        _check(0 <= self.max_failed_fraction <= 1,
+        _check(0 <= _number(self.max_failed_fraction, "--max-failed-fraction") <= 1,
                f"--max-failed-fraction must be in [0, 1], got {self.max_failed_fraction}")
         if self.limit is not None:
             _int(self.limit, "--limit", 1)
         if self.sample_fraction is not None:
-            _check(0 < self.sample_fraction <= 1,
+            _check(0 < _number(self.sample_fraction, "--sample-fraction") <= 1,
                    f"--sample-fraction must be in (0, 1], got {self.sample_fraction}")
+        # (a reader asks a stream for a bound + 1 bytes: that must fit in a C ssize_t)
         for name in ("max_page_bytes", "max_header_bytes", "max_record_bytes", "max_depth",
                      "max_images", "max_text_chars"):
-            _int(getattr(self.page, name), name, 1)
-        _check(self.page.page_time_limit > 0, "page_time_limit must be positive")
+            _int(getattr(self.page, name), name, 1, INT64_MAX - 1)
+        _check(_number(self.page.page_time_limit, "page_time_limit") > 0,
+               "page_time_limit must be positive")
 
 
 @dataclass(frozen=True)
@@ -328,7 +346,8 @@ def parse_t_lang(items) -> dict[str, int]:
     overrides = {}
     for item in items:
         code, sep, value = item.partition("=")
-        _check(bool(sep and code.strip() and value.strip().isdigit()),
+        # (isdecimal, not isdigit: int() refuses "²", which isdigit accepts)
+        _check(bool(sep and code.strip() and value.strip().isdecimal()),
                f"--t-lang: {item!r} is not L=T (e.g. de=5000)")
         overrides[code.strip()] = int(value)
     return overrides

@@ -496,7 +496,7 @@ class _Charts:
             ax.loglog(*_curve(before), color="#4c72b0", lw=2.2, drawstyle="steps-post",
                       label=f"before (matched): {len(before):,} entries, "
                             f"{int(before.sum()):,} matches")
-            title = f"{lang.code}: {lang.matches:,} matches"
+            title = f"{_literal(lang.code)}: {lang.matches:,} matches"
             if lang.after is not None:
                 after = _ranked(lang.after)
                 if len(after):
@@ -534,9 +534,9 @@ class _Charts:
             before, after = lang.head_shares()
             heads = int((lang.before >= lang.t).sum())
             if before is not None:
-                bars.append((f"{lang.code} before", before, heads, len(bars) + 0.4 * i))
+                bars.append((f"{_literal(lang.code)} before", before, heads, len(bars) + 0.4 * i))
             if after is not None:
-                bars.append((f"{lang.code} after", after, heads, len(bars) + 0.4 * i))
+                bars.append((f"{_literal(lang.code)} after", after, heads, len(bars) + 0.4 * i))
         figure = self._figure(8.5, max(2.4, 1.2 + 0.45 * len(bars)))
         ax = figure.subplots()
         ax.set_title("Matches on head and tail entries, before and after balancing",
@@ -570,7 +570,7 @@ class _Charts:
             ts = np.unique(np.round(np.geomspace(1, max(2, int(lang.before.max()) + 1),
                                                  64)).astype(np.int64))
             line, = ax.loglog(ts, kept_matches(lang.before, ts), lw=1.6,
-                              label=f"{lang.code}")
+                              label=_literal(lang.code))
             if lang.t is not None:
                 ax.plot([lang.t], kept_matches(lang.before, [lang.t]), "o",
                         color=line.get_color())
@@ -610,7 +610,7 @@ class _Charts:
             for group, n in grouped.items():
                 if n:
                     ax.barh(i, n, left=left, color=colors[group],
-                            label=None if group in labelled else f"dropped: {group}")
+                            label=None if group in labelled else f"dropped: {_literal(group)}")
                     labelled.add(group)
                     left += n
             ax.text(r.rows_in + widest * 0.01, i, f"{r.rows_in:,} → {r.rows_out:,}",
@@ -623,6 +623,12 @@ class _Charts:
         figure.legend(fontsize=8, loc="outside lower center", ncols=min(len(labelled), 4))
         ax.set_title("Row flow through the stages", fontsize=11)
         return figure
+
+
+def _literal(text: str) -> str:
+    """A string from the data as a chart shows it: matplotlib reads $...$ as mathtext, and
+    a malformed one (a crafted language code or drop reason) would stop the drawing."""
+    return text.replace("$", r"\$")
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -816,7 +822,7 @@ def _flow_table(report: WorkdirReport) -> str:
                         f'data-key="status" data-value="{s.status}">{s.status}</td></tr>')
             continue
         r = s.report
-        reasons = "".join(f'<li data-key="dropped:{_e(k)}" data-value="{v}">{_e(k)}: '
+        reasons = "".join(f'<li data-key="dropped:{_e(k)}" data-value="{_e(v)}">{_e(k)}: '
                           f"{v:,}</li>" for k, v in r.dropped.items())
         dropped = f'<ul class="reasons">{reasons}</ul>' if reasons else "—"
         kept = r.rows_out / r.rows_in if r.rows_in else None

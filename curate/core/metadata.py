@@ -212,8 +212,14 @@ def read_metadata_bytes(path: str | os.PathLike | None) -> bytes:
     return _maybe_gunzip(data, name)
 
 
-def metadata_from_bytes(data: bytes, name: str, lang: str = "en") -> Metadata:
-    """Parse metadata from raw (already gunzipped) bytes; ``name`` is used in errors and as source."""
+def metadata_from_bytes(data: bytes, name: str, lang: str = "en", *,
+                        allow_blank: bool = False) -> Metadata:
+    """Parse metadata from raw (already gunzipped) bytes; ``name`` is used in errors and as source.
+
+    An empty or whitespace-only entry is a UserError naming the line or item: padded by
+    spaces it matches nearly every text (v1's key of "" is two spaces, which spacing puts
+    around every comma). ``allow_blank`` reads such a list anyway (`metadata stats` shows
+    what a list holds)."""
     name = os.fspath(name)
     data = _maybe_gunzip(data, name)  # harmless on plain bytes; accepts a broadcast of the file
     if data.startswith(_UTF8_BOM):
@@ -226,7 +232,8 @@ def metadata_from_bytes(data: bytes, name: str, lang: str = "en") -> Metadata:
         ) from None
 
     first = text.lstrip()[:1]
-    if first == "[":
+    is_json = first == "["
+    if is_json:
         entries = _parse_json(text, name)
     else:
         if first == "{":
@@ -235,6 +242,8 @@ def metadata_from_bytes(data: bytes, name: str, lang: str = "en") -> Metadata:
 
     if not entries:
         raise UserError(f"metadata file {name} holds no entries")
+    if not allow_blank:
+        _reject_blank(entries, name, is_json)
     try:
         fingerprint = fingerprint_entries(entries)
     except UnicodeEncodeError:
@@ -276,6 +285,19 @@ def _parse_json(text: str, name: str) -> list[str]:
                 f"item {i} is {type(item).__name__} {_short(item)}"
             )
     return value
+
+
+def _reject_blank(entries: list[str], name: str, is_json: bool) -> None:
+    """A UserError at the first empty or whitespace-only entry (and how many there are)."""
+    blank = [i for i, entry in enumerate(entries) if not entry.strip()]
+    if not blank:
+        return
+    where = f"item {blank[0]} (entry id {blank[0]})" if is_json else \
+        f"line {blank[0] + 1} (entry id {blank[0]})"
+    what = "empty" if not entries[blank[0]] else "only whitespace"
+    more = f" (and {len(blank) - 1} more)" if len(blank) > 1 else ""
+    raise UserError(f"metadata file {name}: {where} is {what}{more}; such an entry matches "
+                    "nearly every text, remove it")
 
 
 def _reject_json_object(text: str, name: str) -> None:

@@ -9,6 +9,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from curate.sources.redact import redact
 from curate.sources.streams import InputUnavailable
 
 
@@ -53,7 +54,8 @@ class ResumingReader(io.RawIOBase):
 
     def __init__(self, name: str, policy: RetryPolicy):
         super().__init__()
-        self.name = name
+        self.name = name               # what is read
+        self.shown = redact(name)      # what messages say (no credentials)
         self._policy = policy
         self._pos = 0                  # bytes delivered
         self._size: int | None = None  # the whole object's size, when the server said it
@@ -143,9 +145,9 @@ class ResumingReader(io.RawIOBase):
         n = self._failures
         if self._opened_once:
             message = (f"connection kept failing after {n} tries at byte {self._pos} "
-                       f"({reason}): {self.name}")
+                       f"({reason}): {self.shown}")
         else:
-            message = f"still failing after {n} tries ({reason}): {self.name}"
+            message = f"still failing after {n} tries ({reason}): {self.shown}"
         if n >= self._policy.tries:
             raise InputUnavailable(message)
         delay = self._policy.delay(n, retry_after)

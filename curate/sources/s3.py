@@ -18,6 +18,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from curate.sources.redact import redact
 from curate.sources.resuming import ResumingReader, RetryPolicy, Transient, content_range
 from curate.sources.streams import ARCHIVE_SUFFIXES, TIMEOUT, InputUnavailable, unreachable
 
@@ -220,7 +221,7 @@ def check_reachable(client) -> None:
         socket.create_connection((parts.hostname, port), timeout=TIMEOUT).close()
     except OSError as e:
         if unreachable(e):
-            raise InputUnavailable(f"cannot reach S3 at {endpoint} "
+            raise InputUnavailable(f"cannot reach S3 at {redact(endpoint)} "
                                    f"({type(e).__name__}: {e})") from None
         return
     _REACHED.add(endpoint)
@@ -289,7 +290,7 @@ class S3Reader(ResumingReader):
             if offset:
                 raise Transient(f"{type(e).__name__}: {e}") from None
             raise InputUnavailable(f"cannot reach S3 ({type(e).__name__}: {e}): "
-                                   f"{self.name}") from None
+                                   f"{self.shown}") from None
         body = response["Body"]
         length = response.get("ContentLength")
         if offset == 0:
@@ -301,7 +302,7 @@ class S3Reader(ResumingReader):
             body.close()
             raise InputUnavailable(
                 f"S3 answered a range request from byte {offset} with Content-Range "
-                f"{response.get('ContentRange')!r}: {self.name}")
+                f"{response.get('ContentRange')!r}: {self.shown}")
         if self._size is None and total is not None:
             self._size = total
         return body

@@ -18,6 +18,7 @@ from curate.errors import RunFailed
 from curate.options import ExtractOptions
 from curate.sources.listing import listing_text, task_order
 from curate.sources.local import listed_name
+from curate.sources.redact import redact
 from curate.sources.s3 import s3_access, use_s3_access
 from curate.stages import io, task_files
 from curate.stages.io import ERRORS_DIR, INPUTS_FILE, StageReport, staged_output
@@ -74,7 +75,8 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
         if not any(files for _, files in results.files()):
             task_files.write_empty(tmp, schemas.PAIRS)
         _write_errors(io.join(tmp, ERRORS_DIR), results)
-        io.write_text(io.join(tmp, INPUTS_FILE), listing_text(paths))
+        # Names as curate writes them (sources.redact): no credentials or URL tokens.
+        io.write_text(io.join(tmp, INPUTS_FILE), listing_text(map(redact, paths)))
         io.remove_tree(io.join(tmp, GROUPS_DIR))
         report = extract_report(output, results, len(paths))
         report.details.update(max_failed_fraction=options.max_failed_fraction,
@@ -174,7 +176,8 @@ def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFile
                 live.add(rows=sum(n for _, n in written), files=1,
                          nbytes=input_size(path) or 0)
                 yield task_files.task_result(
-                    EXTRACT_RESULT, written, report.counters, partition=index, path=path,
+                    EXTRACT_RESULT, written, report.counters, partition=index,
+                    path=redact(path),   # for _errors and the report: as the rows name it
                     errors=[{"offset": offset, "reason": reason}
                             for offset, reason in report.errors])
 

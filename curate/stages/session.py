@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from curate.errors import UserError
 from curate.options import local_spark_conf, log4j_properties_path
+from curate.sources.redact import redact_text
 from curate.stages.io import log_path, log_size, read_log, stderr_to
 
 
@@ -119,11 +120,13 @@ def _submit_checked(master: str | None, conf: dict[str, str],
             kept[key] = value
         elif submitted.get(key) != value and (key, value) not in _WARNED:
             _WARNED.add((key, value))
-            print(f"curate: warning: {key}={value} is ignored: spark-submit started the "
-                  f"driver before curate ran (it has "
-                  f"{submitted[key] if key in submitted else 'no value'}); give it to "
-                  f"spark-submit instead (spark-submit --conf {key}={value} ...)",
-                  file=sys.stderr)
+            # (redacted: spark.jars.repositories may hold https://user:pass@host/)
+            print(redact_text(
+                f"curate: warning: {key}={value} is ignored: spark-submit started the "
+                f"driver before curate ran (it has "
+                f"{submitted[key] if key in submitted else 'no value'}); give it to "
+                f"spark-submit instead (spark-submit --conf {key}={value} ...)"),
+                file=sys.stderr)
     return kept
 
 

@@ -41,7 +41,8 @@ def test_the_pure_cores_import_with_pyspark_unimportable():
         for name in names + ["curate.schemas", "curate.options", "curate.sources.inputs",
                              "curate.sources.listing", "curate.sources.streams",
                              "curate.sources.local", "curate.sources.s3",
-                             "curate.sources.https", "curate.sources.resuming"]:
+                             "curate.sources.https", "curate.sources.resuming",
+                             "curate.sources.redact"]:
             importlib.import_module(name)
         assert "pyspark" not in sys.modules
         print(len(names))
@@ -83,3 +84,63 @@ def test_each_package_states_its_rule():
     for package in ("core", "sources", "stages"):
         doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text()))
         assert doc and "Rule:" in doc, package
+
+
+# Nothing read from a user's files is unpickled or evaluated: these modules deserialize
+# code, and these calls run or unpickle what they are given.
+UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "cloudpickle",
+                  "jsonpickle", "joblib"}
+UNSAFE_CALLS = {"eval", "exec", "compile", "__import__", "read_pickle", "unsafe_load",
+                "full_load", "torch.load"}
+
+
+def unsafe_calls(source: str) -> list[str]:
+    """Imports of UNSAFE_MODULES, calls of UNSAFE_CALLS (by name or as an attribute),
+    yaml.load without SafeLoader, and any load(..., allow_pickle=True)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) \
+                else [node.module or ""]
+            found += [f"import {n}" for n in names if n.split(".")[0] in UNSAFE_MODULES]
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else \
+            func.attr if isinstance(func, ast.Attribute) else ""
+        dotted = ast.unparse(func)
+        if (isinstance(func, ast.Name) and name in UNSAFE_CALLS) or dotted in UNSAFE_CALLS \
+                or (isinstance(func, ast.Attribute) and name in {"read_pickle", "unsafe_load",
+                                                                 "full_load"}):
+            found.append(dotted)
+        elif dotted == "yaml.load" and "SafeLoader" not in ast.unparse(node):
+            found.append(dotted)
+        elif any(k.arg == "allow_pickle" and not (isinstance(k.value, ast.Constant)
+                                                  and k.value.value is False)
+                 for k in node.keywords):
+            found.append(f"{dotted}(allow_pickle=...)")
+    return found
+
+
+def test_nothing_is_unpickled_or_evaluated():
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob("*.py"), *(root / "jobs").glob("*.py")]
+    assert len(files) > 60
+    assert {str(p.relative_to(root)): calls for p in files
+            if (calls := unsafe_calls(p.read_text("utf-8")))} == {}
+
+
+def test_the_unsafe_call_check_sees_each_kind():
+    source = textwrap.dedent("""
+        import pickle, marshal as m
+        from dill import loads
+        eval(text); exec(code); compile(code, "f", "exec"); __import__(name)
+        pd.read_pickle(path); torch.load(path); yaml.load(fh); yaml.unsafe_load(fh)
+        np.load(path, allow_pickle=True)
+        yaml.load(fh, Loader=yaml.SafeLoader); np.load(path, allow_pickle=False)
+        re.compile("x"); ast.literal_eval(text); json.loads(text)
+    """)
+    assert unsafe_calls(source) == [
+        "import pickle", "import marshal", "import dill", "eval", "exec", "compile",
+        "__import__", "pd.read_pickle", "torch.load", "yaml.load", "yaml.unsafe_load",
+        "np.load(allow_pickle=...)"]

@@ -82,12 +82,76 @@ def test_duplicates_are_kept_at_their_positions(tmp_path):
 
 
 def test_text_lines_keep_everything_but_the_line_ending(tmp_path):
-    p = write(tmp_path / "t.txt", b" lead\r\ntrail \r\n\r\n\tx\ny\r\nlast")
-    # CRLF and LF both end a line; spaces, tabs and inner empty lines are kept; no final newline.
-    assert load_metadata(p).entries == (" lead", "trail ", "", "\tx", "y", "last")
-    # Only the single empty "line" after the final newline is dropped.
-    q = write(tmp_path / "u.txt", b"a\n\n")
-    assert load_metadata(q).entries == ("a", "")
+    p = write(tmp_path / "t.txt", b" lead\r\ntrail \r\n\tx\ny\r\nlast")
+    # CRLF and LF both end a line; spaces and tabs are kept; no final newline.
+    assert load_metadata(p).entries == (" lead", "trail ", "\tx", "y", "last")
+    # Only the single empty "line" after the final newline is dropped; another empty
+    # line is an empty entry, refused (below).
+    q = write(tmp_path / "u.txt", b"a\n")
+    assert load_metadata(q).entries == ("a",)
+
+
+@pytest.mark.parametrize("name, data, where", [
+    ("inner.txt", b"cat\n\ndog\n", "line 2 (entry id 1) is empty"),
+    ("final.txt", b"cat\ndog\n\n", "line 3 (entry id 2) is empty"),
+    ("crlf.txt", b"cat\r\n\r\ndog\r\n", "line 2 (entry id 1) is empty"),
+    ("spaces.txt", "cat\n \t \ndog\n\u3000\n".encode(),
+     "line 2 (entry id 1) is only whitespace (and 1 more)"),
+    ("list.json", b'["cat", "", " "]', "item 1 (entry id 1) is empty (and 1 more)"),
+    ("list.json.gz", gzip.compress(b'["cat", "\\u00a0"]'),
+     "item 1 (entry id 1) is only whitespace"),
+])
+def test_an_empty_or_blank_entry_is_refused_naming_its_place(tmp_path, name, data, where):
+    """Padded by spaces, "" is a key of two spaces, which spacing puts around every comma:
+    such an entry matched 98% of a matched set."""
+    path = write(tmp_path / name, data)
+    with pytest.raises(UserError) as exc:
+        load_metadata(path)
+    assert str(exc.value) == (f"metadata file {path}: {where}; such an entry matches nearly "
+                              "every text, remove it")
+
+
+def test_a_blank_entry_in_a_directory_names_the_file_and_language(tmp_path):
+    from curate.core.metadata import load_metadata_set
+
+    (tmp_path / "en.txt").write_text("cat\n", "utf-8")
+    (tmp_path / "de.json").write_text('["Katze", ""]', "utf-8")
+    with pytest.raises(UserError, match=re.escape(
+            f"metadata file {tmp_path} [de]: item 1 (entry id 1) is empty;")):
+        load_metadata_set(tmp_path)
+
+
+def test_metadata_stats_still_counts_blank_entries(tmp_path):
+    from curate.core.metadata_build.stats import metadata_stats
+
+    path = write(tmp_path / "m.txt", b"cat\n\n \n,\n")
+    stats = metadata_stats(str(path), lang="en")["languages"]["en"]
+    assert stats["entries"] == 4
+    assert stats["empty_or_punctuation"] == {"empty": 2, "punctuation": 1}
+
+
+@pytest.mark.parametrize("command", ["match", "count", "run"])
+def test_every_command_that_reads_metadata_refuses_a_blank_entry(tmp_path, capsys, command):
+    """One line and exit 2, before Spark (count and run take the list through their own
+    --metadata; sample reads counts, which count made from a list it accepted)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.cli import main
+
+    metadata = write(tmp_path / "m.txt", b"cat\n\ndog\n")
+    stage_dir = tmp_path / "in"
+    stage_dir.mkdir()
+    pq.write_table(pa.table({"x": [1]}), stage_dir / "part-0.parquet")
+    args = {"match": ["match", str(stage_dir)], "count": ["count", str(stage_dir)],
+            "run": ["run"]}[command]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "-o", str(tmp_path / "out"), "--metadata", str(metadata)])
+    err = capsys.readouterr().err
+    assert (exit_info.value.code, err) == (2, (
+        f"curate: error: metadata file {metadata}: line 2 (entry id 1) is empty; such an "
+        "entry matches nearly every text, remove it\n"))
+    assert not (tmp_path / "out").exists()
 
 
 def test_fingerprint_depends_on_order_and_content(tmp_path):
@@ -324,7 +388,8 @@ def test_default_loads_from_a_zip_import(tmp_path, default):
     archive = tmp_path / "curate.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for rel in ("curate/__init__.py", "curate/errors.py", "curate/core/__init__.py",
-                    "curate/core/metadata.py", "curate/data/metadata_en.json.gz"):
+                    "curate/core/metadata.py", "curate/data/metadata_en.json.gz",
+                    "curate/sources/__init__.py", "curate/sources/redact.py"):
             z.write(REPO / rel, rel)
     code = (
         "import curate.core.metadata as m; d = m.load_metadata(); "

@@ -232,3 +232,105 @@ def test_the_row_flow_table_shows_the_largest_reasons_then_how_many_more():
     line = table.splitlines()[1]
     assert "no_match:l38 38, no_match:l37 37, no_match:l36 36, 35 more (630 rows)" in line
     assert len(line) < 120
+
+
+BIG = 2 ** 63   # one past Spark's long and numpy's int64
+RANGE = "(a 64-bit integer), got"
+CLICK = "Invalid value for"
+
+
+@pytest.mark.parametrize("args, config, message", [
+    # seeds: any 64-bit signed integer (Spark's long), negative ones included
+    (["run", "--seed", str(2 ** 64)], None,
+     f"--seed must be a whole number from {-BIG} to {BIG - 1} {RANGE} {2 ** 64}"),
+    (["run", "--seed", str(-BIG - 1)], None,
+     f"--seed must be a whole number from {-BIG} to {BIG - 1} {RANGE} {-BIG - 1}"),
+    (["sample", "{dir}", "--counts", "{dir}", "--seed", str(BIG)], None,
+     f"--seed must be a whole number from {-BIG} to {BIG - 1} {RANGE} {BIG}"),
+    (["extract", "{dir}", "--seed", "99999999999999999999"], None,
+     f"--seed must be a whole number from {-BIG} to {BIG - 1} {RANGE} 99999999999999999999"),
+    (["run"], "seed = -9223372036854775809\n",
+     f"--seed must be a whole number from {-BIG} to {BIG - 1} {RANGE} {-BIG - 1}"),
+    # whole numbers with a lower bound of their own: that bound, and int64 above
+    (["run", "--t", str(BIG)], None,
+     f"--t must be a whole number from 1 to {BIG - 1} {RANGE} {BIG}"),
+    (["count", "{dir}", "--t-lang", f"de={BIG}"], None,
+     f"--t-lang de must be a whole number from 1 to {BIG - 1} {RANGE} {BIG}"),
+    (["count", "{dir}", "--t-lang", "de=0"], None, "--t-lang de must be at least 1, got 0"),
+    (["run", "--t-lang", "de=²"], None, "--t-lang: 'de=²' is not L=T (e.g. de=5000)"),
+    (["run", "--t-lang", "de=-3"], None, "--t-lang: 'de=-3' is not L=T (e.g. de=5000)"),
+    (["run", "--target-size", str(BIG)], None,
+     f"--target-size must be a whole number from 1 to {BIG - 1} {RANGE} {BIG}"),
+    (["run", "--limit", str(BIG)], None,
+     f"--limit must be a whole number from 1 to {BIG - 1} {RANGE} {BIG}"),
+    (["run", "--commit-every", str(BIG)], None,
+     f"--commit-every must be a whole number from 0 to {BIG - 1} {RANGE} {BIG}"),
+    (["run", "--t", "0"], None, f"{CLICK} '--t': 0 is not in the range x>=1."),
+    (["run", "--limit", "-1"], None, f"{CLICK} '--limit': -1 is not in the range x>=1."),
+    (["run", "--commit-every", "0"], None,
+     f"{CLICK} '--commit-every': 0 is not in the range x>=1."),
+    (["run", "--target-size", "0"], None,
+     f"{CLICK} '--target-size': 0 is not in the range x>=1."),
+    # fractions: finite, in their range
+    (["run", "--max-failed-fraction", "nan"], None,
+     "--max-failed-fraction must be a finite number, not nan"),
+    (["run", "--sample-fraction", "nan"], None,
+     "--sample-fraction must be a finite number, not nan"),
+    (["run", "--sample-fraction", "0"], None,
+     f"{CLICK} '--sample-fraction': 0.0 is not in the range 0<x<=1."),
+    (["run", "--max-failed-fraction", "inf"], None,
+     f"{CLICK} '--max-failed-fraction': inf is not in the range 0<=x<=1."),
+    (["run"], "[extract]\nmax_failed_fraction = 'a lot'\n",
+     "--max-failed-fraction must be a finite number, not 'a lot'"),
+    (["run"], "[extract]\nsample_fraction = inf\n",
+     "--sample-fraction must be a finite number, not inf"),
+    # settings only a config file holds
+    (["run"], "[extract]\npage_time_limit = inf\n",
+     "page_time_limit must be a finite number, not inf"),
+    (["run"], "[extract]\npage_time_limit = nan\n",
+     "page_time_limit must be a finite number, not nan"),
+    (["run"], "[extract]\npage_time_limit = -1\n", "page_time_limit must be positive"),
+    (["run"], f"[extract]\nmax_page_bytes = {BIG - 1}\n",
+     f"max_page_bytes must be a whole number from 1 to {BIG - 2} {RANGE} {BIG - 1}"),
+    (["run"], f"[extract]\nbatch_rows = {BIG}\n",
+     f"batch_rows must be a whole number from 1 to {BIG - 1} {RANGE} {BIG}"),
+    (["run"], f"[sample]\nmax_rows_per_file = {BIG}\n",
+     f"max_rows_per_file must be a whole number from 1 to {BIG - 1} {RANGE} {BIG}"),
+    # the metadata builder's numbers
+    (["metadata", "build", "--titles", "{titles}", "--min-bigram-pmi", "nan"], None,
+     "--min-bigram-pmi nan: must be a finite number"),
+    (["metadata", "build", "--titles", "{titles}", "--min-bigram-pmi", "-inf"], None,
+     "--min-bigram-pmi -inf: must be a finite number"),
+    (["metadata", "build", "--titles", "{titles}", "--wordfreq-corpus-tokens", "inf"], None,
+     "--wordfreq-corpus-tokens inf: must be a finite positive number"),
+    (["metadata", "build", "--titles", "{titles}", "--wordfreq-corpus-tokens", "nan"], None,
+     "--wordfreq-corpus-tokens nan: must be a finite positive number"),
+    (["metadata", "build", "--titles", "{titles}", "--min-unigram-count", str(BIG)], None,
+     f"--min-unigram-count {BIG}: must be from 1 to {BIG - 1}"),
+    (["metadata", "build", "--titles", "{titles}", "--budget-titles", str(BIG)], None,
+     f"--budget-titles {BIG}: must be from 0 to {BIG - 1}"),
+])
+def test_a_bad_number_is_one_line_and_exit_2_before_spark(tmp_path, capsys, args, config,
+                                                          message):
+    """Each numeric option at a value that would reach Spark or numpy and fail there (a
+    seed past 64 bits, NaN, infinity, a negative or zero count): one line, exit 2, nothing
+    written. Click's own range checks give its line; curate.options and the builder the
+    rest, so the API and config files are held to the same."""
+    stage_dir = tmp_path / "in"
+    stage_dir.mkdir()
+    titles = tmp_path / "titles.json"
+    titles.write_text('["Cat"]', "utf-8")
+    argv = [a.format(dir=stage_dir, titles=titles) for a in args] + ["-o", str(tmp_path / "out")]
+    if config is not None:
+        argv += ["--config", write_config(tmp_path, config)]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert (exit_info.value.code, err) == (2, f"curate: error: {message}\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_any_64_bit_seed_is_a_seed():
+    for seed in (-2 ** 63, -1, 0, 2 ** 63 - 1):
+        assert opts.resolve_run(extract={"seed": seed}, sample={"seed": seed}).sample.seed \
+            == seed

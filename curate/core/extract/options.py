@@ -33,5 +33,7 @@ class PageOptions:
     # texts of the rest are dropped as `too_many_images`.
     max_images: int = 10_000
     # A text (alt, title, data-image-title) longer than this many characters is dropped
-    # as `text_too_long`.
-    max_text_chars: int = 65_536
+    # as `text_too_long`. ALGORITHM.md §1: no length filters, so the default is the page
+    # bound (a text of a page cannot be longer than it): it never drops a text; lower it to
+    # keep absurd texts out of the rows.
+    max_text_chars: int = 10 * 1024 * 1024

@@ -28,6 +28,7 @@ from curate.core.extract.text import PageImages, clean_text
 from curate.core.extract.wat import (HTML_METADATA_MARK, IMAGE_LINK_MARK, wat_page, wat_text,
                                 warcinfo_fields)
 from curate.schemas import PAIRS, TEXT_SOURCES
+from curate.sources.redact import redact, redact_text
 from curate.sources.streams import InputUnavailable, open_input
 
 # Rows are plain tuples for speed; this pins their order to the schema's.
@@ -76,7 +77,7 @@ class FileReport:
 
     def fail(self, offset: int | None, reason: str) -> None:
         self.counters["files_failed"] += 1
-        self.errors.append((offset, reason))
+        self.errors.append((offset, redact_text(reason)))   # a reason may quote a URL
 
     def note(self, offset: int | None, reason: str) -> None:
         """An error of one record that does not end the file (the time guard fired)."""
@@ -123,7 +124,9 @@ def iter_file_pairs(path: str, report: FileReport,
         return
     stream = InputStream(raw)
     try:
-        yield from _File(path, report, options, stream).rows(reader != "warcio" and fast.AVAILABLE)
+        # Rows name the file redacted (no credentials or URL tokens); it was opened as given.
+        yield from _File(redact(path), report, options, stream).rows(
+            reader != "warcio" and fast.AVAILABLE)
     finally:
         try:
             stream.close()

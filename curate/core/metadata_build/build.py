@@ -24,12 +24,14 @@ Output directory (complete or absent: written beside it, then renamed into place
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 from curate.errors import UserError
+from curate.options import INT64_MAX
 from curate.core.metadata_build.assemble import Assembled, Block, assemble, numbers
 from curate.core.metadata_build.lists import DEFAULT_CORPUS_TOKENS
 
@@ -87,18 +89,22 @@ class BuildConfig:
             raise UserError("--wiki-text and --unigram-counts are two unigram sources; give one")
         if self.pageviews and self.titles:
             raise UserError("--pageviews and --titles are two title sources; give one")
+        # Counts are 64-bit on Spark, and a NaN or infinite bound would keep nothing or
+        # everything without a word: each is one line here instead.
         for name, value in (("--min-unigram-count", self.min_unigram_count),
                             ("--min-title-views", self.min_title_views)):
-            if value < 1:
-                raise UserError(f"{name} {value}: must be at least 1")
-        if not self.wordfreq_corpus_tokens > 0:
+            if not 1 <= value <= INT64_MAX:
+                raise UserError(f"{name} {value}: must be from 1 to {INT64_MAX}")
+        if not math.isfinite(self.min_bigram_pmi):
+            raise UserError(f"--min-bigram-pmi {self.min_bigram_pmi}: must be a finite number")
+        if not (math.isfinite(self.wordfreq_corpus_tokens) and self.wordfreq_corpus_tokens > 0):
             raise UserError(f"--wordfreq-corpus-tokens {self.wordfreq_corpus_tokens}: must "
-                            "be positive")
+                            "be a finite positive number")
         for name, cap in self.budgets.items():
             if name not in BUDGET_NAMES:
                 raise ValueError(f"unknown budget {name!r} (one of {BUDGET_NAMES})")
-            if cap is not None and cap < 0:
-                raise UserError(f"--budget-{name} {cap}: must be 0 or more")
+            if cap is not None and not 0 <= cap <= INT64_MAX:
+                raise UserError(f"--budget-{name} {cap}: must be from 0 to {INT64_MAX}")
         if self.wordnet:
             check_wordnet_dir(os.fspath(self.wordnet))
         for option, path in (("--unigram-counts", self.unigram_counts),

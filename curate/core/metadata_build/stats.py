@@ -66,7 +66,7 @@ def metadata_stats(path: str, lang: str | None = None, top: int = 10) -> dict:
     rows_by_lang = _entry_rows(directory / ENTRIES_PARQUET)
     result = {"path": path, "languages": {}}
     for code, data in sorted(raw.items()):
-        meta = metadata_from_bytes(data, path, code)
+        meta = metadata_from_bytes(data, path, code, allow_blank=True)   # it counts them
         result["languages"][code] = list_stats(meta.entries, top, rows_by_lang.get(code))
     return result
 
