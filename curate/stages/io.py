@@ -203,8 +203,19 @@ def retire(uri: str) -> bool:
         return True
     if not exists(uri):
         return False
-    remove_tree(uri)
+    remove_key(uri)
     return True
+
+
+def remove_key(uri: str) -> None:
+    """Remove one file this code made. On S3 by a plain delete: pyarrow's leaves a marker
+    object for the "directory" it emptied (a stray key beside the outputs)."""
+    if not on_s3(uri):
+        remove_tree(uri)
+        return
+    from curate.sources.s3 import client_for_s3, split_s3
+    bucket, key = split_s3("s3://" + uri.split("://", 1)[1])
+    client_for_s3().delete_object(Bucket=bucket, Key=key)
 
 
 def process_start(pid: int) -> str | None:

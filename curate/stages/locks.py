@@ -146,4 +146,4 @@ def _release(uri: str, token: str) -> None:
     wrongly, keeps its own)."""
     holder = _read(uri) if io.exists(uri) else None
     if holder is not None and holder.get("token") == token:
-        io.remove_tree(uri)
+        io.remove_key(uri)

@@ -31,6 +31,8 @@ from curate.stages.io import REPORT_FILE, STAGE_DIRS
 MASTER = "local[2,4]"
 OUTPUTS = sorted(STAGE_DIRS.values())
 SIDE_FILES = ("__curate__/summary.json", "__curate__/inputs.txt")
+# What a stage writes on the way and removes (empty folders too): never left in an output.
+STRAY = ("_attempts", "_temporary", "groups", "writing.json")
 TIMES: dict[str, dict[str, float]] = {}   # wall and stage seconds of each case, for -s
 
 
@@ -99,6 +101,8 @@ def assert_same_outputs(work: Path, reference: Path) -> None:
     assert sorted(p.name for p in work.iterdir()) == OUTPUTS
     assert sorted(p.name for p in work.parent.iterdir() if p.name.startswith(work.name)) \
         == [work.name]   # no lock, no temporary beside it
+    assert not [p for p in work.rglob("*") if p.name in STRAY or ".incomplete" in p.name
+                or ".replaced-" in p.name or p.name.endswith(".lock")]
     for name in OUTPUTS:
         assert files(work / name) == files(reference / name), name
         assert rows(work / name) == rows(reference / name), name
