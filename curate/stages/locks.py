@@ -50,6 +50,13 @@ def output_lock(output: str):
         return
     _refuse_if_held(io.parent_and_name(target)[0])   # a run holding the work directory
     holder = _acquire(target)
+    try:   # a stage run on its own into one of this work directory's outputs
+        for name in io.list_dir(target):
+            if name.endswith(LOCK_SUFFIX):
+                _refuse_if_held(io.join(target, name[:-len(LOCK_SUFFIX)]))
+    except BaseException:
+        _release(lock_of(target), holder["token"])
+        raise
     _HELD[target] = 1
     try:
         yield

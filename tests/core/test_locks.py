@@ -104,13 +104,21 @@ def test_another_hosts_lock_is_kept_until_it_is_old(tmp_path):
 def test_a_run_lock_covers_its_outputs_and_refuses_a_stage_of_another_process(tmp_path,
                                                                              alive):
     work = tmp_path / "work"
+    work.mkdir()
     with output_lock(str(work)), output_lock(str(work / "pairs")):
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["work.lock"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["work", "work.lock"]
+        assert list(work.iterdir()) == []   # the outputs take no lock of their own
     run_lock = tmp_path / "work.lock"
     holder = held_by(run_lock, alive)
     with pytest.raises(UserError) as refused, output_lock(str(work / "dedup")):
         pass
     assert str(refused.value) == refusal(work, run_lock, holder)
+    run_lock.unlink()
+    holder = held_by(work / "dedup.lock", alive)   # a stage writing into it on its own
+    with pytest.raises(UserError) as refused, output_lock(str(work)):
+        pass
+    assert str(refused.value) == refusal(work / "dedup", work / "dedup.lock", holder)
+    assert not run_lock.exists()
 
 
 def test_a_lock_taken_over_by_another_run_is_not_removed_by_the_first(tmp_path):
