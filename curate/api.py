@@ -137,7 +137,7 @@ def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = Non
     metadata = _local(options.match.metadata)
     for stage, output in d.items():
         check_output(output, stage, [*names, *paths, *metadata], overwrite)
-    with output_lock(workdir):   # the whole run: a second run into workdir refuses
+    with output_lock(workdir, workdir=True):   # the whole run: a second run refuses
         return _run_steps(d, paths, options, _spark(session), on_stage, resume,
                           quiet)
 

@@ -36,9 +36,11 @@ def lock_of(output: str) -> str:
 
 
 @contextmanager
-def output_lock(output: str):
+def output_lock(output: str, workdir: bool = False):
     """Inside: this process holds `output`'s lock (or a lock of a directory holding it:
-    `curate run`'s work directory covers its stage outputs). Re-entrant."""
+    `curate run`'s work directory covers its stage outputs). Re-entrant. `workdir`:
+    `output` holds stage outputs, none of which another process may be writing (a
+    listing: not done for every stage output, which may hold 100,000 files)."""
     target = io.stores.absolute(output)
     if _covered(target):
         _refuse_if_held(target)   # a stage run on its own into a run's work directory
@@ -51,7 +53,7 @@ def output_lock(output: str):
     _refuse_if_held(io.parent_and_name(target)[0])   # a run holding the work directory
     holder = _acquire(target)
     try:   # a stage run on its own into one of this work directory's outputs
-        for name in io.list_dir(target):
+        for name in io.list_dir(target) if workdir else ():
             if name.endswith(LOCK_SUFFIX):
                 _refuse_if_held(io.join(target, name[:-len(LOCK_SUFFIX)]))
     except BaseException:

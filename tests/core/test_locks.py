@@ -115,7 +115,7 @@ def test_a_run_lock_covers_its_outputs_and_refuses_a_stage_of_another_process(tm
     assert str(refused.value) == refusal(work, run_lock, holder)
     run_lock.unlink()
     holder = held_by(work / "dedup.lock", alive)   # a stage writing into it on its own
-    with pytest.raises(UserError) as refused, output_lock(str(work)):
+    with pytest.raises(UserError) as refused, output_lock(str(work), workdir=True):
         pass
     assert str(refused.value) == refusal(work / "dedup", work / "dedup.lock", holder)
     assert not run_lock.exists()
