@@ -81,8 +81,20 @@ def build_pool(out: Path, n_rows: int, n_entries: int, n_files: int, seed: int =
         pq.write_table(pa.table(columns, schema=schemas.MATCHED), pool / f"part-{k:03d}.parquet")
     (out / f"metadata-{n_entries}.txt").write_text(
         "".join(f"entry{i}\n" for i in range(n_entries)), "utf-8")
+    _as_match_output(pool, n_rows)
     (pool / "_done").write_text("ok")
     return pool
+
+
+def _as_match_output(pool: Path, n_rows: int) -> None:
+    """The report count and sample require of a matched set (they check its id)."""
+    import uuid
+
+    from curate.stages.io import REPORT_FILE, StageReport
+
+    (pool / REPORT_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (pool / REPORT_FILE).write_text(StageReport("match", str(pool), n_rows, n_rows,
+                                                id=uuid.uuid4().hex).to_json(), "utf-8")
 
 
 def unordered_copy(spark, pool: Path, n_files: int) -> Path:
@@ -91,6 +103,10 @@ def unordered_copy(spark, pool: Path, n_files: int) -> Path:
     if not (copy / "_done").exists():
         shutil.rmtree(copy, ignore_errors=True)
         spark.read.parquet(str(pool)).repartition(n_files).write.parquet(str(copy))
+        from curate.stages.io import REPORT_FILE
+        (copy / REPORT_FILE).parent.mkdir(parents=True, exist_ok=True)
+        # the pool's rows: its counts apply
+        shutil.copyfile(pool / REPORT_FILE, copy / REPORT_FILE)
         (copy / "_done").write_text("ok")
     return copy
 

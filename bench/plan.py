@@ -338,7 +338,7 @@ def other_work(pool: Path, args, out: Path) -> dict:
     started = time.perf_counter()
     taken = task_files.TaskResults(rows)
     taken.files()
-    extract.extract_report("out", taken, n)
+    extract.extract_report("out", taken, n, 300_000 * n)
     found["results"] = (n, held, time.perf_counter() - started)
     del rows, taken
 

@@ -189,6 +189,18 @@ def report(workdir: str, output: str | None = None):
     return build_report(workdir, output)
 
 
+def verify(workdir: str, *, s3_endpoint_url: str | None = None):
+    """The checks of `curate verify` on a work directory made by `run` (local or a store's
+    URI; read only, no Spark): a curate.verify.Verification, whose `ok` is True when every
+    check holds and whose `checks` say each one's numbers. A directory that is not a work
+    directory is a UserError."""
+    from curate.verify import verify as run_checks
+    if s3_endpoint_url:
+        from curate.sources.s3 import use_s3_endpoint_here
+        use_s3_endpoint_here(s3_endpoint_url)
+    return run_checks(workdir)
+
+
 def metadata_build(output: str, *, lang: str | None = None, wordnet: str | None = None,
                    wiki_text: list[str] = (), pageviews: list[str] = (),
                    unigram_counts: str | None = None, titles: str | None = None,
@@ -233,5 +245,5 @@ def metadata_stats(path: str, lang: str | None = None, top: int = 10) -> dict:
     return stats(path, lang=lang, top=top)
 
 
-__all__ = ["Session", "extract", "dedup", "match", "count", "sample", "run", "report",
-           "metadata_build", "metadata_stats", "UserError"]
+__all__ = ["Session", "extract", "dedup", "match", "count", "sample", "run", "verify",
+           "report", "metadata_build", "metadata_stats", "UserError"]

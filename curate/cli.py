@@ -12,7 +12,7 @@ import click
 
 from curate import api
 from curate import options as opts
-from curate.errors import RunFailed, UserError
+from curate.errors import CountsDisagree, RunFailed, UserError
 from curate.sources.redact import redact_text
 from curate.stages.io import ERRORS_DIR, StageReport
 
@@ -108,7 +108,8 @@ def match_options(command):
 
 class PipelineOrder(click.Group):
     """Lists the commands in the order a run takes them, not alphabetically."""
-    ORDER = ("run", "extract", "dedup", "match", "count", "sample", "report", "metadata")
+    ORDER = ("run", "extract", "dedup", "match", "count", "sample", "verify", "report",
+             "metadata")
 
     def list_commands(self, ctx):
         names = super().list_commands(ctx)
@@ -558,6 +559,31 @@ def report(workdir, output):
     click.echo(format_terminal(api.report(workdir, output)))
 
 
+@cli.command()
+@click.argument("workdir", metavar="WORKDIR")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--s3-endpoint-url", default=None, metavar="URL",
+              help="An S3-compatible endpoint for an s3:// or s3a:// WORKDIR (default: "
+                   "$CURATE_S3_ENDPOINT_URL, else AWS's).")
+def verify(workdir, as_json, s3_endpoint_url):
+    """Check that a work directory made by `curate run` is one coherent run and that no
+    row was lost without a record: every input read or in errors; pairs = dedup +
+    duplicates; dedup = matched + unmatched by reason and language; counts = a recount
+    of matched; curated rows are matched rows; each stage read the output the previous
+    report names; no temporaries left. One line per check; exit 0 only when all hold.
+    Reads only (no Spark).
+
+    \b
+    Example:  curate verify work
+              curate verify s3a://bucket/work --json
+    """
+    import json
+
+    result = api.verify(workdir, s3_endpoint_url=s3_endpoint_url)
+    click.echo(json.dumps(result.to_json(), indent=2) if as_json else "\n".join(result.lines()))
+    return 0 if result.ok else 1
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr and exit status 2, never a traceback."""
     _terminal_for_curate_only()
@@ -571,6 +597,9 @@ def main(args: list[str] | None = None) -> None:
     except RunFailed as failure:
         if failure.report is not None:
             _print(failure.report)
+        click.echo(f"curate: failed: {failure}", err=True)
+        sys.exit(1)
+    except CountsDisagree as failure:   # rows lost: nothing was committed
         click.echo(f"curate: failed: {failure}", err=True)
         sys.exit(1)
     except (click.Abort, KeyboardInterrupt):

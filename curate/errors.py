@@ -20,3 +20,9 @@ class RunFailed(Exception):
     def __init__(self, message: str, report=None):
         super().__init__(redact_text(message))
         self.report = report
+
+
+class CountsDisagree(Exception):
+    """Two independent counts of one stage's rows differ (what its tasks counted, what its
+    files hold, what it dropped by reason): rows were lost or written where the driver
+    does not read. The output is not committed; the CLI prints one line and exits 1."""

@@ -211,3 +211,24 @@ def curated_pairs(path) -> set[tuple[str, str]]:
 def reference_units(table: pa.Table, unit: str, seed: int) -> pa.Table:
     """The rows the keep rule runs on, by the pure core: every row, or one per image."""
     return table if unit == "pair" else run_choose_texts(table, seed, 8192)
+
+
+def as_match_output(directory, like=None) -> None:
+    """Make a hand-built matched set a match output: count and sample refuse a matched set
+    without its report (its id is what counts are checked against). `like`: the matched
+    set these very rows come from, laid out anew: its report comes along, so its counts
+    apply; else a report of a new match output of its own, with the rows it holds."""
+    import shutil
+    import uuid
+    from pathlib import Path
+
+    from curate.stages.io import REPORT_FILE, StageReport
+
+    target = Path(directory) / REPORT_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if like is not None:
+        shutil.copyfile(Path(like) / REPORT_FILE, target)
+        return
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in Path(directory).glob("*.parquet"))
+    report = StageReport("match", str(directory), rows, rows, id=uuid.uuid4().hex)
+    target.write_text(report.to_json(), "utf-8")

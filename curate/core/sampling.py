@@ -255,6 +255,8 @@ def _kept(batch: pa.RecordBatch, keys: np.ndarray, groups, p_by_lang: Mapping[st
     kept, probability = keep_decisions(keys, groups, batch.num_rows, p_by_lang)
     if stats is not None:
         stats["rows"] = stats.get("rows", 0) + batch.num_rows
+        # counted where they leave, not as rows - kept later: the stage checks the two
+        stats["not_sampled"] = stats.get("not_sampled", 0) + int(batch.num_rows - kept.sum())
         stats["expected"] = stats.get("expected", 0.0) + float(probability.sum())
     out = batch.select(schemas.CURATED.names).filter(pa.array(kept, pa.bool_()))
     if out.num_rows:

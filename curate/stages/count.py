@@ -13,11 +13,12 @@ from curate import faults, schemas
 from curate.core.counting import (count_rows, dense, merge_totals, partition_entry_counts,
                                   sparse, summarize)
 from curate.core.sampling import language_summary, thresholds
+from curate.errors import CountsDisagree
 from curate.options import CountOptions
 from curate.stages import io, task_files
 from curate.stages.broadcast import BroadcastMetadata
 from curate.stages.io import (ENTRY_COUNTS_DIR, SUMMARY_FILE, StageReport, check_same_metadata,
-                              read_report, read_stage_input, staged_output)
+                              read_stage_input, staged_output)
 from curate.stages.progress import TaskProgress, progress
 
 
@@ -52,8 +53,9 @@ def _count(spark, input: str, output: str, options: CountOptions, live: TaskProg
            ) -> StageReport:
     from pyspark.sql import functions as F
 
+    task_files.check_shared_output(spark, output)
     lang, t, t_lang = options.lang, options.thresholds.t, dict(options.thresholds.t_lang)
-    match_report = read_report(input)
+    match_report = io.require_report(input, "match", "count")   # made_from: its id
     metadata = BroadcastMetadata(spark, options.metadata, lang)
     check_same_metadata(metadata.metadata, match_report)
     lists = metadata.metadata.lists
@@ -93,15 +95,24 @@ def _count(spark, input: str, output: str, options: CountOptions, live: TaskProg
             for code, vector in sorted(vectors.items())},
     }
     rows_in = sum(texts_by_lang.values())
+    in_files = matched.count()   # the input's footers, against the texts the tasks counted
+    if rows_in != in_files:
+        raise CountsDisagree(f"count: the input's files hold {in_files} matched rows, the "
+                             f"tasks counted {rows_in}; nothing was written")
     with staged_output(output, "count", [input],
                        recipe_id=count_recipe(options)) as (tmp, finish):
         io.spark_write(_counts_frame(spark, metadata, vectors), tmp)
+        count_rows, written = int(sum(map(len, vectors.values()))), io.written_rows(spark, tmp)
+        if written != count_rows:
+            raise CountsDisagree(f"count: {count_rows} count rows were written but the "
+                                 f"output's files hold {written}; the output was not "
+                                 "committed")
         io.write_json(io.join(tmp, SUMMARY_FILE), summary)
         _write_entry_counts(io.join(tmp, ENTRY_COUNTS_DIR), lists, vectors)
         # Every matched text is counted (once per entry of its set): none is dropped.
         report = StageReport("count", output, rows_in, rows_in,
                              details={"metadata": metadata.metadata.details(),
-                                      "count_rows": int(sum(map(len, vectors.values()))),
+                                      "count_rows": count_rows,
                                       "t": t_by_lang,
                                       "warnings": [
                                           f"--t-lang {code}={value}: the metadata has no "

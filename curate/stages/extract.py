@@ -14,7 +14,7 @@ import pyarrow as pa
 from curate import faults, schemas
 from curate.core.extract.records import FileReport
 from curate.core.extract.stream import pair_batches
-from curate.errors import RunFailed
+from curate.errors import CountsDisagree, RunFailed
 from curate.options import ExtractOptions
 from curate.sources.listing import listing_text, task_order
 from curate.sources.local import listed_name
@@ -45,6 +45,7 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
     each input file's place in the task order). `quiet`: no progress line (stages.progress).
     A local path that is not UTF-8 or holds a control character is read and recorded by its
     file:// URI (sources.local.listed_name), so no name can stop the stage."""
+    task_files.check_shared_output(spark, output)
     paths = [listed_name(path) for path in paths]
     ordered = task_order(paths, options.seed)
     plan = _plan_id(ordered, options)
@@ -78,7 +79,8 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
         # Names as curate writes them (sources.redact): no credentials or URL tokens.
         io.write_text(io.join(tmp, INPUTS_FILE), listing_text(map(redact, paths)))
         io.remove_tree(io.join(tmp, GROUPS_DIR))
-        report = extract_report(output, results, len(paths))
+        on_disk = sum(io.footer_rows(io.data_files(tmp)))   # every group's files
+        report = extract_report(output, results, len(paths), on_disk)
         report.details.update(max_failed_fraction=options.max_failed_fraction,
                               files_resumed=resumed, commit_every=size)
         if cleaned:   # (staged_output adds what it removed itself)
@@ -224,13 +226,16 @@ def _check_failed_fraction(report: StageReport, limit: float) -> None:
                         f"{report.output}/{ERRORS_DIR}", report)
 
 
-def extract_report(output: str, results: TaskResults, n_files: int) -> StageReport:
+def extract_report(output: str, results: TaskResults, n_files: int, on_disk: int
+                   ) -> StageReport:
     """Rows are text candidates: every text attribute of an <img> (or WAT image link). The
-    rows out are the rows the committed files hold, which the counters must match."""
+    rows out are the rows the committed files hold by their footers (`on_disk`), which
+    the tasks' counters must match: a task whose files went elsewhere is caught here."""
     counters = results.counters()
-    written = sum(rows for _, files in results.files() for _, rows in files)
+    written = on_disk
     if written != counters["pairs"]:
-        raise RuntimeError(f"extract: {written} rows written but {counters['pairs']} counted")
+        raise CountsDisagree(f"extract: the output's files hold {written} rows, the tasks "
+                             f"counted {counters['pairs']} pairs; the output was not committed")
     dropped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
                if k.startswith("texts_dropped:")}
     skipped = {k.split(":", 1)[1]: v for k, v in sorted(counters.items())
@@ -242,7 +247,12 @@ def extract_report(output: str, results: TaskResults, n_files: int) -> StageRepo
         "files": n_files, "files_read": counters["files_read"],
         "failed_files": [{"path": path, "reason": reason}
                          for path, reason in failures[:FAILED_FILES_SHOWN]],
-        "files_failed": counters["files_failed"], "records": counters["records"],
+        "files_failed": counters["files_failed"],
+        # read completely, no pair found: an input with no row among the pairs that is no
+        # loss (curate verify holds the inputs without rows to it)
+        "files_without_rows": sum(1 for row in results.rows
+                                  if not row.errors and not sum(row.file_rows or [])),
+        "records": counters["records"],
         "records_used": counters["records_used"], "records_skipped": skipped,
         "images": counters["images"],
     }

@@ -24,7 +24,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from curate import faults
-from curate.errors import RunFailed, UserError
+from curate.errors import CountsDisagree, RunFailed, UserError
 from curate.stages import stores
 from curate.schemas import (ENTRY_COUNTS_DIR, ERRORS_DIR, INPUTS_FILE,  # noqa: F401 (re-exported)
                             REPORT_FILE, SIDE_DIR, SUMMARY_FILE, WRITING_FILE)
@@ -288,6 +288,27 @@ def read_parquet(uris: list[str], columns=None):
     return pa.concat_tables(tables) if tables else None
 
 
+def footer_rows(uris: list[str]) -> list[int]:
+    """The rows each Parquet file holds, by its footer (in the order of `uris`)."""
+    return list(read_footers(uris, extract=lambda footer: footer.num_rows))
+
+
+def list_tree(uri: str) -> set[str]:
+    """The files below directory `uri`, as paths relative to it ({} when it is missing)."""
+    fs, path = _filesystem(uri)
+    selector = pafs.FileSelector(path, allow_not_found=True, recursive=True)
+    root = path.rstrip("/") + "/"
+    return {info.path[len(root):] for info in fs.get_file_info(selector)
+            if info.type == pafs.FileType.File and info.path.startswith(root)}
+
+
+def parquet_batches(uri: str, columns=None, batch_size: int = 65_536):
+    """The rows of one Parquet file as Arrow batches, read a row group at a time."""
+    fs, path = _filesystem(uri)
+    with fs.open_input_file(path) as handle:
+        yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=columns)
+
+
 def write_parquet(uri: str, table, **options) -> None:
     fs, path = _filesystem(uri)
     pq.write_table(table, path, filesystem=fs, **options)
@@ -355,14 +376,22 @@ class StageReport:
     recipe: str = ""
 
     def check(self) -> "StageReport":
+        """Rows in = rows out + dropped. Each stage counts these apart (rows out from the
+        written files' footers, drops where it drops them), so this can fail."""
         accounted = self.rows_out + sum(self.dropped.values())
         if accounted != self.rows_in:
-            raise RuntimeError(f"{self.stage}: {self.rows_in} rows in but {self.rows_out} out "
-                               f"+ {sum(self.dropped.values())} dropped")
+            raise CountsDisagree(
+                f"{self.stage}: {self.rows_in} rows in, but {self.rows_out} written + "
+                f"{sum(self.dropped.values())} dropped ({_reasons(self.dropped)}); "
+                "the output was not committed")
         return self
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def _reasons(dropped: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())) or "none"
 
 
 def read_report(output: str) -> StageReport | None:
@@ -371,6 +400,20 @@ def read_report(output: str) -> StageReport | None:
     if not exists(uri):
         return None
     return StageReport(**read_json(uri))
+
+
+def require_report(uri: str, stage: str, reader: str) -> StageReport:
+    """The report of `uri`, which `reader` reads as `stage`'s output: one line refusing a
+    directory without one (nothing would say which output it is, so lineage could not be
+    checked) or another stage's."""
+    report = _report_or_none(uri)
+    if report is None or not report.id:
+        raise UserError(f"{uri} has no report ({REPORT_FILE}): {reader} reads only an output "
+                        f"of {stage} whose report says which output it is; run {stage} to "
+                        "make it")
+    if report.stage != stage:
+        raise UserError(f"{uri} is an output of {report.stage}, not of {stage}")
+    return report
 
 
 def require_stage_output(uri: str) -> None:
@@ -616,6 +659,17 @@ def _start_in_place(target: str, stage: str, keep_partial: bool = False
             removed.append(join(target, SIDE_DIR, name))
             remove_tree(join(target, SIDE_DIR, name))
     return target, removed if interrupted else []
+
+
+def probe_location(output: str, token: str) -> str:
+    """Where the executors' markers of a shared-output probe go: beside the output as a
+    temporary of it where directories rename (a probe killed half way is removed by the
+    next run, as any `NAME.incomplete-*`), else under `_probe-*` in the output itself
+    (names starting with "_" are skipped by every reader; _start_in_place clears it)."""
+    if stores.renames_atomically(output):
+        parent, name = parent_and_name(output)
+        return join(parent, f"{name}.incomplete-probe-{token}")
+    return join(stores.absolute(output), f"_probe-{token}")
 
 
 def _replace(temporary: str, target: str) -> None:

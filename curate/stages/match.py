@@ -12,6 +12,7 @@ from collections import Counter
 from curate import faults, schemas
 from curate.core.matching import match_batches
 from curate.core.metadata import MetadataSet
+from curate.errors import CountsDisagree
 from curate.options import MatchOptions
 from curate.stages import io, task_files
 from curate.stages.broadcast import BroadcastMetadata
@@ -32,6 +33,7 @@ def match_recipe(options: MatchOptions) -> str:
 
 def run_match(spark, input: str, output: str, options: MatchOptions, *,
               quiet: bool = False) -> StageReport:
+    task_files.check_shared_output(spark, output)
     metadata = BroadcastMetadata(spark, options.metadata, options.lang)
     plan = options.plan()
     rows = read_stage_input(spark, input, schemas.DEDUP.names).select(*schemas.DEDUP.names)
@@ -54,12 +56,13 @@ def run_match(spark, input: str, output: str, options: MatchOptions, *,
             with one_input_file_per_task(spark):
                 results = TaskResults.collect(rows.mapInArrow(
                     match_partition, schemas.spark_schema(MATCH_RESULT)))
-            committed = task_files.commit(tmp, results.files(), schemas.MATCHED)
+            committed = task_files.commit(tmp, results.files(), schemas.MATCHED)   # footers
             report = match_report(output, results.counters(),
                                   sum(n for _, n in committed), metadata.metadata, options)
             rows_in = rows.count()   # from the footers: no data read
             if report.rows_in != rows_in:   # every input row is counted exactly once
-                raise RuntimeError(f"match: {rows_in} rows in, {report.rows_in} counted")
+                raise CountsDisagree(f"match: {rows_in} rows in, {report.rows_in} counted; "
+                                     "the output was not committed")
             finish(report)
     finally:
         metadata.unpersist()
@@ -72,8 +75,9 @@ def match_report(output: str, counters: Counter, rows_out: int, metadata: Metada
                if k.startswith("matched:")}
     dropped = {k: v for k, v in sorted(counters.items()) if not k.startswith("matched:")}
     if sum(matched.values()) != rows_out:
-        raise RuntimeError(f"match: {rows_out} rows written but {sum(matched.values())} "
-                           "counted as matched")
+        raise CountsDisagree(f"match: the output's files hold {rows_out} rows, the tasks "
+                             f"counted {sum(matched.values())} matched; the output was not "
+                             "committed")
     selected = options.selected
     details = {"metadata": metadata.details(), "matched_by_language": matched,
                "languages": "all" if selected is None else sorted(selected),

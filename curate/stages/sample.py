@@ -46,7 +46,8 @@ def run_sample(spark, input: str, output: str, options: SampleOptions, *,
 
 def _sample(spark, input: str, output: str, options: SampleOptions, counts: str,
             live: TaskProgress) -> StageReport:
-    _check_same_metadata(input, counts)
+    _check_lineage(input, counts)
+    task_files.check_shared_output(spark, output)
     vectors = read_counts(counts)
     languages = sorted(vectors)
     matched = read_stage_input(spark, input, schemas.MATCHED.names)
@@ -83,7 +84,7 @@ def _sample(spark, input: str, output: str, options: SampleOptions, counts: str,
             counters = results.counters()
             rows_in = counters["rows"] if rows_in is None else rows_in
             committed = task_files.commit(tmp, results.files(), schemas.CURATED)
-            rows_out = sum(rows for _, rows in committed)
+            rows_out = sum(rows for _, rows in committed)   # by the files' footers
             summary = {"unit": options.unit, "seed": options.seed, "t": t_by_lang,
                        "target_size": options.target_size,
                        "image_pick": layout if options.unit == "image" else None,
@@ -91,7 +92,10 @@ def _sample(spark, input: str, output: str, options: SampleOptions, counts: str,
                        "size": rows_out, "max_rows_per_file": options.max_rows_per_file,
                        "img2dataset": "--input_format parquet --url_col url --caption_col text"}
             io.write_json(io.join(tmp, SUMMARY_FILE), summary)
-            dropped = {"not_sampled": counters["candidates"] - rows_out}
+            # Each drop as counted where it happens: the keep rule's (in the tasks), the pick's
+            # (rows read less the rows picked); StageReport.check holds them against the
+            # rows out, so rows lost on their way to the files fail the stage.
+            dropped = {"not_sampled": counters["not_sampled"]}
             if options.unit == "image":
                 dropped["other_text_of_image"] = rows_in - counters["candidates"]
             report = StageReport("sample", output, rows_in, rows_out, dropped=dropped, details={
@@ -171,6 +175,7 @@ def _sample_task(files: TaskFiles, p_broadcast, languages: list[str], pick: bool
         written = files.write(kept, *task_files.task_attempt())
         live.add(rows=sum(n for _, n in written))
         counters = {"candidates": stats.get("rows", 0),
+                    "not_sampled": stats.get("not_sampled", 0),
                     "rows": picker.rows if picker else stats.get("rows", 0)}
         yield task_files.task_result(SAMPLE_RESULT, written, counters,
                                      expected=stats.get("expected", 0.0),
@@ -258,7 +263,16 @@ def _t_above_all(vectors: dict[str, np.ndarray], lang: str) -> int:
     return int(vector.max()) + 1 if len(vector) else 2
 
 
-def _check_same_metadata(matched: str, counts: str) -> None:
+def _check_lineage(matched: str, counts: str) -> None:
+    """Refuse counts that were not made from this very matched output (their report's
+    made_from names the one they counted), or either input without its report: the keep
+    probabilities would come from another pool's counts."""
+    made = io.require_report(matched, "match", "sample")
+    counted = io.require_report(counts, "count", "sample")
+    counted_id = counted.made_from.get("match")
+    if counted_id != made.id:
+        raise UserError(f"--counts {counts} counts the matched output {counted_id or '(none)'}, "
+                        f"not {matched} ({made.id}); count this matched output first")
     a, b = metadata_of(matched).get("fingerprint"), metadata_of(counts).get("fingerprint")
     if a and b and a != b:
         raise UserError(f"{counts} counts another metadata list than {matched} was matched "

@@ -30,7 +30,7 @@ from typing import Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
-from curate.errors import UserError
+from curate.errors import CountsDisagree, UserError
 from curate.sources.s3 import S3Access, s3_access, use_s3_access
 from curate.stages import io
 
@@ -136,6 +136,9 @@ class TaskFiles:
     # credentials the driver resolved): the executors' environment was fixed when they
     # started, so it travels with the task. None: decided here, now (sources.s3.s3_access).
     s3: S3Access | None = None
+    # A fault switch for tests only (PRIVATE_DISK_SWITCH): where partition 0's task
+    # writes instead of `directory`, as an executor whose output path is its own disk.
+    private_disk: str | None = None
 
     def __post_init__(self) -> None:
         if (self.max_rows_per_file is not None and self.max_rows_per_file < 1) \
@@ -144,18 +147,21 @@ class TaskFiles:
                              f"({self.max_rows_per_file}, {self.row_group_rows})")
         if self.s3 is None:
             object.__setattr__(self, "s3", s3_access(credentials=io.on_s3(self.directory)))
+        if self.private_disk is None:
+            object.__setattr__(self, "private_disk", private_disk())
 
     def write(self, batches: Iterable[pa.RecordBatch], partition: int, attempt: int
               ) -> list[tuple[str, int]]:
         """Write the batches (runs in a task); return (file, rows) of each file written,
         the file relative to the output directory."""
         use_s3_access(self.s3)
+        root = task_directory(self.directory, self.private_disk, partition)
         folder = f"{ATTEMPTS_DIR}/{partition}-{attempt}"
-        io.make_dirs(io.join(self.directory, folder))
+        io.make_dirs(io.join(root, folder))
         written: list[tuple[str, int]] = []
         for part in _files(_cast(batches, self.schema), self.max_rows_per_file):
             name = f"{folder}/{self.prefix}-{partition:05d}-{len(written):04d}.parquet"
-            uri = io.join(self.directory, name)
+            uri = io.join(root, name)
             try:
                 written.append((name, self._write_file(uri, part)))
             except OSError as error:   # a full disk's error names the file (pyarrow's not)
@@ -198,18 +204,107 @@ def commit(directory: str, results: Iterable[tuple[int, list[tuple[str, int]]]],
     TaskFiles.write returned them) into directory; remove every attempt's folder. With no
     file at all, one empty file holds the schema (as Spark writes for an empty result),
     unless `empty_file` is False (a part of a stage's work, committed as it goes).
-    Returns (file name, rows) of the committed files."""
+    Returns (file name, rows) of the committed files, the rows read from their footers:
+    a file the driver cannot see, or one holding other rows than its task counted, is
+    CountsDisagree (check_written), before anything is moved for the first."""
+    results = sorted(results)
     committed, moves = [], []
-    for _partition, files in sorted(results):
+    for _partition, files in results:
         for name, rows in files:
             final = name.rsplit("/", 1)[-1]
             moves.append((io.join(directory, name), io.join(directory, final)))
             committed.append((final, rows))
+    _require_visible(directory, [name for _p, files in results for name, _ in files])
     io.move_all(moves)
     io.remove_tree(io.join(directory, ATTEMPTS_DIR))
     if not committed and empty_file:
         committed.append(write_empty(directory, schema))
-    return committed
+    return check_written(directory, committed)
+
+
+def _require_visible(directory: str, names: list[str]) -> None:
+    """Every file the tasks say they wrote is where the driver reads the output."""
+    if not names:
+        return
+    present = io.list_tree(io.join(directory, ATTEMPTS_DIR))
+    missing = [name for name in names if name[len(ATTEMPTS_DIR) + 1:] not in present]
+    if missing:
+        raise CountsDisagree(
+            f"{len(missing)} of the {len(names)} files the tasks wrote are not in "
+            f"{directory} as the driver sees it (first: {missing[0]}): the output must be "
+            "on storage every executor shares; nothing was committed")
+
+
+def check_written(directory: str, committed: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(name, rows) of each file as its footer says; CountsDisagree when a file holds
+    other rows than its task counted (`committed`'s rows)."""
+    found = io.footer_rows([io.join(directory, name) for name, _ in committed])
+    wrong = [(name, rows, n) for (name, rows), n in zip(committed, found) if rows != n]
+    if wrong:
+        name, rows, n = wrong[0]
+        raise CountsDisagree(
+            f"{len(wrong)} written file(s) hold other rows than their tasks counted (first: "
+            f"{name}: {rows} counted, {n} in the file); the output was not committed")
+    return [(name, n) for (name, _), n in zip(committed, found)]
+
+
+# The fault switch of a test: the directory that partition 0's task writes into instead
+# of the output, as an executor whose output path is a disk of its own (a cluster whose
+# "shared" mount is missing on one worker). Read on the driver where a writer is built and
+# carried inside the task: workers of a running session do not see the driver's later
+# environment. Never set outside tests.
+PRIVATE_DISK_SWITCH = "CURATE_TEST_PRIVATE_DISK"
+
+
+def private_disk() -> str | None:
+    import os
+    return os.environ.get(PRIVATE_DISK_SWITCH) or None
+
+
+def task_directory(directory: str, private: str | None, partition: int) -> str:
+    """Where a task writes what belongs in `directory` (the test switch aside: there)."""
+    return private if private is not None and partition == 0 else directory
+
+
+PROBE_PREFIX = "probe-"
+
+
+def check_shared_output(spark, output: str) -> None:
+    """Before any work: can the driver see what every executor writes where the output
+    goes? One tiny job, one task per registered executor (as the version check does; at
+    least one, so local mode runs it too), each writing a marker named by its host and
+    process beside the output (stores.probe_location); the driver looks for every marker.
+    A marker it cannot see is one line (UserError) naming the host. The markers go."""
+    import uuid
+
+    where = io.probe_location(output, uuid.uuid4().hex[:12])
+    context = spark.sparkContext
+    tasks = max(1, context._jsc.sc().getExecutorMemoryStatus().size() - 1)
+    access, private = s3_access(credentials=io.on_s3(output)), private_disk()
+
+    def mark(index):   # runs in a Python worker
+        import os
+        import socket
+        use_s3_access(access)
+        host = socket.gethostname()
+        name = f"{PROBE_PREFIX}{index}-{os.getpid()}"
+        io.write_text(io.join(task_directory(where, private, index), name), host)
+        return name, host
+
+    context.setJobDescription(f"curate: can the driver see what the executors write to {output}")
+    try:
+        marks = context.parallelize(range(tasks), tasks).map(mark).collect()
+    finally:
+        context.setLocalProperty("spark.job.description", None)
+    try:
+        seen = set(io.list_dir(where))
+        unseen = sorted({host for name, host in marks if name not in seen})
+    finally:
+        io.remove_tree(where)
+    if unseen:
+        raise UserError(f"-o {output}: what the executors on {', '.join(unseen[:3])} write "
+                        "there is not visible to the driver; the output must be on storage "
+                        "every executor shares (a shared mount, HDFS or an object store)")
 
 
 def write_empty(directory: str, schema: pa.Schema) -> tuple[str, int]:

@@ -219,8 +219,8 @@ def test_version_and_commands_in_pipeline_order(capsys):
         cli.main(["--help"])
     listed = [line.split()[0] for line in
               capsys.readouterr().out.split("Commands:")[1].strip().splitlines()]
-    assert listed == ["run", "extract", "dedup", "match", "count", "sample", "report",
-                      "metadata"]
+    assert listed == ["run", "extract", "dedup", "match", "count", "sample", "verify",
+                      "report", "metadata"]
 
 
 def test_the_row_flow_table_shows_the_largest_reasons_then_how_many_more():

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate import schemas
-from curate.errors import UserError
+from curate.errors import CountsDisagree, UserError
 from curate.stages import task_files
 from curate.stages.task_files import ATTEMPTS_DIR, TaskFiles
 from task_files_helpers import curated_batch, texts_of  # noqa: F401
@@ -58,3 +58,69 @@ def test_files_need_at_least_one_row(tmp_path):
     with pytest.raises(UserError, match="max_rows_per_file must be at least 1, got 0"):
         resolve_sample(max_rows_per_file=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_file_the_driver_cannot_see_stops_the_commit_before_anything_moves(tmp_path):
+    """What is simulated: an executor whose output path is a disk of its own. The writer's
+    test-only switch (task_files.PRIVATE_DISK_SWITCH, given here as the field it sets)
+    sends partition 0's files to another directory, as that executor's disk would; the
+    driver's commit looks for them where it reads the output."""
+    out, private = tmp_path / "out", tmp_path / "private"
+    files = TaskFiles(str(out), schemas.CURATED, None, private_disk=str(private))
+    zeroth = files.write(iter([curated_batch(0, 10)]), 0, 0)
+    first = files.write(iter([curated_batch(10, 7)]), 1, 0)
+    assert (private / zeroth[0][0]).is_file()          # written, but on "its own disk"
+    with pytest.raises(CountsDisagree) as failure:
+        task_files.commit(str(out), [(0, zeroth), (1, first)], schemas.CURATED)
+    assert str(failure.value) == (
+        f"1 of the 2 files the tasks wrote are not in {out} as the driver sees it (first: "
+        f"{ATTEMPTS_DIR}/0-0/part-00000-0000.parquet): the output must be on storage every "
+        "executor shares; nothing was committed")
+    assert not list(out.glob("*.parquet"))              # partition 1's file was not moved
+
+
+def test_a_file_holding_other_rows_than_its_task_counted_fails_the_commit(tmp_path):
+    """The rows out come from the files' footers, not from what the task said: a task
+    result doctored to claim 12 rows for a file of 10 (what a file cut short on its way
+    to the store would look like) fails, naming the file."""
+    files = TaskFiles(str(tmp_path), schemas.CURATED, None)
+    written = files.write(iter([curated_batch(0, 10)]), 2, 0)
+    assert written == [(f"{ATTEMPTS_DIR}/2-0/part-00002-0000.parquet", 10)]
+    doctored = [(written[0][0], 12)]
+    with pytest.raises(CountsDisagree) as failure:
+        task_files.commit(str(tmp_path), [(2, doctored)], schemas.CURATED)
+    assert str(failure.value) == (
+        "1 written file(s) hold other rows than their tasks counted (first: "
+        "part-00002-0000.parquet: 12 counted, 10 in the file); the output was not committed")
+
+
+def test_the_books_of_dedup_and_extract_fail_on_the_numbers_of_a_private_disk():
+    """The figures the issue saw on a cluster with one worker on a private disk. dedup:
+    999,996 rows in, 90,000 true duplicates counted in the aggregate, so 909,996 rows
+    written by the tasks, of which the driver's files hold 302,457; before, duplicate was
+    rows in - rows out (697,539) and the books balanced. extract: 1,972 pairs counted by
+    the tasks, 290 in the files the driver sees."""
+    from curate.stages.dedup import dedup_report
+    from curate.stages.extract import extract_report
+    from curate.stages.task_files import TaskResults
+
+    with pytest.raises(CountsDisagree) as failure:
+        dedup_report("out", 999_996, 909_996, 90_000, 302_457)
+    assert str(failure.value) == ("dedup: 909996 distinct rows were written but the output's "
+                                  "files hold 302457; the output was not committed")
+    report = dedup_report("out", 999_996, 909_996, 90_000, 909_996)
+    assert (report.rows_out, report.dropped) == (909_996, {"duplicate": 90_000})
+    with pytest.raises(CountsDisagree) as failure:   # the aggregate's own books
+        dedup_report("out", 999_996, 909_996, 89_000, 909_996)
+    assert str(failure.value) == ("dedup: 999996 rows in, but 909996 written + 89000 dropped "
+                                  "(duplicate 89000); the output was not committed")
+
+    results = TaskResults.from_json([{"partition": 0, "files": ["a.parquet"],
+                                      "file_rows": [1972], "path": "x.warc.gz", "errors": [],
+                                      "counters": {"pairs": 1972, "texts_found": 1972,
+                                                   "files_read": 1}}])
+    with pytest.raises(CountsDisagree) as failure:
+        extract_report("out", results, 1, on_disk=290)
+    assert str(failure.value) == ("extract: the output's files hold 290 rows, the tasks "
+                                  "counted 1972 pairs; the output was not committed")
+    assert extract_report("out", results, 1, on_disk=1972).rows_out == 1972

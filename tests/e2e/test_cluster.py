@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cli_helpers import run_cli
+from cli_helpers import assert_verified, run_cli
 from curate.stages.io import REPORT_FILE, read_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,6 +93,7 @@ def test_run_on_the_cluster_equals_local(cluster, archive, local, tmp_path):
     submit(cluster, archive, "run", "-o", str(work), log=tmp_path / "run.log")
     for _stage, name in STAGES:
         same_rows(work / name, local / name)
+    assert_verified(work)
     apps = cluster.state()["completedapps"]
     assert apps and all(app["state"] == "FINISHED" for app in apps)
 
@@ -108,6 +109,7 @@ def test_each_job_on_the_cluster_equals_local(cluster, archive, local, tmp_path)
            d["curated"], log=log)
     for _stage, name in STAGES:
         same_rows(tmp_path / name, local / name)
+    assert_verified(tmp_path)   # the five jobs' outputs are one run
 
 
 def _bundled_sample() -> list[str]:
@@ -175,3 +177,15 @@ def test_run_on_the_cluster_with_s3(cluster, archive, local, moto_s3, tmp_path):
     assert comparable(read_rows(moto_s3.url, "cluster-work/curated/")) == comparable(
         pd.read_parquet(local / "curated"))
     assert f"cluster-work/curated/{REPORT_FILE}" in keys(moto_s3.url, "cluster-work/")
+    # curate verify reads the work directory from this process, as an operator would
+    verify_env = {**env_keys, "CURATE_S3_ENDPOINT_URL": moto_s3.url}
+    saved = {k: os.environ.get(k) for k in verify_env}
+    os.environ.update(verify_env)
+    try:
+        assert_verified(f"s3://{BUCKET}/cluster-work")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

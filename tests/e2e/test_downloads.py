@@ -15,7 +15,7 @@ from PIL import Image
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from cli_helpers import run_cli
+from cli_helpers import assert_verified, run_cli
 from curate import schemas
 from curate.core.extract.text import image_uuid
 
@@ -68,6 +68,7 @@ def test_img2dataset_downloads_every_curated_row(spark, data_server, clients, tm
     warc = tmp_path / "page.warc.gz"
     write_page(warc, f"{data_server.url}/site/page.html")
     assert run_cli("run", str(warc), "-o", str(tmp_path / "work")) == 0
+    assert_verified(tmp_path / "work")
     curated = tmp_path / "work" / "curated"
     rows = pd.read_parquet(curated)
     assert sorted(rows.text) == sorted(alt for _name, alt in IMAGES)
@@ -89,6 +90,7 @@ def test_img2dataset_downloads_every_curated_row(spark, data_server, clients, tm
 def test_datasets_loads_the_curated_directory(spark, clients, tmp_path):
     work = tmp_path / "work"
     assert run_cli("run", "-o", str(work)) == 0   # the bundled sample
+    assert_verified(work)
     want = pd.read_parquet(work / "curated")
     script = ("import datasets, json, sys\n"
               "d = datasets.load_dataset('parquet', data_dir=sys.argv[1], split='train')\n"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from cli_helpers import run_cli
+from cli_helpers import assert_verified, run_cli
 from curate.stages.io import REPORT_FILE, STAGE_DIRS
 
 MASTER = "local[2,4]"
@@ -97,7 +97,8 @@ def report(directory: Path) -> dict:
 
 def assert_same_outputs(work: Path, reference: Path) -> None:
     """The same rows (sorted), file names and reports as the undisturbed run, and nothing
-    else in the work directory or beside it."""
+    else in the work directory or beside it; `curate verify` holds."""
+    assert_verified(work)
     assert sorted(p.name for p in work.iterdir()) == OUTPUTS
     assert sorted(p.name for p in work.parent.iterdir() if p.name.startswith(work.name)) \
         == [work.name]   # no lock, no temporary beside it

@@ -50,6 +50,18 @@ def curate(*args: str, endpoint: str, log: Path) -> subprocess.CompletedProcess:
         capture_output=True, text=True, env=env, timeout=900)
 
 
+def verify(workdir: str, endpoint: str, log: Path) -> subprocess.CompletedProcess:
+    """`curate verify WORKDIR` in a process of its own, with the runs' environment."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "PYSPARK_GATEWAY")) and k != s3_source.S3_ENDPOINT_ENV}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_DEFAULT_REGION=REGION, AWS_EC2_METADATA_DISABLED="true",
+               NO_PROXY="127.0.0.1", CURATE_LOG=str(log))
+    return subprocess.run([sys.executable, "-m", "curate.cli", "verify", workdir,
+                           "--s3-endpoint-url", endpoint], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
 def keys(endpoint: str, prefix: str) -> list[str]:
     listed = direct_client(endpoint).list_objects_v2(Bucket=BUCKET, Prefix=prefix)
     return sorted(o["Key"] for o in listed.get("Contents", []))
@@ -96,6 +108,10 @@ def test_a_run_on_s3_gives_the_local_rows(moto_s3, inputs, local_run, tmp_path):
     leftovers = [k for k in written if any(part in k for part in (
         "_attempts", "_temporary", WRITING_FILE, ".incomplete-", ".replaced-"))]
     assert leftovers == []
+    checked = verify(f"s3a://{BUCKET}/work", moto_s3.url, tmp_path / "verify.log")
+    assert checked.returncode == 0, checked.stdout + checked.stderr[-3000:]
+    assert len(checked.stdout.splitlines()) == 8 and "FAILED" not in checked.stdout
+    assert "2 inputs: 2 sources of rows" in checked.stdout
     # s3:// for the same place: dedup of work/pairs again, by the other scheme
     again = curate("dedup", f"s3://{BUCKET}/work/pairs", "-o", f"s3://{BUCKET}/dedup2",
                    endpoint=moto_s3.url, log=tmp_path / "dedup.log")
@@ -120,6 +136,8 @@ def test_a_flaky_store_gives_the_same_rows(moto_s3, s3_front, inputs, local_run,
     assert done.returncode == 0, done.stderr[-3000:]
     assert min(misbehaved.get(k, 0) for k in ("GET slowdown", "PUT slowdown", "PUT drop")) >= 3
     assert comparable(read_rows(moto_s3.url, "flaky/curated/")) == comparable(local_run)
+    checked = verify(f"s3://{BUCKET}/flaky", moto_s3.url, tmp_path / "verify.log")
+    assert checked.returncode == 0, checked.stdout + checked.stderr[-3000:]
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 from curate import schemas
 from curate.core import lid
-from cli_helpers import run_cli
+from cli_helpers import assert_verified, run_cli
 from curate.core.matching import Matcher
 from curate.core.metadata import load_metadata
 from curate.core.sampling import keep_probabilities
@@ -43,6 +43,15 @@ def workdir(run_stderr):
 
 def read(workdir, name) -> pd.DataFrame:
     return pd.read_parquet(workdir / name)
+
+
+def test_curate_verify_passes_on_the_run(workdir, capsys):
+    assert_verified(workdir)
+    capsys.readouterr()
+    assert run_cli("verify", str(workdir)) == 0
+    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [
+        [name, "ok"] for name in ("complete", "inputs", "dedup", "match", "counts",
+                                  "curated", "lineage", "stray")]
 
 
 def test_every_stage_output_exists_with_its_schema(workdir):
@@ -199,6 +208,9 @@ def test_sample_of_unsorted_input_shuffles_to_the_same_rows(workdir, tmp_path, c
     unsorted.mkdir()
     for k, part in enumerate((matched.iloc[::2], matched.iloc[1::2])):
         part.to_parquet(unsorted / f"part-{k}.parquet", index=False)
+    # The run's matched rows laid out anew: its report comes along, so its counts apply.
+    (unsorted / "__curate__").mkdir()
+    (unsorted / REPORT_FILE).write_bytes((workdir / "matched" / REPORT_FILE).read_bytes())
     capsys.readouterr()
     assert run_cli("sample", str(unsorted), "--counts", str(workdir / "counts"),
                    "-o", str(tmp_path / "curated")) == 0
@@ -281,7 +293,7 @@ def test_user_errors_are_one_line_and_exit_2(args, message, tmp_path):
 
 
 def test_every_command_has_help_with_an_example():
-    for command in ["extract", "dedup", "match", "count", "sample", "run"]:
+    for command in ["extract", "dedup", "match", "count", "sample", "run", "verify"]:
         done = subprocess.run([sys.executable, "-m", "curate.cli", command, "--help"],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0

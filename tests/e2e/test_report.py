@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from browser_helpers import Browser, chromium
-from cli_helpers import run_cli
+from cli_helpers import assert_verified, run_cli
 from conftest import needed_tool
 from curate import api
 from curate.stages.io import ERRORS_DIR, read_report
@@ -72,6 +72,7 @@ def png_size(path) -> tuple[int, int]:
 def workdir(spark, tmp_path_factory):
     work = tmp_path_factory.mktemp("work")
     assert run_cli("run", "-o", str(work), "--t", str(T)) == 0
+    assert_verified(work)
     return work
 
 
@@ -232,6 +233,7 @@ def test_hosts_failed_inputs_and_the_keep_rule_are_on_the_page(workdir, rendered
     broken = tmp_path / "broken"
     assert run_cli("run", str(data_dir / "edgecases"), "-o", str(broken),
                    "--max-failed-fraction", "1") == 0
+    assert_verified(broken)   # every broken input is in errors or read
     capsys.readouterr()
     assert run_cli("report", str(broken)) == 0
     page = Page((broken / "report" / "index.html").read_text("utf-8"))

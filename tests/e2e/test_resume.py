@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import pyarrow.parquet as pq
 
-from cli_helpers import run_cli
+from cli_helpers import assert_verified, run_cli
 from curate.stages.extract import GROUPS_DIR
 from curate.stages.io import REPORT_FILE, read_report
 
@@ -96,6 +96,7 @@ def test_run_resume_after_a_kill_during_match_keeps_extract_and_dedup(spark, tmp
     assert "match: kept" not in printed and "sample: kept" not in printed
     assert {name: read_report(str(work / name)).id for name in kept} == kept
     assert read_report(str(work / "matched")).made_from == {"dedup": kept["dedup"]}
+    assert_verified(work)   # kept and new outputs make one coherent run
 
     whole = tmp_path / "whole"
     assert run_cli("run", "-o", str(whole)) == 0
@@ -107,3 +108,4 @@ def test_run_resume_after_a_kill_during_match_keeps_extract_and_dedup(spark, tmp
     capsys.readouterr()
     assert run_cli("run", "-o", str(work), "--resume") == 0
     assert capsys.readouterr().out.count("kept from an earlier run") == 5
+    assert_verified(work)

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cli_helpers import run_cli
+from cli_helpers import assert_verified, run_cli
 from conftest_servers import data_server  # noqa: F401 (fixture)
 from curate.report import EXAMPLE_ENTRIES
 from curate.sources.redact import redact
@@ -132,3 +132,10 @@ def test_the_report_shows_hostile_alts_and_entries_as_text(run):
     shown = {entry for entry in ENTRIES
              if any(f"photo {i} {entry} here" in page.texts for i in range(3))}
     assert len(shown) == EXAMPLE_ENTRIES
+
+
+def test_curate_verify_holds_the_redacted_names_together(run):
+    """inputs.txt, the rows' source_path and _errors all name the inputs redacted, the
+    same way: every listed input is a source of rows or in errors."""
+    assert run["code"] == 0
+    assert_verified(run["work"])

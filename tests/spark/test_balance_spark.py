@@ -22,7 +22,7 @@ from curate.core.sampling import expected_kept, keep_probabilities, t_for_size, 
 from balance_helpers import (SEED, zipf_pool, row_keep_probability, run_sample_batches,
                              sample_options, image_boundaries, pairs_of, hand_table, EN_COUNTS,
                              DE_COUNTS, SPARK_TEXTS, SPARK_ENTRIES, SPARK_T, curated_pairs,
-                             reference_units)  # noqa: F401
+                             reference_units, as_match_output)  # noqa: F401
 
 
 def test_language_thresholds_through_spark(spark, tmp_path):
@@ -44,6 +44,7 @@ def test_language_thresholds_through_spark(spark, tmp_path):
     matched.mkdir()
     table = hand_table(sets, langs=langs)
     pq.write_table(table, matched / "part-0.parquet")
+    as_match_output(matched)
     metadata = tmp_path / "metadata"
     metadata.mkdir()
     for code, counts in (("en", EN_COUNTS), ("de", DE_COUNTS)):
@@ -111,6 +112,7 @@ def spark_pool(spark, tmp_path_factory, one_split_per_file):
         shuffled = rng.permutation(SPARK_TEXTS)
         for k, part in enumerate(np.array_split(shuffled, n_files)):
             pq.write_table(table.take(part), matched / f"part-{k:02d}.parquet")
+        as_match_output(matched)
         assert spark.read.parquet(str(matched)).rdd.getNumPartitions() == n_files
         report = run_count(spark, str(matched), str(root / f"counts{n_files}"),
                            CountOptions(str(metadata), Thresholds(t=SPARK_T)))
@@ -124,6 +126,7 @@ def spark_pool(spark, tmp_path_factory, one_split_per_file):
     cuts = image_boundaries(table, 16)
     for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
         pq.write_table(table.slice(a, b - a), ordered / f"part-{k:02d}.parquet")
+    as_match_output(ordered, like=root / "matched16")   # the same rows: counts16 applies
     pool["root"] = root
     assert (pool["counts"] >= SPARK_T).sum() >= 15
     return pool
@@ -281,6 +284,8 @@ def test_spark_image_pick_in_whole_files_and_its_fallbacks(spark, spark_pool):
     pq.write_table(table.slice(0, cut), straddling / "part-0.parquet")
     pq.write_table(table.slice(cut), straddling / "part-1.parquet")
     assert not files_hold_disjoint_images(str(straddling))
+    for relaid in (whole, unsorted, straddling):   # matched1's rows: counts1 applies
+        as_match_output(relaid, like=root / "matched1")
     key = "spark.sql.files.maxPartitionBytes"
     before = spark.conf.get(key)
     spark.conf.set(key, str(64 * 1024))
@@ -311,15 +316,20 @@ def test_spark_sample_of_no_rows_is_one_empty_file(spark, spark_pool, unit):
     """An empty matched set (a file with no rows): no row in, none out, one empty file
     with the curated schema; for --unit image the pick in whole files has nothing to pick."""
     from curate.stages.io import SUMMARY_FILE
+    from curate.stages.count import run_count
     from curate.stages.sample import run_sample
 
     root = spark_pool["root"]
     empty = root / "matched-empty"
     empty.mkdir(exist_ok=True)
     pq.write_table(spark_pool["table"].slice(0, 0), empty / "part-0.parquet")
+    as_match_output(empty)
+    counts = root / f"counts-empty-{unit}"   # its own counts: another pool's are refused
+    run_count(spark, str(empty), str(counts),
+              CountOptions(str(root / "metadata.txt"), Thresholds(t=SPARK_T)))
     out = root / f"curated-empty-{unit}"
     report = run_sample(spark, str(empty), str(out), sample_options(SPARK_T, SEED, unit),
-                        counts=str(root / "counts1"))
+                        counts=str(counts))
     assert (report.rows_in, report.rows_out) == (0, 0)
     assert sum(report.dropped.values()) == 0
     files = sorted(out.glob("*.parquet"))

@@ -12,7 +12,7 @@ import pytest
 
 from curate import api, schemas
 from curate.core import lid
-from cli_helpers import run_cli
+from cli_helpers import assert_verified, run_cli
 from curate.core.matching import Matcher
 from curate.core.metadata import load_metadata_set
 from curate.options import resolve_count, resolve_match
@@ -167,6 +167,7 @@ def test_worldwide_run_uses_the_shipped_lists_end_to_end(spark, data_dir, tmp_pa
     work = tmp_path / "work"
     sample = data_dir / "commoncrawl" / "CC-MAIN-2020-34-sample.warc.gz"
     assert run_cli("run", str(sample), "-o", str(work), "--languages", "all") == 0
+    assert_verified(work)   # per-language counts equal a recount of matched
     worldwide = load_metadata_set(resolve_match(languages="all").metadata)
     assert len(worldwide.languages) >= 40 and {"en", "zh", "ja"} <= set(worldwide.languages)
     matched = pd.read_parquet(work / "matched")
