@@ -615,6 +615,12 @@ def main(args: list[str] | None = None) -> None:
             click.echo(f"curate: failed: Spark's JVM died ({died}) while the command ran; no "
                        f"output was replaced (the trace: {log})", err=True)
             sys.exit(1)
+        from curate.stages.io import disk_full
+        if disk_full(error):   # (a stage's own writes name their output: RunFailed)
+            log = _write_trace(error)
+            click.echo(f"curate: failed: no space left on a device this command writes to; "
+                       f"nothing was replaced (the trace: {log})", err=True)
+            sys.exit(1)
         if not _is_spark_error(error):
             raise   # a bug: Python's traceback
         log = _write_trace(error)

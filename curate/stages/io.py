@@ -606,12 +606,12 @@ def _staged(out: str, stage: str, inputs, resumable: bool, recipe_id: str):
     except BaseException as error:
         if where != target and not resumable:
             remove_tree(where)
-        if _disk_full(error):
+        if disk_full(error):
             raise _disk_full_failure(stage, target, error) from None
         raise
 
 
-def _disk_full(error: BaseException) -> bool:
+def disk_full(error: BaseException) -> bool:
     """Whether `error` is a full disk or an exhausted quota, raised here or in a task (a
     Spark error carries the task's Python or Java error as text)."""
     import errno

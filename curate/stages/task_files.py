@@ -292,14 +292,12 @@ def check_shared_output(spark, output: str) -> None:
         return name, host
 
     context.setJobDescription(f"curate: can the driver see what the executors write to {output}")
-    try:
+    try:   # the markers go whatever happens (a full disk fails the job half way)
         marks = context.parallelize(range(tasks), tasks).map(mark).collect()
-    finally:
-        context.setLocalProperty("spark.job.description", None)
-    try:
         seen = set(io.list_dir(where))
         unseen = sorted({host for name, host in marks if name not in seen})
     finally:
+        context.setLocalProperty("spark.job.description", None)
         io.remove_tree(where)
     if unseen:
         raise UserError(f"-o {output}: what the executors on {', '.join(unseen[:3])} write "

@@ -291,13 +291,13 @@ def test_a_read_only_output_is_refused_before_the_stage_runs(reference, read_onl
 
 @pytest.fixture
 def full_disk(tmp_path):
-    """A real full disk: a tmpfs of two pages, one filled; the stage's lock takes the
-    other (root only)."""
+    """A real full disk: a tmpfs of three pages, one filled; the stage's lock takes one,
+    the shared-output probe's marker the other until it is removed (root only)."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     folder = tmp_path / "full"
-    mount_tmpfs(folder, "size=8k")
-    (folder / "filler").write_bytes(b"x" * 4096)   # one page left: the lock's
+    mount_tmpfs(folder, "size=12k")
+    (folder / "filler").write_bytes(b"x" * 4096)   # a page for the lock, one for the probe
     yield folder
     subprocess.run(["umount", "-l", str(folder)], check=True)
 
@@ -320,3 +320,17 @@ def test_a_full_disk_is_one_line_naming_the_output(spark, reference, full_disk, 
         rf"{re.escape(str(log))}\)", lines[0]), lines
     assert "No space left on device" in log.read_text()
     assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_a_disk_full_before_the_stage_writes_is_one_line(spark, reference, full_disk, capsys,
+                                                         monkeypatch, tmp_path):
+    """Only the lock's page left: the shared-output probe's marker finds the disk full."""
+    (full_disk / "more filler").write_bytes(b"x" * 4096)
+    log = tmp_path / "curate.log"
+    monkeypatch.setenv("CURATE_LOG", str(log))
+    code = run_cli("dedup", str(reference / "pairs"), "-o", str(full_disk / "dedup"), "-q")
+    assert code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "curate: failed: no space left on a device this command writes to; nothing was "
+        f"replaced (the trace: {log})"]
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler", "more filler"]
