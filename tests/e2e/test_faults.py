@@ -1,7 +1,9 @@
 """Faults injected, output identical (issue 17, items 6 and 7): `curate run` on the bundled
 sample under `local[2,4]` (a task may fail three times) with a task that fails once in each
-stage, a Python worker that SIGKILLs itself in each, the whole run SIGKILLed inside each
-stage and run again, and two runs into one work directory at once. Each writes what one
+stage whose tasks run curate's Python, a Python worker that SIGKILLs itself in each (dedup's
+tasks are Spark's own aggregate and writer: curate.faults says why it is only killed), the
+whole run SIGKILLed inside each stage and run again, and two runs into one work directory at
+once. Each writes what one
 undisturbed run writes (its rows, file names, reports but for seconds, ids and what was
 cleaned up). And failures that were tracebacks: a read-only output, a full disk, a killed
 JVM, each one line.
