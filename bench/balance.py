@@ -34,7 +34,6 @@ import os
 import shutil
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from spark_status import shuffle_bytes  # noqa: E402  (bench/ is not a package)
 TARGETS = {"count": 0.60, "sample --unit pair": 0.70, "sample --unit image": 0.70}
 
 
@@ -109,14 +110,6 @@ def unordered_copy(spark, pool: Path, n_files: int) -> Path:
         shutil.copyfile(pool / REPORT_FILE, copy / REPORT_FILE)
         (copy / "_done").write_text("ok")
     return copy
-
-
-def shuffle_bytes(spark) -> int:
-    """Shuffle write bytes of every stage of this application so far (status REST API)."""
-    url = spark.sparkContext.uiWebUrl
-    app = spark.sparkContext.applicationId
-    with urllib.request.urlopen(f"{url}/api/v1/applications/{app}/stages", timeout=30) as r:
-        return sum(stage.get("shuffleWriteBytes", 0) for stage in json.load(r))
 
 
 def timed(spark, fn) -> tuple[float, int]:
