@@ -431,6 +431,7 @@ def compare(small: dict, large: dict) -> list[dict]:
 
 
 def main() -> int:
+    global OUT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="10000000,100000000",
                         help="comma-separated pool sizes, each run in a process of its own")
@@ -440,9 +441,12 @@ def main() -> int:
                         help="shuffle partitions = max(8, rows / this)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help="pools, work directories and Spark's local dir go here")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    OUT = args.out
     if args.child:
         args.child_out.write_text(json.dumps(run_size(args)))
         return 0
@@ -460,7 +464,8 @@ def main() -> int:
         started = time.monotonic()
         subprocess.run([sys.executable, __file__, "--child", str(rows), "--child-out", str(out),
                         "--cores", str(args.cores), "--driver-memory", args.driver_memory,
-                        "--partition-rows", str(args.partition_rows), "--seed", str(args.seed)],
+                        "--partition-rows", str(args.partition_rows), "--seed", str(args.seed),
+                        "--out", str(OUT)],
                        check=True, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
         results.append(json.loads(out.read_text()))
         results[-1]["child_seconds"] = time.monotonic() - started
