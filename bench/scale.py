@@ -453,9 +453,11 @@ def main() -> int:
     sizes = sorted(int(r) for r in args.rows.split(","))
     wall = time.monotonic()
     free = shutil.disk_usage(OUT.parent if OUT.parent.exists() else ROOT).free
+    need = sum(sizes) * 40 + sizes[-1] * 200   # pools ~35 B/row; dedup's shuffle ~150 B/row
     print(f"bench/scale.py: sizes {', '.join(f'{r:,}' for r in sizes)}; {free / 1e9:.0f} GB "
-          f"free (a pool takes ~{sizes[-1] * 40 / 1e9:.1f} GB at ~40 B/row, its stages' "
-          f"outputs and spills about as much again)")
+          f"free, ~{need / 1e9:.1f} GB needed (pools ~35 B/row, kept; the largest size's "
+          f"shuffle files ~150 B/row and stage outputs ~50 B/row, removed after it)"
+          + ("" if free > need else "  WARNING: the disk may fill"))
     OUT.mkdir(parents=True, exist_ok=True)
     results = []
     for rows in sizes:
