@@ -366,6 +366,18 @@ def print_compare(rows: list[dict]) -> None:
               f"  {r['matches'] / max(1, r['matched']):.2f}")
 
 
+def compare_batch(texts: list[str], entries: list[str], repeat: int) -> dict:
+    """(b') curate.core.matching.BatchMatcher.match_many (v1, the whole list in one walk)
+    beside (a), each side's best CPU time of `repeat` runs; the ids checked against (a)."""
+    from curate.core.matching import BatchMatcher
+
+    matcher = BatchMatcher(entries)
+    ref_cpu, ref = best_cpu(repeat, reference_pass, texts, entries)
+    ours_cpu, ours = best_cpu(repeat, matcher.match_many, texts)
+    assert ours.to_pylist() == [sorted(ids) for ids in ref], "(a) and (b') differ"
+    return {"ratio": ref_cpu / ours_cpu, "a": len(texts) / ref_cpu, "b": len(texts) / ours_cpu}
+
+
 def best_cpu(repeat: int, fn, *args):
     """The least CPU seconds of `repeat` calls, and the last result."""
     best = math.inf
@@ -769,6 +781,10 @@ def main() -> None:
     cap = results[1]
     print(f"  distinct captions (after dedup, the common case), best of {args.repeat}: "
           f"(b)/(a) {cap['ratio']:.2f}x; rows/s per core (a) {cap['a']:,.0f}, (b) {cap['b']:,.0f}")
+    batch = compare_batch(caption_texts, entries, max(args.repeat, 5))
+    print(f"  (b') BatchMatcher.match_many on the distinct captions (not in the stage yet), best "
+          f"of {max(args.repeat, 5)}: (b')/(a) {batch['ratio']:.2f}x; rows/s per core "
+          f"(a) {batch['a']:,.0f}, (b') {batch['b']:,.0f}; identical ids (asserted)")
     if args.profile:
         profile_core(caption_texts, metadata, args.repeat)
     print("  (a) and (b): identical id sets on every text (asserted)")

@@ -15,10 +15,12 @@ import string
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Iterator, Sequence
 
 import ahocorasick
+import numpy as np
 import pyarrow as pa
 
 from curate import schemas
@@ -127,7 +129,8 @@ class Matcher:
         if key_version not in KEY_VERSIONS:
             raise ValueError(f"key_version must be one of {KEY_VERSIONS}, not {key_version!r}")
         self.key_version = key_version
-        automaton, self._duplicates = _build_automaton(entries, key_version)
+        automaton, self._duplicates = _build_automaton(
+            [entry_key(entry, key_version) for entry in entries])
         self._duplicated = frozenset(self._duplicates)
         self._iter = automaton.iter
 
@@ -145,16 +148,15 @@ class Matcher:
 _VALUE = itemgetter(1)   # of automaton.iter's (end index, value)
 
 
-def _build_automaton(entries: Sequence[str], key_version: str
+def _build_automaton(keys: Sequence[str]
                      ) -> tuple[ahocorasick.Automaton, dict[int, tuple[int, ...]]]:
-    """The automaton over the distinct keys, each valued with its first entry's id, and
-    {first id: the other ids} of keys that several (duplicate) entries share: ids are
-    positions, so each duplicate keeps its own."""
+    """The automaton over the distinct keys (one per entry, in entry order), each valued
+    with its first entry's id, and {first id: the other ids} of keys that several
+    (duplicate) entries share: ids are positions, so each duplicate keeps its own."""
     automaton = ahocorasick.Automaton()
     first: dict[str, int] = {}
     duplicates: dict[int, list[int]] = {}
-    for entry_id, entry in enumerate(entries):
-        key = entry_key(entry, key_version)
+    for entry_id, key in enumerate(keys):
         if key in first:
             duplicates.setdefault(first[key], []).append(entry_id)
         else:
@@ -250,3 +252,111 @@ def worker_matcher(metadata: MetadataSet, lang: str, key_version: str) -> Matche
     if matcher is None:
         matcher = _WORKER_MATCHERS[key] = Matcher(metadata.lists[lang].entries, key_version)
     return matcher
+
+
+# --- v1 over a whole batch (not used by match_batches yet: see BatchMatcher) -------------
+
+_DIGITS = 128            # symbols per code position
+_UNKNOWN_SYMBOL = 0      # a text token in no entry: its code is this symbol, repeated
+_SEPARATOR_SYMBOL = 1    # between two texts of a batch; entry codes use symbols from 2 up
+_SEPARATOR_TOKEN = "\x00"
+
+
+class BatchMatcher:
+    """v1 matching of a whole batch of texts in one automaton walk, the same ids as
+    Matcher(entries, "v1").match on every text.
+
+    Why it is exact: spacing(text) is " " + inner + " " and the spaces of inner are exactly
+    the boundaries of inner.split(" "), so a v1 key " e " occurs in spacing(text) iff
+    e.split(" ") is a run of consecutive tokens of inner.split(" "). Each distinct token of
+    the entries gets a code of `width` symbols, position-tagged (the symbol at position p
+    lies in [2 + p * 128, 2 + (p + 1) * 128)), so a key's code can only match at a token
+    start, and the automaton walks about 3 symbols per word instead of every character
+    (the walk, memory-bound in a 500k-key trie, is most of a text's time).
+    """
+
+    def __init__(self, entries: Sequence[str]):
+        # tokens by how many entries hold them: the common ones share their leading
+        # symbols, so the walk's busiest nodes have few children to scan
+        counts = Counter(token for entry in entries for token in entry.split(" "))
+        vocabulary = {token: i for i, (token, _) in enumerate(counts.most_common())}
+        self.width = -(-max(1, len(vocabulary).bit_length()) // 7)   # 7 bits a symbol
+        self._codes = {token: self._code(i) for token, i in vocabulary.items()}
+        self._unknown = chr(_UNKNOWN_SYMBOL) * self.width
+        self._separator = chr(_SEPARATOR_SYMBOL) * self.width
+        # an entry holding the separator token could match across texts: then no batching.
+        # Otherwise the token codes as the separator, which no key holds, as for unknowns.
+        self._batchable = _SEPARATOR_TOKEN not in self._codes
+        if self._batchable:
+            self._codes[_SEPARATOR_TOKEN] = self._separator
+        automaton, self._duplicates = _build_automaton(
+            ["".join(map(self._codes.__getitem__, e.split(" "))) for e in entries])
+        self._iter = automaton.iter
+
+    def _code(self, index: int) -> str:
+        return "".join(chr(2 + p * _DIGITS + (index >> (7 * (self.width - 1 - p))) % _DIGITS)
+                       for p in range(self.width))
+
+    def match_many(self, texts: Sequence[str]) -> pa.ListArray:
+        """Each text's sorted matched ids, as one list<int32> array."""
+        joined = f" {_SEPARATOR_TOKEN} ".join(texts)
+        if not self._batchable or joined.count(_SEPARATOR_TOKEN) != len(texts) - 1:
+            return _list_array(*_flat([self.match(text) for text in texts]))
+        symbols, found = self._walk(_spaced_inner(joined))
+        separators = np.flatnonzero(symbols == _SEPARATOR_SYMBOL)
+        text = np.searchsorted(separators, found[:, 0] // self.width)
+        return _list_array(*_sorted_groups(self._with_duplicates(found[:, 1], text),
+                                           len(texts)))
+
+    def match(self, text: str) -> list[int]:
+        """One text (the fallback when a batch cannot be joined)."""
+        _, found = self._walk(_spaced_inner(text))
+        ids = set(found[:, 1].tolist())
+        for first in list(ids):
+            ids.update(self._duplicates.get(first, ()))
+        return sorted(ids)
+
+    def _walk(self, inner: str) -> tuple[np.ndarray, np.ndarray]:
+        """(the first symbol of each token's code, [end symbol index, entry id] per
+        match): tokens coded, then one walk, its outputs gathered by numpy in C."""
+        codes = "".join(map(self._codes.get, inner.split(" "), repeat(self._unknown)))
+        flat = np.fromiter(chain.from_iterable(self._iter(codes)), np.int64)
+        symbols = np.frombuffer(codes.encode("utf-32-le"), "<u4")[::self.width]
+        return symbols, flat.reshape(-1, 2)
+
+    def _with_duplicates(self, ids: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(text, id) of every match, with the other entries of a shared key added."""
+        if not self._duplicates:
+            return text, ids
+        extra = [(t, other) for t, first in zip(text.tolist(), ids.tolist())
+                 for other in self._duplicates.get(first, ())]
+        if not extra:
+            return text, ids
+        more = np.array(extra, np.int64)
+        return np.concatenate([text, more[:, 0]]), np.concatenate([ids, more[:, 1]])
+
+
+def _spaced_inner(text: str) -> str:
+    """spacing(text) without its two padding spaces."""
+    return spacing(text)[1:-1]
+
+
+def _sorted_groups(pairs: tuple[np.ndarray, np.ndarray], count: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values) of `count` texts from (text, id) pairs: ids sorted, each once."""
+    text, ids = pairs
+    keys = np.sort((text << 32) | ids)
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    offsets = np.searchsorted(keys >> 32, np.arange(count + 1)).astype(np.int32)
+    return offsets, (keys & 0xFFFFFFFF).astype(np.int32)
+
+
+def _flat(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(lists) + 1, np.int32)
+    np.cumsum(np.fromiter(map(len, lists), np.int32, len(lists)), out=offsets[1:])
+    return offsets, np.fromiter(chain.from_iterable(lists), np.int32, int(offsets[-1]))
+
+
+def _list_array(offsets: np.ndarray, values: np.ndarray) -> pa.ListArray:
+    return pa.ListArray.from_arrays(offsets, values,
+                                    type=schemas.MATCHED.field("matched_entry_ids").type)
