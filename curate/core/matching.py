@@ -148,11 +148,13 @@ class Matcher:
 _VALUE = itemgetter(1)   # of automaton.iter's (end index, value)
 
 
-def _build_automaton(keys: Sequence[str]
+def _build_automaton(keys: Sequence[str], in_key_order: bool = False
                      ) -> tuple[ahocorasick.Automaton, dict[int, tuple[int, ...]]]:
     """The automaton over the distinct keys (one per entry, in entry order), each valued
     with its first entry's id, and {first id: the other ids} of keys that several
-    (duplicate) entries share: ids are positions, so each duplicate keeps its own."""
+    (duplicate) entries share: ids are positions, so each duplicate keeps its own.
+    in_key_order: add the keys sorted (a node's children are scanned in the order they
+    were added, so smaller symbols are found sooner); the matches do not change."""
     automaton = ahocorasick.Automaton()
     first: dict[str, int] = {}
     duplicates: dict[int, list[int]] = {}
@@ -161,7 +163,8 @@ def _build_automaton(keys: Sequence[str]
             duplicates.setdefault(first[key], []).append(entry_id)
         else:
             first[key] = entry_id
-            automaton.add_word(key, entry_id)
+    for key in sorted(first) if in_key_order else first:
+        automaton.add_word(key, first[key])
     automaton.make_automaton()
     return automaton, {k: tuple(v) for k, v in duplicates.items()}
 
@@ -290,7 +293,8 @@ class BatchMatcher:
         if self._batchable:
             self._codes[_SEPARATOR_TOKEN] = self._separator
         automaton, self._duplicates = _build_automaton(
-            ["".join(map(self._codes.__getitem__, e.split(" "))) for e in entries])
+            ["".join(map(self._codes.__getitem__, e.split(" "))) for e in entries],
+            in_key_order=True)
         self._iter = automaton.iter
 
     def _code(self, index: int) -> str:
