@@ -148,25 +148,33 @@ class Matcher:
 _VALUE = itemgetter(1)   # of automaton.iter's (end index, value)
 
 
-def _build_automaton(keys: Sequence[str], in_key_order: bool = False
+def _build_automaton(keys: Sequence[str | None], in_key_order: bool = False
                      ) -> tuple[ahocorasick.Automaton, dict[int, tuple[int, ...]]]:
-    """The automaton over the distinct keys (one per entry, in entry order), each valued
-    with its first entry's id, and {first id: the other ids} of keys that several
-    (duplicate) entries share: ids are positions, so each duplicate keeps its own.
+    """The automaton over the distinct keys (one per entry, in entry order; None: the
+    entry is left out), each valued with its first entry's id, and {first id: the other
+    ids} of keys that several (duplicate) entries share: ids are positions, so each
+    duplicate keeps its own.
     in_key_order: add the keys sorted (a node's children are scanned in the order they
     were added, so smaller symbols are found sooner); the matches do not change."""
     automaton = ahocorasick.Automaton()
+    first, duplicates = _first_ids((i, key) for i, key in enumerate(keys) if key is not None)
+    for key in sorted(first) if in_key_order else first:
+        automaton.add_word(key, first[key])
+    automaton.make_automaton()
+    return automaton, duplicates
+
+
+def _first_ids(keyed: Iterator[tuple[int, str]]
+               ) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
+    """{key: its first entry's id}, {first id: the ids of the other entries of its key}."""
     first: dict[str, int] = {}
     duplicates: dict[int, list[int]] = {}
-    for entry_id, key in enumerate(keys):
+    for entry_id, key in keyed:
         if key in first:
             duplicates.setdefault(first[key], []).append(entry_id)
         else:
             first[key] = entry_id
-    for key in sorted(first) if in_key_order else first:
-        automaton.add_word(key, first[key])
-    automaton.make_automaton()
-    return automaton, {k: tuple(v) for k, v in duplicates.items()}
+    return first, {k: tuple(v) for k, v in duplicates.items()}
 
 
 @dataclass(frozen=True)
@@ -259,42 +267,50 @@ def worker_matcher(metadata: MetadataSet, lang: str, key_version: str) -> Matche
 
 # --- v1 over a whole batch (not used by match_batches yet: see BatchMatcher) -------------
 
-_DIGITS = 128            # symbols per code position
-_UNKNOWN_SYMBOL = 0      # a text token in no entry: its code is this symbol, repeated
-_SEPARATOR_SYMBOL = 1    # between two texts of a batch; entry codes use symbols from 2 up
+_DIGITS = 128            # symbols per position of a token's code
+_UNKNOWN_SYMBOL = 0      # the code of a text token in no entry of two tokens or more
+_SEPARATOR_SYMBOL = 1    # between two texts of a batch; token codes use symbols from 2 up
 _SEPARATOR_TOKEN = "\x00"
+_SEPARATOR_ID = -2       # the separator token's "entry id" in the one-token lookup
 
 
 class BatchMatcher:
-    """v1 matching of a whole batch of texts in one automaton walk, the same ids as
+    """v1 matching of a whole batch of texts at once, the same ids as
     Matcher(entries, "v1").match on every text.
 
     Why it is exact: spacing(text) is " " + inner + " " and the spaces of inner are exactly
     the boundaries of inner.split(" "), so a v1 key " e " occurs in spacing(text) iff
-    e.split(" ") is a run of consecutive tokens of inner.split(" "). Each distinct token of
-    the entries gets a code of `width` symbols, position-tagged (the symbol at position p
-    lies in [2 + p * 128, 2 + (p + 1) * 128)), so a key's code can only match at a token
-    start, and the automaton walks about 3 symbols per word instead of every character
-    (the walk, memory-bound in a 500k-key trie, is most of a text's time).
+    e.split(" ") is a run of consecutive tokens of inner.split(" "). One-token entries are
+    then a dict lookup per token. For the others, each token of theirs gets a code of
+    `width` symbols, position-tagged (the symbol at position p lies in
+    [2 + p * 128, 2 + (p + 1) * 128)), any other token one unknown symbol, so a key's code
+    matches only at a token start and over whole tokens; the automaton walks those codes
+    instead of every character (the walk, memory-bound in a 500k-key trie, was most of a
+    text's time). The batch is joined with a separator token and walked once.
     """
 
     def __init__(self, entries: Sequence[str]):
-        # tokens by how many entries hold them: the common ones share their leading
-        # symbols, so the walk's busiest nodes have few children to scan
-        counts = Counter(token for entry in entries for token in entry.split(" "))
-        vocabulary = {token: i for i, (token, _) in enumerate(counts.most_common())}
-        self.width = -(-max(1, len(vocabulary).bit_length()) // 7)   # 7 bits a symbol
-        self._codes = {token: self._code(i) for token, i in vocabulary.items()}
-        self._unknown = chr(_UNKNOWN_SYMBOL) * self.width
-        self._separator = chr(_SEPARATOR_SYMBOL) * self.width
-        # an entry holding the separator token could match across texts: then no batching.
-        # Otherwise the token codes as the separator, which no key holds, as for unknowns.
-        self._batchable = _SEPARATOR_TOKEN not in self._codes
-        if self._batchable:
-            self._codes[_SEPARATOR_TOKEN] = self._separator
+        tokens = [entry.split(" ") for entry in entries]
+        # tokens of longer entries by how many entries hold them: the common ones share
+        # their leading symbols, so the walk's busiest nodes have few children to scan
+        counts = Counter(token for parts in tokens if len(parts) > 1 for token in parts)
+        self.width = -(-max(1, len(counts).bit_length()) // 7)   # 7 bits a symbol
+        self._codes = {token: self._code(i) for i, (token, _) in enumerate(counts.most_common())}
+        self._unknown = chr(_UNKNOWN_SYMBOL)
+        keys = [parts[0] if len(parts) == 1 else
+                "".join(map(self._codes.__getitem__, parts)) for parts in tokens]
+        single = [i for i, parts in enumerate(tokens) if len(parts) == 1]
+        self._single, single_duplicates = _first_ids((i, keys[i]) for i in single)
         automaton, self._duplicates = _build_automaton(
-            ["".join(map(self._codes.__getitem__, e.split(" "))) for e in entries],
+            [None if len(parts) == 1 else key for parts, key in zip(tokens, keys)],
             in_key_order=True)
+        self._duplicates.update(single_duplicates)
+        # an entry holding the separator token could match across texts: then no batching
+        self._batchable = _SEPARATOR_TOKEN not in self._single and _SEPARATOR_TOKEN not in \
+            self._codes
+        if self._batchable:
+            self._codes[_SEPARATOR_TOKEN] = chr(_SEPARATOR_SYMBOL)
+            self._single[_SEPARATOR_TOKEN] = _SEPARATOR_ID
         self._iter = automaton.iter
 
     def _code(self, index: int) -> str:
@@ -306,26 +322,32 @@ class BatchMatcher:
         joined = f" {_SEPARATOR_TOKEN} ".join(texts)
         if not self._batchable or joined.count(_SEPARATOR_TOKEN) != len(texts) - 1:
             return _list_array(*_flat([self.match(text) for text in texts]))
-        symbols, found = self._walk(_spaced_inner(joined))
-        separators = np.flatnonzero(symbols == _SEPARATOR_SYMBOL)
-        text = np.searchsorted(separators, found[:, 0] // self.width)
-        return _list_array(*_sorted_groups(self._with_duplicates(found[:, 1], text),
-                                           len(texts)))
+        tokens = _spaced_inner(joined).split(" ")
+        singles = np.fromiter(map(self._single.get, tokens, repeat(-1)), np.int64, len(tokens))
+        symbols, found = self._walk(tokens)
+        at_token = np.flatnonzero(singles >= 0)
+        text = np.concatenate([
+            np.searchsorted(np.flatnonzero(singles == _SEPARATOR_ID), at_token),
+            np.searchsorted(np.flatnonzero(symbols == _SEPARATOR_SYMBOL), found[:, 0])])
+        ids = np.concatenate([singles[at_token], found[:, 1]])
+        return _list_array(*_sorted_groups(self._with_duplicates(ids, text), len(texts)))
 
     def match(self, text: str) -> list[int]:
         """One text (the fallback when a batch cannot be joined)."""
-        _, found = self._walk(_spaced_inner(text))
+        tokens = _spaced_inner(text).split(" ")
+        _, found = self._walk(tokens)
         ids = set(found[:, 1].tolist())
+        ids.update(i for i in map(self._single.get, tokens, repeat(-1)) if i >= 0)
         for first in list(ids):
             ids.update(self._duplicates.get(first, ()))
         return sorted(ids)
 
-    def _walk(self, inner: str) -> tuple[np.ndarray, np.ndarray]:
-        """(the first symbol of each token's code, [end symbol index, entry id] per
-        match): tokens coded, then one walk, its outputs gathered by numpy in C."""
-        codes = "".join(map(self._codes.get, inner.split(" "), repeat(self._unknown)))
+    def _walk(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(the symbols walked, [end symbol index, entry id] per match of an entry of two
+        tokens or more): tokens coded, one walk, its outputs gathered by numpy in C."""
+        codes = "".join(map(self._codes.get, tokens, repeat(self._unknown)))
         flat = np.fromiter(chain.from_iterable(self._iter(codes)), np.int64)
-        symbols = np.frombuffer(codes.encode("utf-32-le"), "<u4")[::self.width]
+        symbols = np.frombuffer(codes.encode("utf-32-le"), "<u4")
         return symbols, flat.reshape(-1, 2)
 
     def _with_duplicates(self, ids: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, ...]:

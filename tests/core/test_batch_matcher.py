@@ -15,7 +15,7 @@ DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 EDGE_ENTRIES = ["Adult", "T-shirt", "shirt", "3", "5", "3 . 5", "U.S.", "U", "S", "cat",
                 "cat  dog", "dog", "cat dog", "", " cat", "dog ", "a\tb", "東京", "cat",
-                "new york city", "new york", "york city", "new", "city"]
+                "new york city", "new york", "york city", "new", "city", "new york", "york"]
 EDGE_TEXTS = ["Adult T-shirt", "3.5", "made in the U.S.", "cat  dog", "cat dog", "", " ",
               "  ", "cat\tdog", "a\tb", "東京 cat", "in new york city at night", "new new york",
               "cat,dog", "xqzv", "cat\x00dog", "dog \x00 cat"]
