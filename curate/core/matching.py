@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import ahocorasick
 import numpy as np
@@ -129,8 +129,9 @@ class Matcher:
         if key_version not in KEY_VERSIONS:
             raise ValueError(f"key_version must be one of {KEY_VERSIONS}, not {key_version!r}")
         self.key_version = key_version
+        # keys made one at a time: no list of 500k keys beside the automaton while it builds
         automaton, self._duplicates = _build_automaton(
-            [entry_key(entry, key_version) for entry in entries])
+            entry_key(entry, key_version) for entry in entries)
         self._duplicated = frozenset(self._duplicates)
         self._iter = automaton.iter
 
@@ -148,7 +149,7 @@ class Matcher:
 _VALUE = itemgetter(1)   # of automaton.iter's (end index, value)
 
 
-def _build_automaton(keys: Sequence[str | None], in_key_order: bool = False
+def _build_automaton(keys: Iterable[str | None], in_key_order: bool = False
                      ) -> tuple[ahocorasick.Automaton, dict[int, tuple[int, ...]]]:
     """The automaton over the distinct keys (one per entry, in entry order; None: the
     entry is left out), each valued with its first entry's id, and {first id: the other
@@ -164,7 +165,7 @@ def _build_automaton(keys: Sequence[str | None], in_key_order: bool = False
     return automaton, duplicates
 
 
-def _first_ids(keyed: Iterator[tuple[int, str]]
+def _first_ids(keyed: Iterable[tuple[int, str]]
                ) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
     """{key: its first entry's id}, {first id: the ids of the other entries of its key}."""
     first: dict[str, int] = {}
