@@ -19,6 +19,7 @@ from curate.options import (CountOptions, ExtractOptions, MatchOptions, RunOptio
 from curate.sources.inputs import bundled_sample, resolve_inputs
 from curate.stages.io import (STAGE_DIRS, StageReport, check_output, join, matched_with,
                               require_stage_output)
+from curate.stages.locks import output_lock
 
 
 @dataclass
@@ -62,7 +63,8 @@ def extract(inputs: list[str], output: str, options: ExtractOptions | None = Non
     options = options or opts.resolve_extract(opts.config_path(None))
     paths = resolve_inputs(inputs, options)
     check_output(output, "extract", [*inputs, *paths], overwrite)
-    return run_extract(_spark(session), paths, output, options, quiet=quiet)
+    with output_lock(output):   # a second run into it refuses before Spark starts
+        return run_extract(_spark(session), paths, output, options, quiet=quiet)
 
 
 def dedup(input: str, output: str, options: None = None, session=None, *,
@@ -72,7 +74,8 @@ def dedup(input: str, output: str, options: None = None, session=None, *,
     from curate.stages.dedup import run_dedup
     require_stage_output(input)
     check_output(output, "dedup", [input], overwrite)
-    return run_dedup(_spark(session), input, output, quiet=quiet)
+    with output_lock(output):   # a second run into it refuses before Spark starts
+        return run_dedup(_spark(session), input, output, quiet=quiet)
 
 
 def match(input: str, output: str, options: MatchOptions | None = None,
@@ -82,7 +85,8 @@ def match(input: str, output: str, options: MatchOptions | None = None,
     options = options or opts.resolve_match(opts.config_path(None))
     require_stage_output(input)
     check_output(output, "match", [input, *_local(options.metadata)], overwrite)
-    return run_match(_spark(session), input, output, options, quiet=quiet)
+    with output_lock(output):   # a second run into it refuses before Spark starts
+        return run_match(_spark(session), input, output, options, quiet=quiet)
 
 
 def count(input: str, output: str, options: CountOptions | None = None,
@@ -97,7 +101,8 @@ def count(input: str, output: str, options: CountOptions | None = None,
         options = replace(options, metadata=matched_with(input))
     check_output(output, "count", [input, *_local(options.metadata)], overwrite)
     load_metadata_set(options.metadata)   # a bad list is a user error before Spark
-    return run_count(_spark(session), input, output, options, quiet=quiet)
+    with output_lock(output):   # a second run into it refuses before Spark starts
+        return run_count(_spark(session), input, output, options, quiet=quiet)
 
 
 def sample(input: str, output: str, options: SampleOptions | None = None, session=None, *,
@@ -109,7 +114,9 @@ def sample(input: str, output: str, options: SampleOptions | None = None, sessio
     require_stage_output(input)
     require_stage_output(counts)
     check_output(output, "sample", [input, counts], overwrite)
-    return run_sample(_spark(session), input, output, options, counts=counts, quiet=quiet)
+    with output_lock(output):
+        return run_sample(_spark(session), input, output, options, counts=counts,
+                          quiet=quiet)
 
 
 def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = None,
@@ -123,13 +130,6 @@ def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = Non
     options, metadata and package version (io.reusable) is not run again; its report
     comes back with details["reused"] set. (An extract that died part-way goes on from
     its committed groups with or without it.)"""
-    from curate.stages.count import count_recipe, run_count
-    from curate.stages.dedup import run_dedup
-    from curate.stages.extract import extract_recipe, run_extract
-    from curate.stages.match import match_recipe, run_match
-    from curate.stages.sample import run_sample
-    from curate.stages.io import recipe, reusable
-
     options = options or opts.resolve_run(opts.config_path(None))
     names = inputs or bundled_sample()
     paths = resolve_inputs(names, options.extract)
@@ -137,7 +137,20 @@ def run(inputs: list[str] | None, workdir: str, options: RunOptions | None = Non
     metadata = _local(options.match.metadata)
     for stage, output in d.items():
         check_output(output, stage, [*names, *paths, *metadata], overwrite)
-    spark = _spark(session)
+    with output_lock(workdir, workdir=True):   # the whole run: a second run refuses
+        return _run_steps(d, paths, options, _spark(session), on_stage, resume,
+                          quiet)
+
+
+def _run_steps(d, paths, options, spark, on_stage, resume, quiet):
+    """The five stages in turn (run's body, under the work directory's lock)."""
+    from curate.stages.count import count_recipe, run_count
+    from curate.stages.dedup import run_dedup
+    from curate.stages.extract import extract_recipe, run_extract
+    from curate.stages.match import match_recipe, run_match
+    from curate.stages.sample import run_sample
+    from curate.stages.io import recipe, reusable
+
     steps = [   # (stage, its recipe, the outputs it reads, how to run it)
         ("extract", lambda: extract_recipe(paths, options.extract), [],
          lambda: run_extract(spark, paths, d["extract"], options.extract, quiet=quiet)),

@@ -535,6 +535,11 @@ def _print(report: StageReport) -> None:
         more = details["files_failed"] - len(details.get("failed_files", []))
         click.echo(f"  {'and ' + str(more) + ' more; ' if more > 0 else ''}"
                    f"all are in {report.output}/{ERRORS_DIR}")
+    if details.get("cleaned_up"):
+        shown = details["cleaned_up"][:3]
+        more = len(details["cleaned_up"]) - len(shown)
+        click.echo(f"{report.stage}: removed what an interrupted run left: {', '.join(shown)}"
+                   + (f" and {more} more" if more > 0 else ""))
     for warning in details.get("warnings", []):
         click.echo(f"{report.stage}: warning: {warning}")
     if details.get("image_pick") == "shuffle" and details.get("target_size") is None:
@@ -638,6 +643,19 @@ def main(args: list[str] | None = None) -> None:
                    f"{_log_path()})", err=True)
         sys.exit(130)
     except Exception as error:
+        died = _jvm_death(error)
+        if died:
+            _quiet_spark_shutdown()
+            log = _write_trace(error)
+            click.echo(f"curate: failed: Spark's JVM died ({died}) while the command ran; no "
+                       f"output was replaced (the trace: {log})", err=True)
+            sys.exit(1)
+        from curate.stages.io import disk_full
+        if disk_full(error):   # (a stage's own writes name their output: RunFailed)
+            log = _write_trace(error)
+            click.echo(f"curate: failed: no space left on a device this command writes to; "
+                       f"nothing was replaced (the trace: {log})", err=True)
+            sys.exit(1)
         if not _is_spark_error(error):
             raise   # a bug: Python's traceback
         log = _write_trace(error)
@@ -672,6 +690,35 @@ class _RedactingFormatter(logging.Formatter):
 def _log_path() -> str:
     from curate.stages.io import log_path
     return log_path()
+
+
+def _jvm_death(error: Exception) -> str | None:
+    """How the JVM this process started ended ("killed by signal 9", "exit status 1"),
+    when `error` is a broken connection to it; None while it runs (or when this process
+    did not start one: spark-submit's)."""
+    if "pyspark" not in sys.modules or not _broken_connection(error):
+        return None
+    import subprocess
+
+    from pyspark import SparkContext
+
+    process = getattr(SparkContext._gateway, "proc", None)
+    try:   # its socket closes a moment before the process is gone
+        code = process.wait(timeout=5) if process is not None else None
+    except subprocess.TimeoutExpired:
+        return None
+    if code is None:
+        return None
+    return f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+
+
+def _broken_connection(error: BaseException) -> bool:
+    from py4j.protocol import Py4JNetworkError
+    while error is not None:
+        if isinstance(error, (ConnectionError, Py4JNetworkError)):
+            return True
+        error = error.__context__
+    return False
 
 
 def _is_spark_error(error: Exception) -> bool:

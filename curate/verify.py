@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from curate import schemas
@@ -352,7 +353,6 @@ _KEY_ORDER = ["image_uuid", "text"] + [n for n in schemas.CURATED.names
 
 
 def _array(values: set):
-    import pyarrow as pa
     return pa.array(sorted(values), pa.string())
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from curate import schemas
+from curate import faults, schemas
 from curate.core.counting import (count_rows, dense, merge_totals, partition_entry_counts,
                                   sparse, summarize)
 from curate.core.sampling import language_summary, thresholds
@@ -63,7 +63,11 @@ def _count(spark, input: str, output: str, options: CountOptions, live: TaskProg
     matched = read_stage_input(spark, input, ["lang", "matched_entry_ids"])
     matched = matched.select(F.coalesce("lang", F.lit(lang)).alias("lang"), "matched_entry_ids")
 
+    fault = faults.fault_for("count")   # None but in tests (curate.faults)
+
     def count_task(batches):
+        if fault is not None:
+            batches = fault.wrap(batches, *task_files.task_attempt())
         texts, vectors = partition_entry_counts(batches, n_entries, lang)
         live.add(rows=sum(texts.values()))   # each matched text counted, none dropped
         langs = sorted(vectors)

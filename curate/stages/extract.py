@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pyarrow as pa
 
-from curate import schemas
+from curate import faults, schemas
 from curate.core.extract.records import FileReport
 from curate.core.extract.stream import pair_batches
 from curate.errors import CountsDisagree, RunFailed
@@ -54,7 +54,7 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
                        recipe_id=io.recipe("extract", plan)) as (tmp, finish):
         files = TaskFiles(tmp, schemas.PAIRS, None, task_files.codec(spark),
                           dictionary_columns=_DICTIONARY_COLUMNS)
-        earlier = _earlier_groups(tmp, plan, size, len(ordered))
+        earlier, cleaned = _earlier_groups(tmp, plan, size, len(ordered))
         rows, resumed = [], 0
         # The line counts the files this run reads: a resumed run's ETA is that of the rest.
         todo = [path for k, path in enumerate(ordered) if k - k % size not in earlier]
@@ -83,6 +83,8 @@ def run_extract(spark, paths: list[str], output: str, options: ExtractOptions, *
         report = extract_report(output, results, len(paths), on_disk)
         report.details.update(max_failed_fraction=options.max_failed_fraction,
                               files_resumed=resumed, commit_every=size)
+        if cleaned:   # (staged_output adds what it removed itself)
+            report.details["cleaned_up"] = cleaned
         finish(report)
     _check_failed_fraction(report, options.max_failed_fraction)
     return report
@@ -115,11 +117,12 @@ def _plan_id(ordered: list[str], options: ExtractOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _earlier_groups(tmp: str, plan: str, size: int, n_files: int) -> dict[int, TaskResults]:
+def _earlier_groups(tmp: str, plan: str, size: int, n_files: int
+                    ) -> tuple[dict[int, TaskResults], list[str]]:
     """The groups an earlier run of the same plan committed, by their first file's place,
     that are groups of this run too (the same files: another --commit-every cuts others);
     anything else in `tmp` (another plan's or group size's work, or files of a group that
-    died before its record was written) is removed."""
+    died before its record was written) is removed, and returned."""
     groups, keep = {}, set()
     for name in io.list_dir(io.join(tmp, GROUPS_DIR)):
         start = int(name.split(".")[0])
@@ -133,13 +136,13 @@ def _earlier_groups(tmp: str, plan: str, size: int, n_files: int) -> dict[int, T
             groups[start] = results
             keep.update(file.rsplit("/", 1)[-1] for _, files in results.files()
                         for file, _ in files)
-    for name in io.list_dir(tmp):
-        if name not in keep and name != schemas.SIDE_DIR:
-            io.remove_tree(io.join(tmp, name))
-    for name in io.list_dir(io.join(tmp, GROUPS_DIR)):
-        if int(name.split(".")[0]) not in groups:
-            io.remove_tree(io.join(tmp, GROUPS_DIR, name))
-    return groups
+    removed = [io.join(tmp, name) for name in io.list_dir(tmp)
+               if name not in keep and name != schemas.SIDE_DIR]
+    removed += [io.join(tmp, GROUPS_DIR, name) for name in io.list_dir(io.join(tmp, GROUPS_DIR))
+                if int(name.split(".")[0]) not in groups]
+    for uri in removed:
+        io.remove_tree(uri)
+    return groups, removed
 
 
 def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFiles,
@@ -158,6 +161,7 @@ def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFile
     # Python worker: a list held by the task's function would be pickled into it (14 MB for
     # a crawl's 100,000 names) and unpickled again by every task.
     paths_broadcast = spark.sparkContext.broadcast(ordered[start:end])
+    fault = faults.fault_for("extract")   # None but in tests (curate.faults)
 
     def read_file(batches):
         use_s3_access(access)
@@ -166,8 +170,11 @@ def _read_files(spark, ordered: list[str], start: int, end: int, files: TaskFile
             for index in batch.column("id").to_pylist():   # the file's place in the order
                 report = FileReport()
                 path = names[index - start]
-                written = files.write(pair_batches(path, report, batch_rows, page),
-                                      index, task_files.task_attempt()[1])
+                attempt = task_files.task_attempt()[1]
+                pairs = pair_batches(path, report, batch_rows, page)
+                if fault is not None:
+                    pairs = fault.wrap(pairs, index, attempt)
+                written = files.write(pairs, index, attempt)
                 live.add(rows=sum(n for _, n in written), files=1,
                          nbytes=input_size(path) or 0)
                 yield task_files.task_result(

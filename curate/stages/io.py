@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from curate.errors import CountsDisagree, UserError
+from curate import faults
+from curate.errors import CountsDisagree, RunFailed, UserError
 from curate.stages import stores
 from curate.schemas import (ENTRY_COUNTS_DIR, ERRORS_DIR, INPUTS_FILE,  # noqa: F401 (re-exported)
                             REPORT_FILE, SIDE_DIR, SUMMARY_FILE, WRITING_FILE)
@@ -142,6 +143,119 @@ def write_bytes(uri: str, data: bytes) -> None:
 def copy_file(source: str, target: str) -> None:
     fs, source_path = _filesystem(source)
     fs.copy_file(source_path, _filesystem(target)[1])
+
+
+def create_exclusive(uri: str, data: bytes) -> bool:
+    """Write `data` to `uri` only if nothing is there, atomically: False when something
+    is. Local disks: a hard link of a complete file (so a reader never sees it half
+    written); S3: a conditional put (If-None-Match: *). Other stores (HDFS, GCS, Azure)
+    get a look, then a write: not atomic, two runs starting in the same instant can both
+    pass (stated in docs/operating.md)."""
+    import os
+    if stores.is_local(uri):
+        path = _filesystem(uri)[1]
+        make_dirs(parent_and_name(uri)[0])
+        temporary = f"{path}.new-{uuid.uuid4().hex[:12]}"
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        try:
+            os.link(temporary, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(temporary)
+    if on_s3(uri):
+        return _put_if_absent(uri, data)
+    if exists(uri):
+        return False
+    write_bytes(uri, data)
+    return True
+
+
+def _put_if_absent(uri: str, data: bytes) -> bool:
+    from botocore.exceptions import ClientError
+
+    from curate.sources.s3 import client_for_s3, split_s3
+    bucket, key = split_s3("s3://" + uri.split("://", 1)[1])
+    try:
+        client_for_s3().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        return True
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("PreconditionFailed",
+                                                           "ConditionalRequestConflict"):
+            return False
+        raise
+
+
+def retire(uri: str) -> bool:
+    """Take a file out of the way (a stale lock) so that only one of several processes
+    doing the same succeeds (a local rename; elsewhere a delete): False when it was gone."""
+    if stores.is_local(uri):
+        import os
+        path = _filesystem(uri)[1]
+        aside = f"{path}.stale-{uuid.uuid4().hex[:12]}"
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        os.unlink(aside)
+        return True
+    if not exists(uri):
+        return False
+    remove_key(uri)
+    return True
+
+
+def remove_key(uri: str) -> None:
+    """Remove one file this code made. On S3 by a plain delete: pyarrow's leaves a marker
+    object for the "directory" it emptied (a stray key beside the outputs)."""
+    if not on_s3(uri):
+        remove_tree(uri)
+        return
+    from curate.sources.s3 import client_for_s3, split_s3
+    bucket, key = split_s3("s3://" + uri.split("://", 1)[1])
+    client_for_s3().delete_object(Bucket=bucket, Key=key)
+
+
+def process_start(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (a process id reused by
+    another process has another); None when there is no such process; "" for one that
+    exists where /proc cannot tell."""
+    import os
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return ""
+
+
+def check_writable(output: str) -> None:
+    """Before any work: a user error unless a file can be made where the stage will write
+    (the output's parent, or the nearest folder above it that exists). Local disks only:
+    a probe on an object store would cost requests and prove little (permissions there
+    are per key)."""
+    import os
+    if not stores.is_local(output):
+        return
+    folder = _filesystem(parent_and_name(output)[0])[1]
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    probe = os.path.join(folder, f".curate-write-probe-{uuid.uuid4().hex[:12]}")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except OSError as error:
+        raise UserError(f"-o {output}: cannot write in {folder} ({error.strerror}); choose "
+                        "a place this user can write") from None
 
 
 def read_json(uri: str):
@@ -356,6 +470,7 @@ def check_output(output: str, stage: str, inputs=(), overwrite: bool = False) ->
             what = ("is" if real_target == path else "is inside"
                     if _within(real_target, path) else "holds")
             raise UserError(f"-o {output} {what} the input {name}; write the output elsewhere")
+    check_writable(output)   # a read-only place fails now, not after the stage ran
     kind = fs.get_file_info(target).type
     if kind == pafs.FileType.NotFound or overwrite:
         return
@@ -443,18 +558,30 @@ def staged_output(out: str, stage: str, inputs=(), resumable: bool = False,
 
     The body returns its report by calling the yielded `finish(report)`. The report gets a
     new id and the ids of the stage outputs in `inputs` (as they are now), so a later
-    reader can tell whether the chain of outputs is one run.
+    reader can tell whether the chain of outputs is one run. What this run removed of an
+    interrupted run's temporaries is the report's `details["cleaned_up"]` (with what the
+    stage itself removed, which it puts there first).
+
+    The whole time, this process holds `out`'s lock (stages.locks): a second run into
+    the same output refuses instead of deleting this one's temporaries.
     """
+    from curate.stages.locks import output_lock
+
+    with output_lock(out):
+        yield from _staged(out, stage, inputs, resumable, recipe_id)
+
+
+def _staged(out: str, stage: str, inputs, resumable: bool, recipe_id: str):
     made_from = _made_from(inputs)
     target = stores.absolute(out)
     if stores.renames_atomically(out):
         parent, name = parent_and_name(out)
         make_dirs(parent)
-        _remove_stale_temporaries(parent, name)
+        cleaned = _remove_stale_temporaries(parent, name)
         where = join(parent, f"{name}.incomplete" if resumable
                      else f"{name}.incomplete-{uuid.uuid4().hex[:12]}")
     else:
-        where = _start_in_place(target, stage, keep_partial=resumable)
+        where, cleaned = _start_in_place(target, stage, keep_partial=resumable)
     started = time.monotonic()
     reports: list[StageReport] = []
     try:
@@ -465,38 +592,73 @@ def staged_output(out: str, stage: str, inputs=(), resumable: bool = False,
         report.seconds = round(time.monotonic() - started, 3)
         report.output = target
         report.id, report.made_from, report.recipe = uuid.uuid4().hex, made_from, recipe_id
+        cleaned = cleaned + report.details.pop("cleaned_up", [])
+        if cleaned:
+            report.details["cleaned_up"] = cleaned
         report.check()
+        faults.at_commit(stage)   # (nothing, but in tests: curate.faults)
         make_dirs(where)
         write_text(join(where, REPORT_FILE), report.to_json())   # last: now it is complete
         if where != target:
             _replace(where, target)
         else:
             remove_tree(join(target, WRITING_FILE))
-    except BaseException:
+    except BaseException as error:
         if where != target and not resumable:
             remove_tree(where)
+        if disk_full(error):
+            raise _disk_full_failure(stage, target, error) from None
         raise
 
 
-def _start_in_place(target: str, stage: str, keep_partial: bool = False) -> str:
+def disk_full(error: BaseException) -> bool:
+    """Whether `error` is a full disk or an exhausted quota, raised here or in a task (a
+    Spark error carries the task's Python or Java error as text)."""
+    import errno
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(error) if type(error).__module__.split(".")[0] in ("pyspark", "py4j") else ""
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def _disk_full_failure(stage: str, target: str, error: BaseException) -> RunFailed:
+    """One line naming the output (and the file, where the error names one); the trace
+    goes to the log."""
+    import re
+    import traceback
+    log = log_path()
+    append_log(log, "".join(traceback.format_exception(error)))
+    named = re.search(r"No space left on device: '([^']+)'", str(error))
+    where = f" ({named.group(1)})" if named else ""
+    return RunFailed(f"{stage}: no space left on the device that holds {target}{where}; "
+                     f"nothing was replaced (the trace: {log})")
+
+
+def _start_in_place(target: str, stage: str, keep_partial: bool = False
+                    ) -> tuple[str, list[str]]:
     """Where no directory can be renamed into place (an object store), the stage writes in
     the output itself: first a marker naming the stage (the output is incomplete from now
     on, and recognised as this stage's own by a re-run), then the earlier report is
     deleted, then everything else in it (check_output has made sure it is this stage's
     own, or empty). The report is written last (staged_output). `keep_partial`: an
-    output this stage left incomplete is kept as it is, for the stage to go on from."""
-    if keep_partial and _writing_stage(target) == stage and not exists(join(target,
-                                                                          REPORT_FILE)):
-        return target
+    output this stage left incomplete is kept as it is, for the stage to go on from.
+    Returns the output and, when an interrupted run had left it incomplete, what of
+    that run's was removed."""
+    interrupted = _writing_stage(target) == stage and not exists(join(target, REPORT_FILE))
+    if keep_partial and interrupted:
+        return target, []
     write_json(join(target, WRITING_FILE), {"stage": stage, "started": time.time()})
     remove_tree(join(target, REPORT_FILE))
+    removed = []
     for name in list_dir(target):
         if name != SIDE_DIR:
+            removed.append(join(target, name))
             remove_tree(join(target, name))
     for name in list_dir(join(target, SIDE_DIR)):
         if join(SIDE_DIR, name) != WRITING_FILE:
+            removed.append(join(target, SIDE_DIR, name))
             remove_tree(join(target, SIDE_DIR, name))
-    return target
+    return target, removed if interrupted else []
 
 
 def probe_location(output: str, token: str) -> str:
@@ -521,10 +683,16 @@ def _replace(temporary: str, target: str) -> None:
         move(temporary, target)
 
 
-def _remove_stale_temporaries(parent: str, name: str) -> None:
+def _remove_stale_temporaries(parent: str, name: str) -> list[str]:
+    """Remove what interrupted runs of this output left beside it (only names this code
+    makes); return them. Runs under the output's lock, so none is another run's live
+    work."""
+    removed = []
     for entry in list_dir(parent):
         if entry.startswith((f"{name}.incomplete-", f"{name}.replaced-")):
             remove_tree(join(parent, entry))
+            removed.append(join(parent, entry))
+    return removed
 
 
 # ------------------------------------------------------------- Spark's side of it

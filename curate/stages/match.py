@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from curate import schemas
+from curate import faults, schemas
 from curate.core.matching import match_batches
 from curate.core.metadata import MetadataSet
 from curate.errors import CountsDisagree
@@ -42,11 +42,14 @@ def run_match(spark, input: str, output: str, options: MatchOptions, *,
                            recipe_id=match_recipe(options)) as (tmp, finish), \
                 progress(spark, "match", quiet=quiet) as live:
             files = TaskFiles(tmp, schemas.MATCHED, None, task_files.codec(spark))
+            fault = faults.fault_for("match")   # None but in tests (curate.faults)
 
             def match_partition(batches):
                 counters: Counter = Counter()
-                written = files.write(match_batches(batches, metadata.on_worker(), plan,
-                                                    counters), *task_files.task_attempt())
+                matched = match_batches(batches, metadata.on_worker(), plan, counters)
+                if fault is not None:
+                    matched = fault.wrap(matched, *task_files.task_attempt())
+                written = files.write(matched, *task_files.task_attempt())
                 live.add(rows=sum(n for _, n in written))
                 yield task_files.task_result(MATCH_RESULT, written, counters)
 

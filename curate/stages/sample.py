@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from curate import schemas
+from curate import faults, schemas
 from curate.core.pick import TextPicker, ranges_are_disjoint
 from curate.core.sampling import (LANG_CODE, ROW_KEY, expected_kept, keep_probabilities,
                                   sample_keyed_batches, t_for_size, thresholds)
@@ -166,11 +166,15 @@ def _sample_task(files: TaskFiles, p_broadcast, languages: list[str], pick: bool
     images whole), then the keep rule (sample_keyed_batches); the kept rows written by
     `files` and added to the progress line. Counters: rows read, candidates (the rows
     the keep rule ran on)."""
+    fault = faults.fault_for("sample")   # None but in tests (curate.faults)
+
     def task(batches):
         stats: dict = {}
         picker = TextPicker() if pick else None
         candidates = picker.pick(batches) if picker else batches
         kept = sample_keyed_batches(candidates, p_broadcast.value, languages, stats)
+        if fault is not None:
+            kept = fault.wrap(kept, *task_files.task_attempt())
         written = files.write(kept, *task_files.task_attempt())
         live.add(rows=sum(n for _, n in written))
         counters = {"candidates": stats.get("rows", 0),

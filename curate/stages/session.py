@@ -297,6 +297,24 @@ def _interrupt_raises() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    _server_errors_to_log()
+
+
+def _server_errors_to_log() -> None:
+    """PySpark's accumulator server prints a traceback on stderr for each connection that
+    breaks (socketserver's default), as when the JVM dies: the terminal gets curate's one
+    line, the log the traceback (the CLI sends logging there)."""
+    import logging
+
+    from pyspark import accumulators
+
+    def handle_error(self, request, client_address):
+        logging.getLogger("pyspark.accumulators").warning(
+            "a connection from the JVM (%s) broke", client_address, exc_info=True)
+
+    for name in ("AccumulatorTCPServer", "AccumulatorUnixServer"):   # (pyspark 4.1's)
+        if hasattr(accumulators, name):
+            getattr(accumulators, name).handle_error = handle_error
 
 
 def s3_endpoint_settings(endpoint: str) -> dict[str, str]:

@@ -21,6 +21,8 @@ whatever the stage adds. The driver collects them: no accumulator, no second pas
 """
 from __future__ import annotations
 
+import errno
+import os
 from collections import Counter
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -159,7 +161,13 @@ class TaskFiles:
         written: list[tuple[str, int]] = []
         for part in _files(_cast(batches, self.schema), self.max_rows_per_file):
             name = f"{folder}/{self.prefix}-{partition:05d}-{len(written):04d}.parquet"
-            written.append((name, self._write_file(io.join(root, name), part)))
+            uri = io.join(root, name)
+            try:
+                written.append((name, self._write_file(uri, part)))
+            except OSError as error:   # a full disk's error names the file (pyarrow's not)
+                if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise OSError(error.errno, os.strerror(error.errno), uri) from error
+                raise
         return written
 
     def _write_file(self, uri: str, batches: Iterator[pa.RecordBatch]) -> int:
@@ -284,14 +292,12 @@ def check_shared_output(spark, output: str) -> None:
         return name, host
 
     context.setJobDescription(f"curate: can the driver see what the executors write to {output}")
-    try:
+    try:   # the markers go whatever happens (a full disk fails the job half way)
         marks = context.parallelize(range(tasks), tasks).map(mark).collect()
-    finally:
-        context.setLocalProperty("spark.job.description", None)
-    try:
         seen = set(io.list_dir(where))
         unseen = sorted({host for name, host in marks if name not in seen})
     finally:
+        context.setLocalProperty("spark.job.description", None)
         io.remove_tree(where)
     if unseen:
         raise UserError(f"-o {output}: what the executors on {', '.join(unseen[:3])} write "

@@ -124,12 +124,13 @@ def test_earlier_groups_are_kept_only_when_they_are_this_runs_groups(tmp_path):
                           {"plan": "p", "end": start + 1, "results": [row]})
 
     committed()
-    kept = extract._earlier_groups(str(tmp_path), "p", 1, 8)
-    assert sorted(kept) == [0, 1, 2] and kept[1].rows[0].path == "f1"
-    assert extract._earlier_groups(str(tmp_path), "other plan", 1, 8) == {}
+    kept, removed = extract._earlier_groups(str(tmp_path), "p", 1, 8)
+    assert sorted(kept) == [0, 1, 2] and kept[1].rows[0].path == "f1" and removed == []
+    kept, removed = extract._earlier_groups(str(tmp_path), "other plan", 1, 8)
+    assert kept == {} and len(removed) == 6   # three files and their three records
     assert sorted(p.name for p in tmp_path.glob("*.parquet")) == []
     committed()
-    assert extract._earlier_groups(str(tmp_path), "p", 4, 8) == {}
+    assert extract._earlier_groups(str(tmp_path), "p", 4, 8)[0] == {}
     assert list(tmp_path.glob("*.parquet")) == []
     assert list((tmp_path / extract.GROUPS_DIR).iterdir()) == []
 

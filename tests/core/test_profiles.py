@@ -342,32 +342,27 @@ spark.sql.shuffle.partitions 200
 """
 
 
+def found_all(problems: list[str], *fragments: str) -> bool:
+    """Whether every fragment is in one of the problems."""
+    return all(any(fragment in p for p in problems) for fragment in fragments)
+
+
 def test_the_checks_find_a_broken_profile(tmp_path):
     path = tmp_path / "spark-broken.properties"
     path.write_text(BROKEN, "utf-8")
-    form = form_problems(path)
-    assert any("spark.executor.cores has no comment" in p for p in form)
-    assert any("fs.s3a.committer.name has no comment" in p for p in form)
-    assert any("executor.memory is not a Spark key" in p for p in form)
+    assert found_all(form_problems(path), "spark.executor.cores has no comment",
+                     "fs.s3a.committer.name has no comment", "executor.memory is not a Spark key")
     keys = key_problems(path)
-    assert any("spark.speculation.minTaskRunTime" in p for p in keys)
-    assert any("fs.s3a.comitter.name" in p for p in keys)
+    assert found_all(keys, "spark.speculation.minTaskRunTime", "fs.s3a.comitter.name")
     assert not any("minTaskRuntime " in p or "committer.name" in p for p in keys)
-    found = package_problems(path)
-    assert any("hadoop-aws 3.3.4" in p for p in found)
-    assert any("Scala 2.12" in p for p in found)
-    assert any(":3.5.0 is not Spark" in p for p in found)
-    assert any("without spark.jars.excludes" in p for p in found)
-    assert any("WebIdentityTokenFileCredentialsProvider throws" in p for p in found)
-    local = local_problems(path)
-    assert any("compression.codec is 'snappy'" in p for p in local)
-    assert any("outputTimestampType is 'INT96'" in p for p in local)
-    assert any("showConsoleProgress is None" in p for p in local)
-    memory = memory_problems(path, "kubernetes")
-    assert any("RLIMIT_AS" in p for p in memory)
-    assert any("memoryOverhead is 1024 MiB" in p for p in memory)
-    assert any("shuffle.partitions 200" in p for p in memory)
-    assert any("speculation is off" in p for p in memory)
+    assert found_all(package_problems(path), "hadoop-aws 3.3.4", "Scala 2.12",
+                     ":3.5.0 is not Spark", "without spark.jars.excludes",
+                     "WebIdentityTokenFileCredentialsProvider throws")
+    assert found_all(local_problems(path), "compression.codec is 'snappy'",
+                     "outputTimestampType is 'INT96'", "showConsoleProgress is None")
+    assert found_all(memory_problems(path, "kubernetes"), "RLIMIT_AS",
+                     "memoryOverhead is 1024 MiB", "shuffle.partitions 200",
+                     "speculation is off")
 
 
 def test_the_parser_reads_every_properties_form(tmp_path):

@@ -149,7 +149,8 @@ def test_a_worker_lost_during_a_stage_costs_no_row(cluster, archive, local, tmp_
     same_rows(tmp_path / name, local / name)
 
 
-def test_run_on_the_cluster_with_s3(cluster, archive, local, moto_s3, tmp_path):
+def test_run_on_the_cluster_with_s3(cluster, archive, local, moto_s3, tmp_path,
+                                    monkeypatch):
     """Inputs and every stage output on the loopback S3 store, from the cluster: S3A for
     Spark, pyarrow and boto3 for curate in the driver and in the executors (whose own
     environment has no AWS credentials: the driver's travel with the tasks)."""
@@ -160,32 +161,16 @@ def test_run_on_the_cluster_with_s3(cluster, archive, local, moto_s3, tmp_path):
 
     put_files(moto_s3.url, BUCKET, {f"cluster-in/{Path(p).name}": Path(p)
                                     for p in bundled_sample()})
-    env_keys = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
-    saved = {k: os.environ.get(k) for k in env_keys}
-    os.environ.update(env_keys)   # the submitting side's credentials, as an operator's
-    try:
-        submit(cluster, archive, "run", f"s3://{BUCKET}/cluster-in/", "-o",
-               f"s3a://{BUCKET}/cluster-work", "--s3-endpoint-url", moto_s3.url,
-               log=tmp_path / "s3.log", spark_args=("--packages", hadoop_aws()))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1",
+                       "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)   # the submitting side's credentials, as an operator's
+    submit(cluster, archive, "run", f"s3://{BUCKET}/cluster-in/", "-o",
+           f"s3a://{BUCKET}/cluster-work", "--s3-endpoint-url", moto_s3.url,
+           log=tmp_path / "s3.log", spark_args=("--packages", hadoop_aws()))
     assert comparable(read_rows(moto_s3.url, "cluster-work/curated/")) == comparable(
         pd.read_parquet(local / "curated"))
     assert f"cluster-work/curated/{REPORT_FILE}" in keys(moto_s3.url, "cluster-work/")
     # curate verify reads the work directory from this process, as an operator would
-    verify_env = {**env_keys, "CURATE_S3_ENDPOINT_URL": moto_s3.url}
-    saved = {k: os.environ.get(k) for k in verify_env}
-    os.environ.update(verify_env)
-    try:
-        assert_verified(f"s3://{BUCKET}/cluster-work")
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    monkeypatch.setenv("CURATE_S3_ENDPOINT_URL", moto_s3.url)
+    assert_verified(f"s3://{BUCKET}/cluster-work")

@@ -178,6 +178,7 @@ def test_in_place_commit_on_an_object_store(s3_store, tmp_path):
             if not k.endswith("/")] == ["stage.json", "part-new.parquet"]
     stage_io.require_stage_output(out)
     assert stage_io.read_report(out).rows_out == 2
+    assert stage_io.read_report(out).details["cleaned_up"] == [f"{out}/part-old.parquet"]
 
 
 def test_an_incomplete_input_is_refused_in_one_line(s3_store, spark, capsys):
