@@ -312,7 +312,8 @@ class BatchMatcher:
         if self._batchable:
             self._codes[_SEPARATOR_TOKEN] = chr(_SEPARATOR_SYMBOL)
             self._single[_SEPARATOR_TOKEN] = _SEPARATOR_ID
-        self._iter = automaton.iter
+        # no entry of two tokens or more: an empty trie, which pyahocorasick cannot walk
+        self._iter = automaton.iter if len(automaton) else None
 
     def _code(self, index: int) -> str:
         return "".join(chr(2 + p * _DIGITS + (index >> (7 * (self.width - 1 - p))) % _DIGITS)
@@ -347,7 +348,8 @@ class BatchMatcher:
         """(the symbols walked, [end symbol index, entry id] per match of an entry of two
         tokens or more): tokens coded, one walk, its outputs gathered by numpy in C."""
         codes = "".join(map(self._codes.get, tokens, repeat(self._unknown)))
-        flat = np.fromiter(chain.from_iterable(self._iter(codes)), np.int64)
+        flat = (np.fromiter(chain.from_iterable(self._iter(codes)), np.int64)
+                if self._iter is not None else np.empty(0, np.int64))
         symbols = np.frombuffer(codes.encode("utf-32-le"), "<u4")
         return symbols, flat.reshape(-1, 2)
 

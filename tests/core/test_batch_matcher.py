@@ -40,6 +40,15 @@ def test_an_entry_holding_the_separator_token_matches_text_by_text():
     assert matcher.match_many(texts).to_pylist() == expected(entries, texts)
 
 
+@pytest.mark.parametrize("entries", [["cat", "dog", "cat"], ["cat dog"], ["\x00"]])
+def test_lists_without_entries_of_two_tokens_or_without_one_token_ones(entries):
+    """No entry of two tokens or more leaves the automaton empty (pyahocorasick cannot walk
+    an empty trie); no one-token entry leaves only the walk."""
+    texts = EDGE_TEXTS + ["a cat and a dog", "cat dog cat"]
+    assert BatchMatcher(entries).match_many(texts).to_pylist() == expected(entries, texts)
+    assert [BatchMatcher(entries).match(t) for t in texts] == expected(entries, texts)
+
+
 def test_real_captions_against_the_shipped_list():
     entries = list(load_metadata_set(None).lists["en"].entries)
     with open(DATA / "captions" / "Validation_GCC-1.1.0-Validation.tsv",
