@@ -27,7 +27,8 @@ Lines, each timed in CPU seconds of this process (time.process_time), so rates a
                   " " + entry + " " (values (entry_id, key)), ids collected in a set;
 - (b) curate      what a match task runs: curate.core.matching.match_batches over the texts
                   as one DEDUP-schema Arrow batch (--assume-lang en, v1 keys; each distinct
-                  text matched once; the batch is built outside the timed region).
+                  text matched once, all of them in one BatchMatcher.match_many call; the
+                  batch is built outside the timed region).
 A pass is one run over a whole text list; a list shorter than 100,000 texts is timed over
 ceil(100,000 / len) passes, (a) and (b) alternating pass by pass, each pass a fresh call, so
 no pass sees repetition the list itself does not hold.
@@ -390,32 +391,28 @@ def best_cpu(repeat: int, fn, *args):
 
 def profile_core(texts: list[str], metadata, repeat: int) -> None:
     """Where (b)'s time per text goes on `texts`: each part timed alone over the whole list
-    (spacing, the automaton walk with its set of ids, sorting, and the rest of match_batches:
-    dedup, outcomes, Arrow, which is match_batches less Matcher.match over the texts), as
-    shares of one match_batches call; alone, the parts need not sum to it exactly. Uses the
-    matcher's internals: a bench."""
-    from operator import itemgetter
-
-    from curate.core.matching import MatchPlan, spacing as curate_spacing, worker_matcher
+    (spacing; the stage's v1 matching, the worker's BatchMatcher.match_many over the
+    texts; the rest of match_batches: dedup, outcomes, Arrow, which is match_batches less
+    match_many), as shares of one match_batches call; alone, the parts need not sum to it
+    exactly. For comparison, Matcher.match over the texts one by one (the v2 path)."""
+    from curate.core.matching import (Matcher, MatchPlan, spacing as curate_spacing,
+                                      worker_matcher)
 
     repeat = max(repeat, 5)   # short parts: noise on a shared machine needs more tries
     plan = MatchPlan(frozenset({"en"}), "en", "v1")
     batch = dedup_batch(texts)
     matcher = worker_matcher(metadata, "en", "v1")
-    walk = matcher._iter
-    value = itemgetter(1)
     total, _ = best_cpu(repeat, stage_core_pass, batch, metadata, plan)
-    matching, _ = best_cpu(repeat, lambda: list(map(matcher.match, texts)))
+    matching, _ = best_cpu(repeat, matcher.match_many, texts)
+    per_text = Matcher(metadata.lists["en"].entries, "v1")
     parts = {}
-    parts["spacing"], spaced = best_cpu(repeat, lambda: list(map(curate_spacing, texts)))
-    # the walk and the set in one: Matcher.match streams the outputs into the set
-    parts["automaton walk, outputs into a set"], found = best_cpu(
-        repeat, lambda: [set(map(value, walk(text))) for text in spaced])
-    parts["sorted id lists"], _ = best_cpu(repeat, lambda: list(map(sorted, found)))
+    parts["spacing"], _ = best_cpu(repeat, lambda: list(map(curate_spacing, texts)))
+    parts["BatchMatcher.match_many (spacing included)"] = matching
     parts["rest of match_batches (dedup, outcomes, Arrow)"] = total - matching
+    parts["info: Matcher.match text by text instead"], _ = best_cpu(
+        repeat, lambda: list(map(per_text.match, texts)))
     print(f"\nprofile of (b) on {len(texts):,} texts, CPU s, each part alone, best of {repeat}: "
-          f"match_batches {total * 1e3:.1f} ms ({total / len(texts) * 1e6:.2f} us/text), "
-          f"{sum(map(len, found)) / len(texts):.2f} ids per text")
+          f"match_batches {total * 1e3:.1f} ms ({total / len(texts) * 1e6:.2f} us/text)")
     for name, seconds in parts.items():
         print(f"  {name:48s} {seconds * 1e3:7.1f} ms {seconds / len(texts) * 1e6:6.2f} us/text "
               f"{seconds / total:6.1%}")
@@ -782,8 +779,8 @@ def main() -> None:
     print(f"  distinct captions (after dedup, the common case), best of {args.repeat}: "
           f"(b)/(a) {cap['ratio']:.2f}x; rows/s per core (a) {cap['a']:,.0f}, (b) {cap['b']:,.0f}")
     batch = compare_batch(caption_texts, entries, max(args.repeat, 5))
-    print(f"  (b') BatchMatcher.match_many on the distinct captions (not in the stage yet), best "
-          f"of {max(args.repeat, 5)}: (b')/(a) {batch['ratio']:.2f}x; rows/s per core "
+    print(f"  (b') BatchMatcher.match_many alone (the stage's v1 matcher) on the distinct "
+          f"captions, best of {max(args.repeat, 5)}: (b')/(a) {batch['ratio']:.2f}x; rows/s per core "
           f"(a) {batch['a']:,.0f}, (b') {batch['b']:,.0f}; identical ids (asserted)")
     if args.profile:
         profile_core(caption_texts, metadata, args.repeat)

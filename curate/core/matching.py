@@ -5,8 +5,10 @@
 of a language written without spaces, or punctuation). `match_batches` is the stage's
 core: each text gets its language (identified, or assumed), the distinct texts of a
 batch are matched once each with their language's matcher, and the rows without a match
-leave, counted by language and reason. On Spark, `worker_matcher` builds a language's
-matcher once per Python worker, on first use, and reuses it across batches and tasks.
+leave, counted by language and reason. v1 keys are matched by `BatchMatcher`, all the
+distinct texts of a language in one call (`match_many`); v2 keys text by text. On Spark,
+`worker_matcher` builds a language's matcher once per Python worker, on first use, and
+reuses it across batches and tasks.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from typing import Iterable, Iterator, Sequence
 import ahocorasick
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate import schemas
 from curate.core.metadata import MetadataSet
@@ -144,6 +147,9 @@ class Matcher:
                 found.update(self._duplicates[entry_id])
         return sorted(found)
 
+    def match_many(self, texts: Sequence[str]) -> pa.ListArray:
+        """`match` of each text, as one list<int32> array (BatchMatcher's interface)."""
+        return _list_array(*_flat(list(map(self.match, texts))))
 
 
 _VALUE = itemgetter(1)   # of automaton.iter's (end index, value)
@@ -223,50 +229,69 @@ def match_batches(batches: Iterator[pa.RecordBatch], metadata: MetadataSet, plan
         langs, codes = text_languages(texts, plan, available)
         ids, outcomes = _match_distinct(texts, langs, codes, metadata, plan)
         counters.update(outcomes[slot] for slot in slots)
-        keep = pa.array([bool(ids[slot]) for slot in slots], pa.bool_())
+        rows = pa.array(slots, pa.int32())
+        row_ids = ids.take(rows)
+        keep = pc.greater(pc.list_value_length(row_ids), 0)
         columns = [batch.column(name) for name in schemas.DEDUP.names]
-        columns[schemas.DEDUP.names.index("lang")] = pa.array([langs[s] for s in slots],
-                                                              pa.string())
-        columns.append(pa.array([ids[slot] for slot in slots],
-                                schemas.MATCHED.field("matched_entry_ids").type))
+        columns[schemas.DEDUP.names.index("lang")] = pa.array(langs, pa.string()).take(rows)
+        columns.append(row_ids)
         matched = pa.RecordBatch.from_arrays(columns, schema=schemas.MATCHED).filter(keep)
         if matched.num_rows:
             yield matched
 
 
 def _match_distinct(texts: list[str], langs: list[str], codes: list[str],
-                    metadata: MetadataSet, plan: MatchPlan) -> tuple[list, list[str]]:
-    """(matched ids, counter key) of each distinct text, with its language's matcher."""
-    ids: list[list[int]] = [[]] * len(texts)
+                    metadata: MetadataSet, plan: MatchPlan) -> tuple[pa.ListArray, list[str]]:
+    """(matched ids of each distinct text as one list<int32> array, counter key of each),
+    all the texts of a language matched in one `match_many` call of its matcher."""
     outcomes = [""] * len(texts)
-    for lang in set(langs):
-        rows = [i for i, row_lang in enumerate(langs) if row_lang == lang]
-        if not plan.selects(lang):
+    by_lang: dict[str, list[int]] = {}
+    for i, lang in enumerate(langs):
+        by_lang.setdefault(lang, []).append(i)
+    pieces = []
+    order = np.empty(len(texts), np.int64)   # each text's position in the pieces joined
+    done = 0
+    for lang, rows in by_lang.items():
+        if plan.selects(lang):
+            found = worker_matcher(metadata, lang, plan.key_version).match_many(
+                [texts[i] for i in rows])
+            hits = np.diff(found.offsets.to_numpy()) > 0
+            for i, hit in zip(rows, hits.tolist()):
+                outcomes[i] = f"matched:{lang}" if hit else f"no_match:{lang}"
+        else:
+            found = _list_array(np.zeros(len(rows) + 1, np.int32), np.zeros(0, np.int32))
             for i in rows:
                 outcomes[i] = (f"no_metadata:{codes[i]}" if lang == OTHER
                                else f"language_not_selected:{lang}")
-            continue
-        matcher = worker_matcher(metadata, lang, plan.key_version)
-        for i, found in zip(rows, map(matcher.match, [texts[i] for i in rows])):
-            ids[i] = found
-            outcomes[i] = f"matched:{lang}" if found else f"no_match:{lang}"
-    return ids, outcomes
+        pieces.append(found)
+        order[rows] = np.arange(done, done + len(rows))
+        done += len(rows)
+    if not pieces:
+        return _list_array(np.zeros(1, np.int32), np.zeros(0, np.int32)), outcomes
+    joined = pa.concat_arrays(pieces)
+    return joined.take(pa.array(order)), outcomes
 
 
-_WORKER_MATCHERS: dict[tuple[str, str, str], Matcher] = {}
+_WORKER_MATCHERS: dict[tuple[str, str, str], "Matcher | BatchMatcher"] = {}
 
 
-def worker_matcher(metadata: MetadataSet, lang: str, key_version: str) -> Matcher:
+def worker_matcher(metadata: MetadataSet, lang: str, key_version: str
+                   ) -> "Matcher | BatchMatcher":
     """This Python worker's matcher for one language of that metadata, built on first use
-    and kept (an automaton of 500k keys takes seconds to build)."""
+    and kept (an automaton of 500k keys takes seconds to build): a BatchMatcher for v1
+    keys (the same ids as Matcher's, a batch in one walk, and smaller), a Matcher for v2
+    and v2-reference (BatchMatcher only knows v1 keys). Both have `match` and
+    `match_many`."""
     key = (metadata.lists[lang].fingerprint, lang, key_version)
     matcher = _WORKER_MATCHERS.get(key)
     if matcher is None:
-        matcher = _WORKER_MATCHERS[key] = Matcher(metadata.lists[lang].entries, key_version)
+        entries = metadata.lists[lang].entries
+        matcher = _WORKER_MATCHERS[key] = (BatchMatcher(entries) if key_version == "v1"
+                                           else Matcher(entries, key_version))
     return matcher
 
 
-# --- v1 over a whole batch (not used by match_batches yet: see BatchMatcher) -------------
+# --- v1 over a whole batch (match_batches' matcher for v1 keys: see worker_matcher) ------
 
 _DIGITS = 128            # symbols per position of a token's code
 _UNKNOWN_SYMBOL = 0      # the code of a text token in no entry of two tokens or more
