@@ -3,6 +3,7 @@ stage, per core, in one run.
 
     .venv/bin/python bench/match.py                 # --spark-rows 1200000
     .venv/bin/python bench/match.py --skip-spark    # only the in-process part
+    .venv/bin/python bench/match.py --skip-spark --repeat 3 --profile   # best of 3, per part
 
 Metadata: a 500,000-entry English list built from the registry sources in ../shared/data
 (cached as --out/match/metadata.json, rebuilt when missing): every lemma of every WordNet 3.0
@@ -26,7 +27,8 @@ Lines, each timed in CPU seconds of this process (time.process_time), so rates a
                   " " + entry + " " (values (entry_id, key)), ids collected in a set;
 - (b) curate      what a match task runs: curate.core.matching.match_batches over the texts
                   as one DEDUP-schema Arrow batch (--assume-lang en, v1 keys; each distinct
-                  text matched once; the batch is built outside the timed region).
+                  text matched once, all of them in one BatchMatcher.match_many call; the
+                  batch is built outside the timed region).
 A pass is one run over a whole text list; a list shorter than 100,000 texts is timed over
 ceil(100,000 / len) passes, (a) and (b) alternating pass by pass, each pass a fresh call, so
 no pass sees repetition the list itself does not hold.
@@ -327,18 +329,24 @@ def stage_core_pass(batch, metadata, plan) -> list:
     return list(match_batches(iter([batch]), metadata, plan, Counter()))
 
 
-def compare(label: str, texts: list[str], entries: list[str], metadata) -> dict:
+def compare(label: str, texts: list[str], entries: list[str], metadata, repeat: int = 1
+            ) -> dict:
+    """(a) and (b) over `texts`; with repeat > 1 the whole timing runs that many times and
+    each side keeps its least CPU time (a shared machine only ever slows a run down)."""
     from curate.core.matching import MatchPlan
 
     plan = MatchPlan(frozenset({"en"}), "en", "v1")
     batch = dedup_batch(texts)
     passes = max(1, math.ceil(MIN_TIMED_TEXTS / len(texts)))
-    ref_cpu = ours_cpu = 0.0
-    for _ in range(passes):
-        seconds, ref = cpu(reference_pass, texts, entries)
-        ref_cpu += seconds
-        seconds, ours = cpu(stage_core_pass, batch, metadata, plan)
-        ours_cpu += seconds
+    ref_cpu = ours_cpu = math.inf
+    for _ in range(repeat):
+        ref_run = ours_run = 0.0
+        for _ in range(passes):
+            seconds, ref = cpu(reference_pass, texts, entries)
+            ref_run += seconds
+            seconds, ours = cpu(stage_core_pass, batch, metadata, plan)
+            ours_run += seconds
+        ref_cpu, ours_cpu = min(ref_cpu, ref_run), min(ours_cpu, ours_run)
     got = [(text, ids) for out in ours for text, ids in
            zip(out.column("text").to_pylist(), out.column("matched_entry_ids").to_pylist())]
     want = [(text, sorted(ids)) for text, ids in zip(texts, ref) if ids]
@@ -357,6 +365,57 @@ def print_compare(rows: list[dict]) -> None:
               f"{r['a']:11,.0f} {r['b']:11,.0f} {r['ratio']:7.2f}x  "
               f"{r['matched'] / r['texts']:6.1%}"
               f"  {r['matches'] / max(1, r['matched']):.2f}")
+
+
+def compare_batch(texts: list[str], entries: list[str], repeat: int) -> dict:
+    """(b') curate.core.matching.BatchMatcher.match_many (v1, the whole list in one walk)
+    beside (a), each side's best CPU time of `repeat` runs; the ids checked against (a)."""
+    from curate.core.matching import BatchMatcher
+
+    matcher = BatchMatcher(entries)
+    ref_cpu, ref = best_cpu(repeat, reference_pass, texts, entries)
+    ours_cpu, ours = best_cpu(repeat, matcher.match_many, texts)
+    assert ours.to_pylist() == [sorted(ids) for ids in ref], "(a) and (b') differ"
+    return {"ratio": ref_cpu / ours_cpu, "a": len(texts) / ref_cpu, "b": len(texts) / ours_cpu}
+
+
+def best_cpu(repeat: int, fn, *args):
+    """The least CPU seconds of `repeat` calls, and the last result."""
+    best = math.inf
+    for _ in range(repeat):
+        gc.collect()
+        seconds, result = cpu(fn, *args)
+        best = min(best, seconds)
+    return best, result
+
+
+def profile_core(texts: list[str], metadata, repeat: int) -> None:
+    """Where (b)'s time per text goes on `texts`: each part timed alone over the whole list
+    (spacing; the stage's v1 matching, the worker's BatchMatcher.match_many over the
+    texts; the rest of match_batches: dedup, outcomes, Arrow, which is match_batches less
+    match_many), as shares of one match_batches call; alone, the parts need not sum to it
+    exactly. For comparison, Matcher.match over the texts one by one (the v2 path)."""
+    from curate.core.matching import (Matcher, MatchPlan, spacing as curate_spacing,
+                                      worker_matcher)
+
+    repeat = max(repeat, 5)   # short parts: noise on a shared machine needs more tries
+    plan = MatchPlan(frozenset({"en"}), "en", "v1")
+    batch = dedup_batch(texts)
+    matcher = worker_matcher(metadata, "en", "v1")
+    total, _ = best_cpu(repeat, stage_core_pass, batch, metadata, plan)
+    matching, _ = best_cpu(repeat, matcher.match_many, texts)
+    per_text = Matcher(metadata.lists["en"].entries, "v1")
+    parts = {}
+    parts["spacing"], _ = best_cpu(repeat, lambda: list(map(curate_spacing, texts)))
+    parts["BatchMatcher.match_many (spacing included)"] = matching
+    parts["rest of match_batches (dedup, outcomes, Arrow)"] = total - matching
+    parts["info: Matcher.match text by text instead"], _ = best_cpu(
+        repeat, lambda: list(map(per_text.match, texts)))
+    print(f"\nprofile of (b) on {len(texts):,} texts, CPU s, each part alone, best of {repeat}: "
+          f"match_batches {total * 1e3:.1f} ms ({total / len(texts) * 1e6:.2f} us/text)")
+    for name, seconds in parts.items():
+        print(f"  {name:48s} {seconds * 1e3:7.1f} ms {seconds / len(texts) * 1e6:6.2f} us/text "
+              f"{seconds / total:6.1%}")
 
 
 # --- Spark -----------------------------------------------------------------------------------
@@ -652,6 +711,10 @@ def main() -> None:
     parser.add_argument("--spark-rows", type=int, default=1_200_000,
                         help="rows of each Spark input, at least (whole copies)")
     parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="time the in-process lines this many times, keep each side's best")
+    parser.add_argument("--profile", action="store_true",
+                        help="print where (b)'s time per text goes on the unique captions")
     args = parser.parse_args()
     out = args.out / "match"
 
@@ -705,13 +768,22 @@ def main() -> None:
                                        False)
     stage_core_pass(dedup_batch(["warm up"]), metadata, MatchPlan(frozenset({"en"}), "en", "v1"))
     gc.collect()
-    results = [compare("real image texts, as they occur", texts, entries, metadata),
-               compare("unique captions", caption_texts, entries, metadata)]
-    info_rows = [compare("  info: real files only", real, entries, metadata)]
+    results = [compare("real image texts, as they occur", texts, entries, metadata, args.repeat),
+               compare("unique captions", caption_texts, entries, metadata, args.repeat)]
+    info_rows = [compare("  info: real files only", real, entries, metadata, args.repeat)]
     if one_copy:
         info_rows.append(compare("  info: real files + one 181-page copy", real + one_copy,
-                                 entries, metadata))
+                                 entries, metadata, args.repeat))
     print_compare(results + info_rows)
+    cap = results[1]
+    print(f"  distinct captions (after dedup, the common case), best of {args.repeat}: "
+          f"(b)/(a) {cap['ratio']:.2f}x; rows/s per core (a) {cap['a']:,.0f}, (b) {cap['b']:,.0f}")
+    batch = compare_batch(caption_texts, entries, max(args.repeat, 5))
+    print(f"  (b') BatchMatcher.match_many alone (the stage's v1 matcher) on the distinct "
+          f"captions, best of {max(args.repeat, 5)}: (b')/(a) {batch['ratio']:.2f}x; rows/s per core "
+          f"(a) {batch['a']:,.0f}, (b') {batch['b']:,.0f}; identical ids (asserted)")
+    if args.profile:
+        profile_core(caption_texts, metadata, args.repeat)
     print("  (a) and (b): identical id sets on every text (asserted)")
     print(f"  a list shorter than {MIN_TIMED_TEXTS:,} texts is timed over `passes` passes, (a) "
           "and (b) alternating, each pass a fresh call over the list as it is (no replication "

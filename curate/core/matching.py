@@ -5,8 +5,10 @@
 of a language written without spaces, or punctuation). `match_batches` is the stage's
 core: each text gets its language (identified, or assumed), the distinct texts of a
 batch are matched once each with their language's matcher, and the rows without a match
-leave, counted by language and reason. On Spark, `worker_matcher` builds a language's
-matcher once per Python worker, on first use, and reuses it across batches and tasks.
+leave, counted by language and reason. v1 keys are matched by `BatchMatcher`, all the
+distinct texts of a language in one call (`match_many`); v2 keys text by text. On Spark,
+`worker_matcher` builds a language's matcher once per Python worker, on first use, and
+reuses it across batches and tasks.
 """
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ import string
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain, repeat
 from operator import itemgetter
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import ahocorasick
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate import schemas
 from curate.core.metadata import MetadataSet
@@ -127,7 +132,9 @@ class Matcher:
         if key_version not in KEY_VERSIONS:
             raise ValueError(f"key_version must be one of {KEY_VERSIONS}, not {key_version!r}")
         self.key_version = key_version
-        automaton, self._duplicates = _build_automaton(entries, key_version)
+        # keys made one at a time: no list of 500k keys beside the automaton while it builds
+        automaton, self._duplicates = _build_automaton(
+            entry_key(entry, key_version) for entry in entries)
         self._duplicated = frozenset(self._duplicates)
         self._iter = automaton.iter
 
@@ -140,28 +147,41 @@ class Matcher:
                 found.update(self._duplicates[entry_id])
         return sorted(found)
 
+    def match_many(self, texts: Sequence[str]) -> pa.ListArray:
+        """`match` of each text, as one list<int32> array (BatchMatcher's interface)."""
+        return _list_array(*_flat(list(map(self.match, texts))))
 
 
 _VALUE = itemgetter(1)   # of automaton.iter's (end index, value)
 
 
-def _build_automaton(entries: Sequence[str], key_version: str
+def _build_automaton(keys: Iterable[str | None], in_key_order: bool = False
                      ) -> tuple[ahocorasick.Automaton, dict[int, tuple[int, ...]]]:
-    """The automaton over the distinct keys, each valued with its first entry's id, and
-    {first id: the other ids} of keys that several (duplicate) entries share: ids are
-    positions, so each duplicate keeps its own."""
+    """The automaton over the distinct keys (one per entry, in entry order; None: the
+    entry is left out), each valued with its first entry's id, and {first id: the other
+    ids} of keys that several (duplicate) entries share: ids are positions, so each
+    duplicate keeps its own.
+    in_key_order: add the keys sorted (a node's children are scanned in the order they
+    were added, so smaller symbols are found sooner); the matches do not change."""
     automaton = ahocorasick.Automaton()
+    first, duplicates = _first_ids((i, key) for i, key in enumerate(keys) if key is not None)
+    for key in sorted(first) if in_key_order else first:
+        automaton.add_word(key, first[key])
+    automaton.make_automaton()
+    return automaton, duplicates
+
+
+def _first_ids(keyed: Iterable[tuple[int, str]]
+               ) -> tuple[dict[str, int], dict[int, tuple[int, ...]]]:
+    """{key: its first entry's id}, {first id: the ids of the other entries of its key}."""
     first: dict[str, int] = {}
     duplicates: dict[int, list[int]] = {}
-    for entry_id, entry in enumerate(entries):
-        key = entry_key(entry, key_version)
+    for entry_id, key in keyed:
         if key in first:
             duplicates.setdefault(first[key], []).append(entry_id)
         else:
             first[key] = entry_id
-            automaton.add_word(key, entry_id)
-    automaton.make_automaton()
-    return automaton, {k: tuple(v) for k, v in duplicates.items()}
+    return first, {k: tuple(v) for k, v in duplicates.items()}
 
 
 @dataclass(frozen=True)
@@ -209,44 +229,188 @@ def match_batches(batches: Iterator[pa.RecordBatch], metadata: MetadataSet, plan
         langs, codes = text_languages(texts, plan, available)
         ids, outcomes = _match_distinct(texts, langs, codes, metadata, plan)
         counters.update(outcomes[slot] for slot in slots)
-        keep = pa.array([bool(ids[slot]) for slot in slots], pa.bool_())
+        rows = pa.array(slots, pa.int32())
+        row_ids = ids.take(rows)
+        keep = pc.greater(pc.list_value_length(row_ids), 0)
         columns = [batch.column(name) for name in schemas.DEDUP.names]
-        columns[schemas.DEDUP.names.index("lang")] = pa.array([langs[s] for s in slots],
-                                                              pa.string())
-        columns.append(pa.array([ids[slot] for slot in slots],
-                                schemas.MATCHED.field("matched_entry_ids").type))
+        columns[schemas.DEDUP.names.index("lang")] = pa.array(langs, pa.string()).take(rows)
+        columns.append(row_ids)
         matched = pa.RecordBatch.from_arrays(columns, schema=schemas.MATCHED).filter(keep)
         if matched.num_rows:
             yield matched
 
 
 def _match_distinct(texts: list[str], langs: list[str], codes: list[str],
-                    metadata: MetadataSet, plan: MatchPlan) -> tuple[list, list[str]]:
-    """(matched ids, counter key) of each distinct text, with its language's matcher."""
-    ids: list[list[int]] = [[]] * len(texts)
+                    metadata: MetadataSet, plan: MatchPlan) -> tuple[pa.ListArray, list[str]]:
+    """(matched ids of each distinct text as one list<int32> array, counter key of each),
+    all the texts of a language matched in one `match_many` call of its matcher."""
     outcomes = [""] * len(texts)
-    for lang in set(langs):
-        rows = [i for i, row_lang in enumerate(langs) if row_lang == lang]
-        if not plan.selects(lang):
+    by_lang: dict[str, list[int]] = {}
+    for i, lang in enumerate(langs):
+        by_lang.setdefault(lang, []).append(i)
+    pieces = []
+    order = np.empty(len(texts), np.int64)   # each text's position in the pieces joined
+    done = 0
+    for lang, rows in by_lang.items():
+        if plan.selects(lang):
+            found = worker_matcher(metadata, lang, plan.key_version).match_many(
+                [texts[i] for i in rows])
+            hits = np.diff(found.offsets.to_numpy()) > 0
+            for i, hit in zip(rows, hits.tolist()):
+                outcomes[i] = f"matched:{lang}" if hit else f"no_match:{lang}"
+        else:
+            found = _list_array(np.zeros(len(rows) + 1, np.int32), np.zeros(0, np.int32))
             for i in rows:
                 outcomes[i] = (f"no_metadata:{codes[i]}" if lang == OTHER
                                else f"language_not_selected:{lang}")
-            continue
-        matcher = worker_matcher(metadata, lang, plan.key_version)
-        for i, found in zip(rows, map(matcher.match, [texts[i] for i in rows])):
-            ids[i] = found
-            outcomes[i] = f"matched:{lang}" if found else f"no_match:{lang}"
-    return ids, outcomes
+        pieces.append(found)
+        order[rows] = np.arange(done, done + len(rows))
+        done += len(rows)
+    if not pieces:
+        return _list_array(np.zeros(1, np.int32), np.zeros(0, np.int32)), outcomes
+    joined = pa.concat_arrays(pieces)
+    return joined.take(pa.array(order)), outcomes
 
 
-_WORKER_MATCHERS: dict[tuple[str, str, str], Matcher] = {}
+_WORKER_MATCHERS: dict[tuple[str, str, str], "Matcher | BatchMatcher"] = {}
 
 
-def worker_matcher(metadata: MetadataSet, lang: str, key_version: str) -> Matcher:
+def worker_matcher(metadata: MetadataSet, lang: str, key_version: str
+                   ) -> "Matcher | BatchMatcher":
     """This Python worker's matcher for one language of that metadata, built on first use
-    and kept (an automaton of 500k keys takes seconds to build)."""
+    and kept (an automaton of 500k keys takes seconds to build): a BatchMatcher for v1
+    keys (the same ids as Matcher's, a batch in one walk, and smaller), a Matcher for v2
+    and v2-reference (BatchMatcher only knows v1 keys). Both have `match` and
+    `match_many`."""
     key = (metadata.lists[lang].fingerprint, lang, key_version)
     matcher = _WORKER_MATCHERS.get(key)
     if matcher is None:
-        matcher = _WORKER_MATCHERS[key] = Matcher(metadata.lists[lang].entries, key_version)
+        entries = metadata.lists[lang].entries
+        matcher = _WORKER_MATCHERS[key] = (BatchMatcher(entries) if key_version == "v1"
+                                           else Matcher(entries, key_version))
     return matcher
+
+
+# --- v1 over a whole batch (match_batches' matcher for v1 keys: see worker_matcher) ------
+
+_DIGITS = 128            # symbols per position of a token's code
+_UNKNOWN_SYMBOL = 0      # the code of a text token in no entry of two tokens or more
+_SEPARATOR_SYMBOL = 1    # between two texts of a batch; token codes use symbols from 2 up
+_SEPARATOR_TOKEN = "\x00"
+_SEPARATOR_ID = -2       # the separator token's "entry id" in the one-token lookup
+
+
+class BatchMatcher:
+    """v1 matching of a whole batch of texts at once, the same ids as
+    Matcher(entries, "v1").match on every text.
+
+    Why it is exact: spacing(text) is " " + inner + " " and the spaces of inner are exactly
+    the boundaries of inner.split(" "), so a v1 key " e " occurs in spacing(text) iff
+    e.split(" ") is a run of consecutive tokens of inner.split(" "). One-token entries are
+    then a dict lookup per token. For the others, each token of theirs gets a code of
+    `width` symbols, position-tagged (the symbol at position p lies in
+    [2 + p * 128, 2 + (p + 1) * 128)), any other token one unknown symbol, so a key's code
+    matches only at a token start and over whole tokens; the automaton walks those codes
+    instead of every character (the walk, memory-bound in a 500k-key trie, was most of a
+    text's time). The batch is joined with a separator token and walked once.
+    """
+
+    def __init__(self, entries: Sequence[str]):
+        tokens = [entry.split(" ") for entry in entries]
+        # tokens of longer entries by how many entries hold them: the common ones share
+        # their leading symbols, so the walk's busiest nodes have few children to scan
+        counts = Counter(token for parts in tokens if len(parts) > 1 for token in parts)
+        self.width = -(-max(1, len(counts).bit_length()) // 7)   # 7 bits a symbol
+        self._codes = {token: self._code(i) for i, (token, _) in enumerate(counts.most_common())}
+        self._unknown = chr(_UNKNOWN_SYMBOL)
+        keys = [parts[0] if len(parts) == 1 else
+                "".join(map(self._codes.__getitem__, parts)) for parts in tokens]
+        single = [i for i, parts in enumerate(tokens) if len(parts) == 1]
+        self._single, single_duplicates = _first_ids((i, keys[i]) for i in single)
+        automaton, self._duplicates = _build_automaton(
+            [None if len(parts) == 1 else key for parts, key in zip(tokens, keys)],
+            in_key_order=True)
+        self._duplicates.update(single_duplicates)
+        # an entry holding the separator token could match across texts: then no batching
+        self._batchable = _SEPARATOR_TOKEN not in self._single and _SEPARATOR_TOKEN not in \
+            self._codes
+        if self._batchable:
+            self._codes[_SEPARATOR_TOKEN] = chr(_SEPARATOR_SYMBOL)
+            self._single[_SEPARATOR_TOKEN] = _SEPARATOR_ID
+        # no entry of two tokens or more: an empty trie, which pyahocorasick cannot walk
+        self._iter = automaton.iter if len(automaton) else None
+
+    def _code(self, index: int) -> str:
+        return "".join(chr(2 + p * _DIGITS + (index >> (7 * (self.width - 1 - p))) % _DIGITS)
+                       for p in range(self.width))
+
+    def match_many(self, texts: Sequence[str]) -> pa.ListArray:
+        """Each text's sorted matched ids, as one list<int32> array."""
+        joined = f" {_SEPARATOR_TOKEN} ".join(texts)
+        if not self._batchable or joined.count(_SEPARATOR_TOKEN) != len(texts) - 1:
+            return _list_array(*_flat([self.match(text) for text in texts]))
+        tokens = _spaced_inner(joined).split(" ")
+        singles = np.fromiter(map(self._single.get, tokens, repeat(-1)), np.int64, len(tokens))
+        symbols, found = self._walk(tokens)
+        at_token = np.flatnonzero(singles >= 0)
+        text = np.concatenate([
+            np.searchsorted(np.flatnonzero(singles == _SEPARATOR_ID), at_token),
+            np.searchsorted(np.flatnonzero(symbols == _SEPARATOR_SYMBOL), found[:, 0])])
+        ids = np.concatenate([singles[at_token], found[:, 1]])
+        return _list_array(*_sorted_groups(self._with_duplicates(ids, text), len(texts)))
+
+    def match(self, text: str) -> list[int]:
+        """One text (the fallback when a batch cannot be joined)."""
+        tokens = _spaced_inner(text).split(" ")
+        _, found = self._walk(tokens)
+        ids = set(found[:, 1].tolist())
+        ids.update(i for i in map(self._single.get, tokens, repeat(-1)) if i >= 0)
+        for first in list(ids):
+            ids.update(self._duplicates.get(first, ()))
+        return sorted(ids)
+
+    def _walk(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(the symbols walked, [end symbol index, entry id] per match of an entry of two
+        tokens or more): tokens coded, one walk, its outputs gathered by numpy in C."""
+        codes = "".join(map(self._codes.get, tokens, repeat(self._unknown)))
+        flat = (np.fromiter(chain.from_iterable(self._iter(codes)), np.int64)
+                if self._iter is not None else np.empty(0, np.int64))
+        symbols = np.frombuffer(codes.encode("utf-32-le"), "<u4")
+        return symbols, flat.reshape(-1, 2)
+
+    def _with_duplicates(self, ids: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(text, id) of every match, with the other entries of a shared key added."""
+        if not self._duplicates:
+            return text, ids
+        extra = [(t, other) for t, first in zip(text.tolist(), ids.tolist())
+                 for other in self._duplicates.get(first, ())]
+        if not extra:
+            return text, ids
+        more = np.array(extra, np.int64)
+        return np.concatenate([text, more[:, 0]]), np.concatenate([ids, more[:, 1]])
+
+
+def _spaced_inner(text: str) -> str:
+    """spacing(text) without its two padding spaces."""
+    return spacing(text)[1:-1]
+
+
+def _sorted_groups(pairs: tuple[np.ndarray, np.ndarray], count: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values) of `count` texts from (text, id) pairs: ids sorted, each once."""
+    text, ids = pairs
+    keys = np.sort((text << 32) | ids)
+    keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    offsets = np.searchsorted(keys >> 32, np.arange(count + 1)).astype(np.int32)
+    return offsets, (keys & 0xFFFFFFFF).astype(np.int32)
+
+
+def _flat(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(lists) + 1, np.int32)
+    np.cumsum(np.fromiter(map(len, lists), np.int32, len(lists)), out=offsets[1:])
+    return offsets, np.fromiter(chain.from_iterable(lists), np.int32, int(offsets[-1]))
+
+
+def _list_array(offsets: np.ndarray, values: np.ndarray) -> pa.ListArray:
+    return pa.ListArray.from_arrays(offsets, values,
+                                    type=schemas.MATCHED.field("matched_entry_ids").type)

@@ -23,7 +23,7 @@ from curate import schemas
 from curate.core.extract.html import parse_html
 from curate.core.extract.records import FileReport, iter_file_pairs
 from curate.core.reference import match_texts
-from curate.core.matching import Matcher, MatchPlan, match_batches
+from curate.core.matching import BatchMatcher, Matcher, MatchPlan, match_batches
 from curate.core.metadata import load_metadata, load_metadata_set
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -526,10 +526,20 @@ def test_match_batches_drops_unmatched_rows_and_keeps_brute_force_ids(monkeypatc
                 url=[f"http://e/{i}" for i in range(len(texts))], text=texts,
                 text_source=["alt"] * len(texts), source_path=["f"] * len(texts))
     batch = pa.RecordBatch.from_pydict(rows, schema=schemas.DEDUP)
+    # every text matched, by whichever path: per text (Matcher.match, v2) or per batch
+    # (BatchMatcher.match_many, v1: each text it is given counts once)
     calls = Counter()
-    original = Matcher.match
+    many_calls = []
+    single, many = Matcher.match, BatchMatcher.match_many
     monkeypatch.setattr(Matcher, "match",
-                        lambda self, text: calls.update([text]) or original(self, text))
+                        lambda self, text: calls.update([text]) or single(self, text))
+
+    def counting_many(self, batch_texts):
+        many_calls.append(len(batch_texts))
+        calls.update(batch_texts)
+        return many(self, batch_texts)
+
+    monkeypatch.setattr(BatchMatcher, "match_many", counting_many)
     counters = Counter()
     out = pa.Table.from_batches(list(match_batches(
         iter([batch]), metadata, MatchPlan(frozenset({"en"}), "en", version), counters)))
@@ -539,4 +549,6 @@ def test_match_batches_drops_unmatched_rows_and_keeps_brute_force_ids(monkeypatc
     assert set(out["lang"].to_pylist()) == {"en"}
     assert counters == {"matched:en": len(kept), "no_match:en": len(texts) - len(kept)}
     assert len(texts) - len(kept) >= 9   # "", "xqzv", "東京" (English list), 3 times
-    assert set(calls.values()) == {1}    # each distinct text matched once per batch
+    assert calls == Counter(set(texts))   # each distinct text matched once per batch
+    # v1: the batch's distinct texts in one call; v2: text by text (no BatchMatcher)
+    assert many_calls == ([len(set(texts))] if version == "v1" else [])
