@@ -218,7 +218,13 @@ def planning(url: str, out: Path, args) -> dict:
 
     def job():
         spark = RecordingSpark()
-        extract._read_files(spark, state["ordered"], files, options)
+        ordered = state["ordered"]
+        import inspect
+        if "start" in inspect.signature(extract._read_files).parameters:
+            # since the resumable groups: the group's range is given
+            extract._read_files(spark, ordered, 0, len(ordered), files, options)
+        else:   # a --compare REF from before them
+            extract._read_files(spark, ordered, files, options)
         state["command"] = task_command(spark.function)
         state["broadcasts"] = [pickle.dumps(b.value, pickle.HIGHEST_PROTOCOL)
                                for b in spark.broadcasts]
