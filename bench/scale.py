@@ -338,6 +338,9 @@ def run_size(args) -> dict:
              ("count", lambda: api.count(d["matched"], d["counts"], session=spark, quiet=True)),
              ("sample", lambda: api.sample(d["matched"], d["curated"], session=spark,
                                            counts=d["counts"], quiet=True))]
+    if args.cc2dataset_venv:
+        steps.append((CC2DATASET, lambda: run_cc2dataset_dedup(
+            spark, args.cc2dataset_venv, pool, info["files"], str(work / "cc2dataset"))))
     stages = {}
     for name, step in steps:
         time.sleep(1.0)
@@ -349,6 +352,8 @@ def run_size(args) -> dict:
         memory = monitor.end()
         time.sleep(1.0)   # let the status store take in the last tasks
         after = stage_totals(spark)
+        # cc2dataset's line times its own function only (not the conversion before it)
+        seconds = getattr(report, "seconds", seconds)
         stages[name] = {"rows_in": report.rows_in, "rows_out": report.rows_out,
                         "dropped": dict(report.dropped), "seconds": seconds,
                         **{k: after[k] - before[k] for k in after}, **memory}
@@ -364,6 +369,64 @@ def run_size(args) -> dict:
     return {"rows": rows, "pool": str(pool), "pool_info": info, "cores": args.cores,
             "driver_memory": args.driver_memory, "shuffle_partitions": partitions,
             "pool_schema_is_pairs": schema_ok, "output_bytes": output_bytes, "stages": stages}
+
+
+CC2DATASET = "cc2dataset dedup"
+
+
+def cc2dataset_dedup_function(venv: Path):
+    """cc2dataset's own `deduplicate_repartition_count` (cc2dataset/main.py of the peer venv
+    bench/extract.py builds from bench/requirements.txt), compiled from its source alone:
+    importing its module would need fsspec, simdjson and loguru in this venv. It is run in
+    this process's Spark as written: dropDuplicates(["uid"]), repartition(max(256,
+    wat_count // 500)), a Parquet write and a read back to count."""
+    import ast
+    import types
+
+    from pyspark.sql.functions import rand
+
+    source = next(venv.glob("lib/python*/site-packages/cc2dataset/main.py"))
+    tree = ast.parse(source.read_text("utf-8"))
+    found = [node for node in tree.body if isinstance(node, ast.FunctionDef)
+             and node.name == "deduplicate_repartition_count"]
+    module = ast.Module(body=found, type_ignores=[])
+    quiet = types.SimpleNamespace(info=lambda *args, **kwargs: None)   # its loguru logger
+    names = {"time": time, "rand": rand, "logger": quiet}
+    exec(compile(module, str(source), "exec"), names)
+    return names["deduplicate_repartition_count"]
+
+
+def cc2dataset_input(spark, pool: Path) -> Path:
+    """The pool as cc2dataset's extraction hands it to its dedup: (uid, url, alt,
+    cc_filename, page_url), uid = md5(alt + url) as its extract_documents_from_wat makes
+    it. Written once beside the pool (untimed: it is its extraction's output)."""
+    from pyspark.sql import functions as F
+
+    path = pool.parent / f"{pool.name}-cc2dataset"
+    if not (path / "_done").exists():
+        shutil.rmtree(path, ignore_errors=True)
+        (spark.read.parquet(str(pool))
+         .select(F.md5(F.concat("text", "url")).alias("uid"), "url",
+                 F.col("text").alias("alt"), F.col("source_path").alias("cc_filename"),
+                 "page_url")
+         .write.parquet(str(path)))
+        (path / "_done").write_text("ok")
+    return path
+
+
+def run_cc2dataset_dedup(spark, venv: Path, pool: Path, files: int, out: str):
+    from types import SimpleNamespace
+
+    dedup = cc2dataset_dedup_function(venv)
+    source = cc2dataset_input(spark, pool)
+    frame = spark.read.parquet(str(source))
+    rows = frame.count()
+    timed = time.monotonic()
+    dedup(frame, out, files, spark)
+    seconds = time.monotonic() - timed
+    kept = spark.read.parquet(out).count()
+    return SimpleNamespace(rows_in=rows, rows_out=kept, dropped={"duplicate": rows - kept},
+                           seconds=seconds)
 
 
 def floor_pass(spark, pool: str, out: str):
@@ -414,7 +477,9 @@ def print_size(result: dict) -> None:
     print(f"   {'stage':7s} {'rows in':>12s} {'rows out':>12s} {'s*core/1e6':>10s} "
           f"{'shufB/row':>9s} {'spill mem MiB':>13s} {'spill disk MiB':>14s} "
           f"{'JVM MiB':>8s} {'worker MiB':>10s} {'workers':>7s}")
-    for name in (*STAGES, FLOOR):
+    for name in (*STAGES, FLOOR, CC2DATASET):
+        if name not in result["stages"]:
+            continue
         st = result["stages"][name]
         print(f"   {name:7s} {st['rows_in']:12,d} {st['rows_out']:12,d} "
               f"{st['seconds'] * cores / st['rows_in'] * 1e6:10.2f} "
@@ -424,6 +489,11 @@ def print_size(result: dict) -> None:
     dedup, floor = result["stages"]["dedup"], result["stages"][FLOOR]
     print(f"   dedup at {floor['seconds'] / dedup['seconds']:.2f} of the floor's throughput "
           f"(a plain read + write of the same rows; target >= 0.50)")
+    if CC2DATASET in result["stages"]:
+        theirs = result["stages"][CC2DATASET]
+        print(f"   cc2dataset's dedup takes {theirs['seconds'] / dedup['seconds']:.2f}x "
+              f"curate's on the same rows ({theirs['rows_out']:,} kept by its uid, "
+              f"md5(alt + url); curate {dedup['rows_out']:,} by (image_uuid, text))")
     for label, ok in checks(result):
         print(f"   check: {label}: {'OK' if ok else 'WRONG'}")
 
@@ -460,6 +530,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--out", type=Path, default=OUT,
                         help="pools, work directories and Spark's local dir go here")
+    parser.add_argument("--cc2dataset-venv", type=Path, default=None,
+                        help="also run cc2dataset's own dedup on each pool, from this venv "
+                             "(bench/extract.py's peer venv, bench/out/venv-peer)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -484,7 +557,9 @@ def main() -> int:
         subprocess.run([sys.executable, __file__, "--child", str(rows), "--child-out", str(out),
                         "--cores", str(args.cores), "--driver-memory", args.driver_memory,
                         "--partition-rows", str(args.partition_rows), "--seed", str(args.seed),
-                        "--out", str(OUT)],
+                        "--out", str(OUT)]
+                       + (["--cc2dataset-venv", str(args.cc2dataset_venv)]
+                          if args.cc2dataset_venv else []),
                        check=True, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
         results.append(json.loads(out.read_text()))
         results[-1]["child_seconds"] = time.monotonic() - started
