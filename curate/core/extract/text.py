@@ -22,6 +22,20 @@ def clean_text(s: str) -> str:
 # controls, space, non-ASCII, and the few ASCII ones its percent-encode sets name); a URL
 # free of them is sent exactly as written, so most URLs skip the serialisation below.
 _NEEDS_SERIALISING = re.compile(r"[^\x21-\x7e]|[\"'<>`{}\\]")
+_SET_CHARACTERS = " \"'<>`{}\\"   # the printable ASCII ones of the class above, and space
+
+
+def _needs_serialising(text: str) -> bool:
+    """Whether _NEEDS_SERIALISING finds a character in text: the same answer, about five
+    times faster on URLs (str's own scans instead of the regex engine's per character)."""
+    if not (text.isascii() and text.isprintable()):   # something outside \x20-\x7e
+        return True
+    for c in _SET_CHARACTERS:
+        if c in text:
+            return True
+    return False
+
+
 # WHATWG's percent-encode sets beyond the C0 controls (and non-ASCII, always encoded).
 _PATH_SET = frozenset(' "#<>?`{}')
 _QUERY_SET = frozenset(' "#<>\'')          # special schemes (http, https) add '
@@ -35,7 +49,7 @@ def browser_url(url: str) -> str:
     non-ASCII or set character of the path, query and fragment percent-encoded as UTF-8
     (an existing `%XX` is kept). A downloader (img2dataset, urllib) refuses the URL as it
     is written in a page; this one it fetches. image_uuid stays on the written URL (§1)."""
-    if not _NEEDS_SERIALISING.search(url):
+    if not _needs_serialising(url):
         return url
     url = url.translate(_TAB_NEWLINE).strip(
         "".join(map(chr, range(0x21))))
@@ -58,7 +72,7 @@ _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
 
 
 def _percent_encode(part: str, extra: frozenset) -> str:
-    if not _NEEDS_SERIALISING.search(part):
+    if not _needs_serialising(part):
         return part
     return "".join(c if (0x20 < ord(c) < 0x7f and c not in extra)
                    else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
