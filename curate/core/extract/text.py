@@ -22,18 +22,14 @@ def clean_text(s: str) -> str:
 # controls, space, non-ASCII, and the few ASCII ones its percent-encode sets name); a URL
 # free of them is sent exactly as written, so most URLs skip the serialisation below.
 _NEEDS_SERIALISING = re.compile(r"[^\x21-\x7e]|[\"'<>`{}\\]")
-_SET_CHARACTERS = " \"'<>`{}\\"   # the printable ASCII ones of the class above, and space
+# The ASCII bytes of a URL that is sent as written: \x21-\x7e but those the class above names.
+_SENT_AS_WRITTEN = bytes(c for c in range(0x21, 0x7f) if chr(c) not in "\"'<>`{}\\")
 
 
 def _needs_serialising(text: str) -> bool:
-    """Whether _NEEDS_SERIALISING finds a character in text: the same answer, about five
-    times faster on URLs (str's own scans instead of the regex engine's per character)."""
-    if not (text.isascii() and text.isprintable()):   # something outside \x20-\x7e
-        return True
-    for c in _SET_CHARACTERS:
-        if c in text:
-            return True
-    return False
+    """Whether _NEEDS_SERIALISING finds a character in text: the same answer, several times
+    faster than the regex on URLs (one C pass deleting the bytes sent as written)."""
+    return not text.isascii() or bool(text.encode("ascii").translate(None, _SENT_AS_WRITTEN))
 
 
 # WHATWG's percent-encode sets beyond the C0 controls (and non-ASCII, always encoded).
@@ -205,6 +201,13 @@ class PageImages:
             url = resolve_image_url(src, self.base)
         if not url:
             found = None
+        elif url.isascii() and "\t" not in url and " " not in url:
+            # The common case, its bytes encoded once: image_uuid (inlined) of the written
+            # URL, and the URL as a browser sends it (browser_url: as written unless a
+            # byte needs serialising).
+            data = url.encode("ascii")
+            found = (sha224(data).hexdigest()[:24],
+                     browser_url(url) if data.translate(None, _SENT_AS_WRITTEN) else url)
         else:   # image_uuid (inlined) of the written URL; the URL as a browser sends it
             key = url.replace("\t", "").replace(" ", "") if ("\t" in url or " " in url) else url
             found = (sha224(key.encode("utf-8")).hexdigest()[:24], browser_url(url))
