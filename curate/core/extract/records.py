@@ -355,12 +355,10 @@ class _File:
             if alt is None:
                 if title is None:
                     continue
-                texts = ((title, "title"),)
-            elif title is None:
-                texts = ((alt, "alt"),)
+                texts = 1
             else:
-                texts = ((alt, "alt"), (title, "title"))
-            found += len(texts)
+                texts = 1 if title is None else 2
+            found += texts
             if src is None:
                 src = ""
             elif "&" in src:
@@ -370,19 +368,32 @@ class _File:
                 head = resolve(src)
             if head is None:
                 if src.strip():
-                    non_http += len(texts)
+                    non_http += texts
                 else:
-                    no_src += len(texts)
+                    no_src += texts
                 continue
             uuid, url = head
-            for text, source in texts:
-                text = clean_text(wat_text(text) if "&" in text else text)
+            # The alt, then the title: each cleaned (clean_text, inlined: this loop runs
+            # per text of the file) and kept unless empty or too long.
+            if alt is not None:
+                text = (wat_text(alt) if "&" in alt else alt).replace(
+                    "\n", " ").replace("\r", " ").strip()
                 if not text:
                     empty += 1
                 elif len(text) > max_chars:
                     too_long += 1
                 else:
-                    add((uuid, url, text, source, page_url, path, offset, crawl, fetch_time, None))
+                    add((uuid, url, text, "alt", page_url, path, offset, crawl, fetch_time, None))
+            if title is not None:
+                text = (wat_text(title) if "&" in title else title).replace(
+                    "\n", " ").replace("\r", " ").strip()
+                if not text:
+                    empty += 1
+                elif len(text) > max_chars:
+                    too_long += 1
+                else:
+                    add((uuid, url, text, "title", page_url, path, offset, crawl, fetch_time,
+                         None))
         counters["images"] += len(links)
         counters["texts_found"] += found
         for key, value in (("pairs", len(rows)), ("texts_dropped:empty_text", empty),

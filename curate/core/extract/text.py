@@ -22,6 +22,16 @@ def clean_text(s: str) -> str:
 # controls, space, non-ASCII, and the few ASCII ones its percent-encode sets name); a URL
 # free of them is sent exactly as written, so most URLs skip the serialisation below.
 _NEEDS_SERIALISING = re.compile(r"[^\x21-\x7e]|[\"'<>`{}\\]")
+# The ASCII bytes of a URL that is sent as written: \x21-\x7e but those the class above names.
+_SENT_AS_WRITTEN = bytes(c for c in range(0x21, 0x7f) if chr(c) not in "\"'<>`{}\\")
+
+
+def _needs_serialising(text: str) -> bool:
+    """Whether _NEEDS_SERIALISING finds a character in text: the same answer, several times
+    faster than the regex on URLs (one C pass deleting the bytes sent as written)."""
+    return not text.isascii() or bool(text.encode("ascii").translate(None, _SENT_AS_WRITTEN))
+
+
 # WHATWG's percent-encode sets beyond the C0 controls (and non-ASCII, always encoded).
 _PATH_SET = frozenset(' "#<>?`{}')
 _QUERY_SET = frozenset(' "#<>\'')          # special schemes (http, https) add '
@@ -35,7 +45,7 @@ def browser_url(url: str) -> str:
     non-ASCII or set character of the path, query and fragment percent-encoded as UTF-8
     (an existing `%XX` is kept). A downloader (img2dataset, urllib) refuses the URL as it
     is written in a page; this one it fetches. image_uuid stays on the written URL (§1)."""
-    if not _NEEDS_SERIALISING.search(url):
+    if not _needs_serialising(url):
         return url
     url = url.translate(_TAB_NEWLINE).strip(
         "".join(map(chr, range(0x21))))
@@ -58,7 +68,7 @@ _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
 
 
 def _percent_encode(part: str, extra: frozenset) -> str:
-    if not _NEEDS_SERIALISING.search(part):
+    if not _needs_serialising(part):
         return part
     return "".join(c if (0x20 < ord(c) < 0x7f and c not in extra)
                    else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
@@ -191,6 +201,13 @@ class PageImages:
             url = resolve_image_url(src, self.base)
         if not url:
             found = None
+        elif url.isascii() and "\t" not in url and " " not in url:
+            # The common case, its bytes encoded once: image_uuid (inlined) of the written
+            # URL, and the URL as a browser sends it (browser_url: as written unless a
+            # byte needs serialising).
+            data = url.encode("ascii")
+            found = (sha224(data).hexdigest()[:24],
+                     browser_url(url) if data.translate(None, _SENT_AS_WRITTEN) else url)
         else:   # image_uuid (inlined) of the written URL; the URL as a browser sends it
             key = url.replace("\t", "").replace(" ", "") if ("\t" in url or " " in url) else url
             found = (sha224(key.encode("utf-8")).hexdigest()[:24], browser_url(url))
