@@ -71,15 +71,22 @@ def scale_figures(args) -> dict:
     return json.loads(out.read_text())
 
 
-def crawl_table(extract: dict, scale: dict, args) -> list[dict]:
-    largest = max(scale["sizes"], key=lambda s: s["rows"])
-    stages, cores = largest["stages"], largest["cores"]
-    if "cc2dataset dedup" not in stages:
-        raise SystemExit("the scale figures have no cc2dataset dedup line: run bench/scale.py "
-                         "with --cc2dataset-venv")
+def largest_with(scale: dict, stage: str) -> dict:
+    """The largest pool size whose figures hold `stage`."""
+    sizes = [s for s in scale["sizes"] if stage in s["stages"]]
+    if not sizes:
+        raise SystemExit(f"the scale figures have no {stage!r} line (cc2dataset's: run "
+                         f"bench/scale.py with --cc2dataset-venv)")
+    return max(sizes, key=lambda s: s["rows"])
 
-    def per_row(stage):   # core-seconds per row in
-        return stages[stage]["seconds"] * cores / stages[stage]["rows_in"]
+
+def crawl_table(extract: dict, scale: dict, args) -> list[dict]:
+    stages = largest_with(scale, "dedup")["stages"]
+
+    def per_row(stage):   # core-seconds per row in, at the largest size that ran it
+        size = largest_with(scale, stage)
+        figures = size["stages"][stage]
+        return figures["seconds"] * size["cores"] / figures["rows_in"]
 
     crawl_mb = args.wat_files * args.wat_mb
     pairs = args.wat_files * args.pairs_per_wat
@@ -106,8 +113,9 @@ def print_table(lines: list[dict], extract: dict, scale: dict, args) -> dict:
           f"curate {extract['curate']['cpu']:.2f} CPU-s ({extract['curate']['pairs']:,} pairs), "
           f"cc2dataset process_wat {extract['cc2dataset']['cpu']:.2f} CPU-s "
           f"({extract['cc2dataset']['pairs']:,} pairs), best of {args.repeat}")
+    theirs = largest_with(scale, "cc2dataset dedup")
     print(f"later stages: bench/scale.py at {largest['rows']:,} rows, local[{largest['cores']}], "
-          f"driver {largest['driver_memory']}")
+          f"driver {largest['driver_memory']}; cc2dataset's dedup at {theirs['rows']:,} rows")
     print(f"crawl: {args.wat_files:,} WAT files x {args.wat_mb:,.0f} MB, "
           f"{args.pairs_per_wat:,} pairs per WAT; extract's Spark cost per file "
           f"{args.extract_file_ms:.0f} ms\n")

@@ -338,7 +338,7 @@ def run_size(args) -> dict:
              ("count", lambda: api.count(d["matched"], d["counts"], session=spark, quiet=True)),
              ("sample", lambda: api.sample(d["matched"], d["curated"], session=spark,
                                            counts=d["counts"], quiet=True))]
-    if args.cc2dataset_venv:
+    if args.cc2dataset_venv and rows <= args.cc2dataset_rows:
         steps.append((CC2DATASET, lambda: run_cc2dataset_dedup(
             spark, args.cc2dataset_venv, pool, info["files"], str(work / "cc2dataset"))))
     stages = {}
@@ -533,6 +533,8 @@ def main() -> int:
     parser.add_argument("--cc2dataset-venv", type=Path, default=None,
                         help="also run cc2dataset's own dedup on each pool, from this venv "
                              "(bench/extract.py's peer venv, bench/out/venv-peer)")
+    parser.add_argument("--cc2dataset-rows", type=int, default=10**12,
+                        help="run cc2dataset's dedup only on pools of at most this many rows")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -558,7 +560,8 @@ def main() -> int:
                         "--cores", str(args.cores), "--driver-memory", args.driver_memory,
                         "--partition-rows", str(args.partition_rows), "--seed", str(args.seed),
                         "--out", str(OUT)]
-                       + (["--cc2dataset-venv", str(args.cc2dataset_venv)]
+                       + (["--cc2dataset-venv", str(args.cc2dataset_venv),
+                           "--cc2dataset-rows", str(args.cc2dataset_rows)]
                           if args.cc2dataset_venv else []),
                        check=True, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
         results.append(json.loads(out.read_text()))
