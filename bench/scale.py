@@ -35,7 +35,7 @@ exactly, shaped like an extract output of CommonCrawl WAT files:
 
 Each size runs in a child process (a fresh SparkSession: clean memory figures, its shuffle
 files gone with it) on local[--cores] with --driver-memory (default 2g: the JVM's heap in
-local mode, ~0.5 GB of execution memory per task, so the shuffles of 10^8 rows spill),
+local mode, fixed and touched at start so its RSS does not grow as the heap fills; ~0.5 GB of execution memory per task, so the shuffles of 10^8 rows spill),
 spark.sql.shuffle.partitions = max(8, rows / --partition-rows) (a run at crawl size sets
 its partitions by its size; a fixed 8 would make every reduce task grow with the pool),
 spark.local.dir under bench/out/scale/tmp, the UI on at 127.0.0.1 for the status REST API.
@@ -313,6 +313,7 @@ def vm_rss(pid: int) -> int:
 
 def run_size(args) -> dict:
     from curate import api
+    from curate.options import log4j_properties_path
     from curate.stages.session import get_spark
     from spark_status import stage_totals
 
@@ -321,7 +322,13 @@ def run_size(args) -> dict:
     (OUT / "tmp").mkdir(parents=True, exist_ok=True)
     partitions = max(8, -(-rows // args.partition_rows))
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    # The heap is fixed and touched at start (-Xms = -Xmx, AlwaysPreTouch): the JVM's RSS
+    # then starts at its heap and any growth is what lies beside it (off-heap buffers,
+    # metaspace, threads), not the heap filling up to --driver-memory on the larger pool.
+    java = (f"-Dlog4j.configurationFile=file:{log4j_properties_path()} "
+            f"-Xms{args.driver_memory} -XX:+AlwaysPreTouch")
     spark = get_spark(f"local[{args.cores}]", {
+        "spark.driver.extraJavaOptions": java,
         "spark.ui.enabled": "true", "spark.driver.memory": args.driver_memory,
         "spark.local.dir": str(OUT / "tmp"), "spark.sql.shuffle.partitions": str(partitions),
         "spark.ui.retainedStages": "10000", "spark.ui.retainedJobs": "10000"})
