@@ -35,7 +35,8 @@ exactly, shaped like an extract output of CommonCrawl WAT files:
 
 Each size runs in a child process (a fresh SparkSession: clean memory figures, its shuffle
 files gone with it) on local[--cores] with --driver-memory (default 2g: the JVM's heap in
-local mode, fixed and touched at start so its RSS does not grow as the heap fills; ~0.5 GB of execution memory per task, so the shuffles of 10^8 rows spill),
+local mode, fixed and touched at start so its RSS does not grow as the heap fills; ~0.5 GB
+of execution memory per task, so the shuffles of 10^8 rows spill),
 spark.sql.shuffle.partitions = max(8, rows / --partition-rows) (a run at crawl size sets
 its partitions by its size; a fixed 8 would make every reduce task grow with the pool),
 spark.local.dir under bench/out/scale/tmp, the UI on at 127.0.0.1 for the status REST API.
