@@ -89,7 +89,10 @@ def crawl_table(extract: dict, scale: dict, args) -> list[dict]:
         return figures["seconds"] * size["cores"] / figures["rows_in"]
 
     crawl_mb = args.wat_files * args.wat_mb
-    pairs = args.wat_files * args.pairs_per_wat
+    their_pairs = args.wat_files * args.pairs_per_wat
+    # curate keeps more pairs per page than cc2dataset (title texts too, blank alts not):
+    # its later stages get the crawl's pairs in the ratio both gave on the same WAT.
+    pairs = their_pairs * extract["curate"]["pairs"] / extract["cc2dataset"]["pairs"]
     rows = {"dedup": pairs}
     rows["match"] = pairs * stages["dedup"]["rows_out"] / stages["dedup"]["rows_in"]
     for stage in ("count", "sample"):
@@ -99,9 +102,10 @@ def crawl_table(extract: dict, scale: dict, args) -> list[dict]:
     lines = [{"stage": "extract", "units": f"{args.wat_files:,} WAT ({crawl_mb / 1e6:,.1f} TB)",
               "ours": ours_extract,
               "theirs": extract["cc2dataset"]["cpu"] / extract["mb"] * crawl_mb},
-             {"stage": "dedup", "units": f"{pairs / 1e9:,.1f}B pairs",
+             {"stage": "dedup", "units": f"{pairs / 1e9:,.1f}B pairs "
+                                         f"(cc2dataset {their_pairs / 1e9:,.1f}B)",
               "ours": per_row("dedup") * pairs,
-              "theirs": per_row("cc2dataset dedup") * pairs}]
+              "theirs": per_row("cc2dataset dedup") * their_pairs}]
     lines += [{"stage": stage, "units": f"{rows[stage] / 1e9:,.2f}B rows",
                "ours": per_row(stage) * rows[stage], "theirs": None} for stage in LATER]
     return lines
