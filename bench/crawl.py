@@ -10,10 +10,11 @@ Measured here, in this run:
   scaled by the gzipped bytes to a crawl of --wat-files files of --wat-mb MB each;
 - dedup, match, count, sample: wall seconds x cores per row from bench/scale.py's largest
   pool (its JSON, or a run of it started here with --rows), and cc2dataset's own dedup
-  (its deduplicate_repartition_count) on the same pool; scaled by rows: the crawl's pairs
-  are --wat-files x --pairs-per-wat, and each later stage's rows in follow the pool's own
-  ratios (dedup keeps 20%, as cc2dataset's 40B -> 8B; match keeps what the metadata
-  matches).
+  (its deduplicate_repartition_count) on the same pool; scaled by rows: cc2dataset's pairs
+  are --wat-files x --pairs-per-wat, curate's that many times the ratio of the two pair
+  counts on the WAT (curate keeps title texts too), and each later stage's rows in follow
+  the pool's own ratios (dedup keeps 20%, as cc2dataset's 40B -> 8B; match keeps what the
+  metadata matches).
 
 Assumed (flags, printed with their sources):
 - --wat-files 90,000: the WAT files of one crawl (recent crawls list ~90,000 in
