@@ -222,14 +222,15 @@ def match_batches(batches: Iterator[pa.RecordBatch], metadata: MetadataSet, plan
     available = frozenset(metadata.languages)
     for batch in batches:
         # Web texts repeat heavily ("image", "logo"): each distinct text of the batch is
-        # identified and matched once; `slots` maps rows to distinct texts.
-        order: dict[str, int] = {}
-        slots = [order.setdefault(text, len(order)) for text in batch.column("text").to_pylist()]
-        texts = list(order)
+        # identified and matched once; Arrow's dictionary encoding (in C++, first occurrence
+        # first) gives the distinct texts and each row's slot among them.
+        encoded = pc.dictionary_encode(batch.column("text"))
+        texts, rows = encoded.dictionary.to_pylist(), encoded.indices
         langs, codes = text_languages(texts, plan, available)
         ids, outcomes = _match_distinct(texts, langs, codes, metadata, plan)
-        counters.update(outcomes[slot] for slot in slots)
-        rows = pa.array(slots, pa.int32())
+        for outcome, n in zip(outcomes, np.bincount(rows.to_numpy(), minlength=len(texts))
+                              .tolist()):
+            counters[outcome] += n
         row_ids = ids.take(rows)
         keep = pc.greater(pc.list_value_length(row_ids), 0)
         columns = [batch.column(name) for name in schemas.DEDUP.names]
@@ -256,8 +257,9 @@ def _match_distinct(texts: list[str], langs: list[str], codes: list[str],
             found = worker_matcher(metadata, lang, plan.key_version).match_many(
                 [texts[i] for i in rows])
             hits = np.diff(found.offsets.to_numpy()) > 0
+            labels = (f"no_match:{lang}", f"matched:{lang}")   # made once, not per text
             for i, hit in zip(rows, hits.tolist()):
-                outcomes[i] = f"matched:{lang}" if hit else f"no_match:{lang}"
+                outcomes[i] = labels[hit]
         else:
             found = _list_array(np.zeros(len(rows) + 1, np.int32), np.zeros(0, np.int32))
             for i in rows:
