@@ -373,26 +373,16 @@ class _File:
                     no_src += texts
                 continue
             uuid, url = head
-            # The alt, then the title: each cleaned (clean_text, inlined: this loop runs
-            # per text of the file) and kept unless empty or too long.
-            if alt is not None:
-                text = (wat_text(alt) if "&" in alt else alt).replace(
-                    "\n", " ").replace("\r", " ").strip()
+            for text, source in ((alt, "alt"), (title, "title")):
+                if text is None:
+                    continue
+                text = clean_text(wat_text(text) if "&" in text else text)
                 if not text:
                     empty += 1
                 elif len(text) > max_chars:
                     too_long += 1
                 else:
-                    add((uuid, url, text, "alt", page_url, path, offset, crawl, fetch_time, None))
-            if title is not None:
-                text = (wat_text(title) if "&" in title else title).replace(
-                    "\n", " ").replace("\r", " ").strip()
-                if not text:
-                    empty += 1
-                elif len(text) > max_chars:
-                    too_long += 1
-                else:
-                    add((uuid, url, text, "title", page_url, path, offset, crawl, fetch_time,
+                    add((uuid, url, text, source, page_url, path, offset, crawl, fetch_time,
                          None))
         counters["images"] += len(links)
         counters["texts_found"] += found
