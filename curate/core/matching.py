@@ -149,7 +149,7 @@ class Matcher:
 
     def match_many(self, texts: Sequence[str]) -> pa.ListArray:
         """`match` of each text, as one list<int32> array (BatchMatcher's interface)."""
-        return _list_array(*_flat(list(map(self.match, texts))))
+        return _lists(list(map(self.match, texts)))
 
 
 _VALUE = itemgetter(1)   # of automaton.iter's (end index, value)
@@ -261,7 +261,7 @@ def _match_distinct(texts: list[str], langs: list[str], codes: list[str],
             for i, hit in zip(rows, hits.tolist()):
                 outcomes[i] = labels[hit]
         else:
-            found = _list_array(np.zeros(len(rows) + 1, np.int32), np.zeros(0, np.int32))
+            found = _lists([[]] * len(rows))
             for i in rows:
                 outcomes[i] = (f"no_metadata:{codes[i]}" if lang == OTHER
                                else f"language_not_selected:{lang}")
@@ -269,7 +269,7 @@ def _match_distinct(texts: list[str], langs: list[str], codes: list[str],
         order[rows] = np.arange(done, done + len(rows))
         done += len(rows)
     if not pieces:
-        return _list_array(np.zeros(1, np.int32), np.zeros(0, np.int32)), outcomes
+        return _lists([]), outcomes
     joined = pa.concat_arrays(pieces)
     return joined.take(pa.array(order)), outcomes
 
@@ -350,7 +350,7 @@ class BatchMatcher:
         """Each text's sorted matched ids, as one list<int32> array."""
         joined = f" {_SEPARATOR_TOKEN} ".join(texts)
         if not self._batchable or joined.count(_SEPARATOR_TOKEN) != len(texts) - 1:
-            return _list_array(*_flat([self.match(text) for text in texts]))
+            return _lists([self.match(text) for text in texts])
         tokens = _spaced_inner(joined).split(" ")
         singles = np.fromiter(map(self._single.get, tokens, repeat(-1)), np.int64, len(tokens))
         symbols, found = self._walk(tokens)
@@ -407,10 +407,12 @@ def _sorted_groups(pairs: tuple[np.ndarray, np.ndarray], count: int
     return offsets, (keys & 0xFFFFFFFF).astype(np.int32)
 
 
-def _flat(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+def _lists(lists: list[list[int]]) -> pa.ListArray:
+    """Python id lists as one list<int32> array."""
     offsets = np.zeros(len(lists) + 1, np.int32)
     np.cumsum(np.fromiter(map(len, lists), np.int32, len(lists)), out=offsets[1:])
-    return offsets, np.fromiter(chain.from_iterable(lists), np.int32, int(offsets[-1]))
+    return _list_array(offsets, np.fromiter(chain.from_iterable(lists), np.int32,
+                                            int(offsets[-1])))
 
 
 def _list_array(offsets: np.ndarray, values: np.ndarray) -> pa.ListArray:
