@@ -20,7 +20,8 @@ from html.parser import HTMLParser
 
 from curate.core.extract.html import IMG_ATTRS, decode_html, scan_html
 from curate.core.extract.records import FileReport, iter_file_pairs
-from curate.core.extract.text import PageImages, browser_url, image_uuid, resolve_image_url
+from curate.core.extract.text import (_PLAIN_ABSOLUTE, PageImages, browser_url, image_uuid,
+                                     resolve_image_url)
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 ALL_FILES = sorted(p for d in ("commoncrawl", "webarchives", "edgecases")
@@ -262,10 +263,11 @@ def test_url_shortcuts_equal_urljoin():
     srcs = {"".join(rng.choice(PIECES) for _ in range(rng.randint(1, 7))) for _ in range(6000)}
     for page in HTML_PAGES[:40]:
         srcs.update(img.get("src", "") for img in scan_html(decode_html(gzip.open(page).read()))[1])
-    shortcut = 0
+    shortcut = plain = 0
     for base in BASES:
         images = PageImages(base)
         for src in srcs:
+            plain += _PLAIN_ABSOLUTE.match(src) is not None   # resolve_new's first route
             written = resolve_image_url(src, base)
             got = images.resolve(src)
             # the row's URL is the written one as a browser sends it; its id, the written one's
@@ -273,6 +275,32 @@ def test_url_shortcuts_equal_urljoin():
                 (base, src)
             shortcut += images._shortcut(src.strip()) is not None
     assert shortcut > 5_000
+    assert plain > 1_000
+
+
+def test_plain_absolute_sources_equal_urljoin():
+    """resolve_new's first route (an absolute source given back as it is) against the
+    reference, on sources one character away from it: every ASCII character and a few
+    others, in the host, path, query and fragment, under bases sound and refused."""
+    rng = random.Random(13)
+    alphabet = [chr(c) for c in range(128)] + ["é", "\u00a0", "\u2028", "\U0001f600"]
+    srcs = set()
+    for _ in range(20_000):
+        parts = [rng.choice(["http://", "https://", "HTTP://", "http:/"]), "h.org"]
+        parts += [rng.choice(["", "/p/a.jpg", "/", "/a//b", "/a/./b"]), rng.choice(["", "?q=1"]),
+                  rng.choice(["", "#f", "#"])]
+        where = rng.randrange(1, len(parts))
+        parts[where] += rng.choice(alphabet)
+        srcs.add("".join(parts))
+    plain = 0
+    for base in ["http://example.com/dir/page.html", "http://[::1/bad", None]:
+        images = PageImages(base)
+        for src in srcs:
+            plain += _PLAIN_ABSOLUTE.match(src) is not None
+            written = resolve_image_url(src, base)
+            assert images.resolve(src) == ((image_uuid(written), browser_url(written))
+                                           if written else None), (base, src)
+    assert 10_000 < plain < 3 * len(srcs)
 
 
 def test_plain_base_parts_equal_urlsplit():

@@ -124,6 +124,23 @@ _RELATIVE_PATH = re.compile(r"([^\x00-\x20/.?#;:][^?#;:\t\r\n]*+)(?:\?[^#\t\r\n]
 # path); _parse_base takes them by one match (a fifth of urlsplit's time).
 _PLAIN_BASE = re.compile(r"(https?)://([^/?#\[\]\x00-\x20\x7f-\U0010ffff]*+)"
                          r"(/[^?#\x00-\x20\x7f-\U0010ffff]*+|)(?=[?#]|\Z)")
+# An absolute http(s) source that resolve_new gives back as it is, with no step able to
+# change it: _NET_PATH's parts (so urljoin returns it whole) made only of the characters
+# a browser sends as written (_SENT_AS_WRITTEN: ASCII, no space, so strip and
+# browser_url leave it alone). An empty fragment (`#` at the end) is not matched: urljoin
+# drops it.
+_AS_WRITTEN = frozenset(map(chr, _SENT_AS_WRITTEN))
+
+
+def _class(allowed) -> str:
+    # (a class of what is allowed matches about twice as fast as a negated one)
+    return "[" + "".join(re.escape(c) for c in sorted(allowed)) + "]"
+
+
+_PLAIN_ABSOLUTE = re.compile("https?://" + _class(_AS_WRITTEN - set("/?#[];")) + "++"
+                             "(?:/" + _class(_AS_WRITTEN - set("?#;")) + "*+)?"
+                             r"(?:\?" + _class(_AS_WRITTEN - {"#"}) + "++)?"
+                             "(?:#" + _class(_AS_WRITTEN) + r"++)?\Z")
 # A source with a scheme, as urlsplit finds one (`data:`, `javascript:`, `HTTP:` ...).
 # urljoin keeps a source's own scheme (it returns the source as it is, or joins it to
 # a base of the same scheme), so one that is not http(s) never gives an image URL.
@@ -196,6 +213,11 @@ class PageImages:
 
     def resolve_new(self, src: str) -> tuple[str, str] | None:
         """resolve for a source known() does not know yet."""
+        if _PLAIN_ABSOLUTE.match(src) and self._scheme != "invalid":
+            # Most sources: what the steps below give such a source is the source itself,
+            # as its URL and as sent (one match in place of five checks and two calls).
+            found = self._cache[src] = (sha224(src.encode("ascii")).hexdigest()[:24], src)
+            return found
         url = self._shortcut(src.strip())
         if url is None:
             url = resolve_image_url(src, self.base)
