@@ -253,6 +253,7 @@ def test_the_hex_plan_shuffles_once_by_the_slot(spark, extracted, partitions, in
         assert exchanges[0].startswith(f"+- Exchange hashpartitioning({dedup.SLOT}#")
         assert f", {n}), REPARTITION_BY_COL" in exchanges[0]
     assert "rangepartitioning" not in plans[0]
+    assert "element_at([" in plans[0]   # (the slots: one literal array)
     assert plans[0].index("Window [") < plans[0].index("Exchange ")   # (above it: after it)
     assert ("Exchange rangepartitioning(image_uuid" in plans[1]) == (n > 1)
 
