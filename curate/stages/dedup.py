@@ -164,7 +164,7 @@ def slot_values(n: int) -> list[int]:
     Pmod(Murmur3Hash(slot, seed 42), n), and a long hashes with hashLong). Computed here,
     not by a Spark job, so the slot route runs no job before the shuffle."""
     found: dict[int, int] = {}
-    for v in range(64 * n):   # about n ln n values find them all; 64 n: none is missing
+    for v in range(64 * n):   # about n ln n values find them all: 64 n is ample
         found.setdefault(spark_hash_long(v) % n, v)
         if len(found) == n:
             return [found[r] for r in range(n)]
