@@ -2,10 +2,20 @@
 
 The rows are shuffled by image_uuid ranges (not hashed), so the output's files hold
 disjoint image_uuid ranges, each sorted: an image's texts are together, which lets sample
-pick one text per image without a shuffle of its own. The range bounds cost Spark one
-extra read of the input's image_uuid (a sample of it). No Python runs: Spark's own
-sort, window and writer, with the rows in and out from the Parquet footers and the rows
-through the shuffle and the filter observed in the write job (kept_rows)."""
+pick one text per image without a shuffle of its own. Where the range bounds come from
+depends on what the input says about itself (its report, never its rows):
+
+- rows whose image_uuids extract made (an extract output, or a dedup of one): the first 24
+  lowercase hex characters of a sha224 (ALGORITHM.md §1), uniform, so n equal ranges of
+  the uuid's first 6 hex characters are balanced without looking at the data. Each range
+  gets a slot value that Spark's hash partitioning sends to that range's partition, and a
+  plain hash shuffle on the slot cuts the rows into the ranges (`by_hex_ranges`);
+- any other input (another tool's ids, uppercase hex, ...): Spark's range partitioning,
+  whose bounds cost one extra read of the input's image_uuid (a sample of it).
+
+No Python runs in the tasks: Spark's own sort, window and writer, with the rows in and out
+from the Parquet footers and the rows through the shuffle and the filter observed in the
+write job (kept_rows). The report says which ranges were used (details["ranges"])."""
 from __future__ import annotations
 
 from curate import schemas
@@ -16,16 +26,24 @@ from curate.stages.progress import progress
 from curate.stages.task_files import check_shared_output
 
 KEY = ("image_uuid", "text")
+SLOT = "_slot"
+# details["ranges"] of the report: which way the rows were cut into image_uuid ranges.
+HEX_RANGES = "from image_uuid's hex (no sampling)"
+SAMPLED_RANGES = "sampled"
 
 
 def run_dedup(spark, input: str, output: str, options: None = None, *,
-              quiet: bool = False) -> StageReport:
+              quiet: bool = False, hex_ranges: bool | None = None) -> StageReport:
+    """`hex_ranges`: None decides from the input's report (uuids_from_extract); True or
+    False force one way (tests compare them)."""
     from pyspark.sql import Observation
 
     check_shared_output(spark, output)
     pairs = read_stage_input(spark, input, schemas.PAIRS.names)
+    if hex_ranges is None:
+        hex_ranges = uuids_from_extract(input)
     reached, kept = Observation("dedup-reached"), Observation("dedup-kept")
-    deduped = kept_rows(pairs.repartitionByRange("image_uuid"), reached, kept)
+    deduped = deduplicated(spark, pairs, hex_ranges, reached, kept)
     # Spark's own writer: the progress line shows tasks, not rows.
     with staged_output(output, "dedup", [input],
                        recipe_id=io.recipe("dedup", None)) as (tmp, finish), \
@@ -35,11 +53,34 @@ def run_dedup(spark, input: str, output: str, options: None = None, *,
         n_reached, n_kept = int(reached.get["rows"]), int(kept.get["rows"])
         report = dedup_report(output, rows_in, n_kept, n_reached - n_kept,
                               written_rows(spark, tmp))
+        report.details["ranges"] = HEX_RANGES if hex_ranges else SAMPLED_RANGES
         finish(report)
     return report
 
 
-def kept_rows(ranged, reached, kept):
+def uuids_from_extract(input: str) -> bool:
+    """Whether the input's report says its image_uuids are extract's (lowercase sha224 hex):
+    an output of extract, or of a dedup that cut its ranges from the hex (so its own input
+    was one). Read on the driver from the report alone; an input without a report, or
+    with one that is not curate's, is any Parquet with the columns: False."""
+    try:
+        report = io.read_report(input)
+    except (ValueError, TypeError, OSError):   # not JSON, or not a report: not ours
+        return False
+    if report is None:
+        return False
+    return report.stage == "extract" or (
+        report.stage == "dedup" and report.details.get("ranges") == HEX_RANGES)
+
+
+def deduplicated(spark, pairs, hex_ranges: bool, reached, kept):
+    """The kept rows of `pairs`, cut into image_uuid ranges one way or the other."""
+    if not hex_ranges:
+        return kept_rows(pairs.repartitionByRange("image_uuid"), reached, kept)
+    return kept_rows(by_hex_ranges(spark, pairs), reached, kept, (*KEY, SLOT)).drop(SLOT)
+
+
+def kept_rows(ranged, reached, kept, key=KEY):
     """The first row of each (image_uuid, text) group in the order of all its columns, from
     rows already cut into image_uuid ranges: the same row whatever the partitioning (only
     identical rows tie). A window's row_number over that order, limited to 1: Spark sorts
@@ -47,6 +88,11 @@ def kept_rows(ranged, reached, kept):
     (WindowGroupLimit), where an aggregate of min(struct(...)) built and compared a struct
     for every row (about 12% more CPU on 2M crawl-shaped pairs). The sort by image_uuid
     first is the output's order: nothing sorts again before the writer.
+
+    `key`: the window's partition columns, image_uuid and text first (their order is the
+    sort's). Hex ranges add the slot, a function of image_uuid, so that the groups stay
+    the same and the hash shuffle on the slot is all the window needs (no second shuffle);
+    after image_uuid it changes no order, even in partitions AQE joined (several slots).
 
     Rows are counted where they go, with Spark's observed metrics of the write job's own
     tasks (its result stage: each partition once, retries not): `reached` as they come out
@@ -57,7 +103,7 @@ def kept_rows(ranged, reached, kept):
     from pyspark.sql import functions as F
 
     rest = [c for c in schemas.PAIRS.names if c not in KEY]
-    first = F.row_number().over(Window.partitionBy(*KEY).orderBy(*rest))
+    first = F.row_number().over(Window.partitionBy(*key).orderBy(*rest))
     return (ranged.observe(reached, F.count(F.lit(1)).alias("rows"))
             .withColumn("_rank", first).where(F.col("_rank") == 1).drop("_rank")
             .observe(kept, F.count(F.lit(1)).alias("rows")))
@@ -75,3 +121,84 @@ def dedup_report(output: str, rows_in: int, kept: int, duplicates: int, written:
                              f"files hold {written}; the output was not committed")
     return StageReport("dedup", output, rows_in, written,
                        dropped={"duplicate": duplicates}).check()
+
+
+# ------------------------------------------------------------------ hex ranges
+
+def by_hex_ranges(spark, pairs):
+    """`pairs` with a slot column, shuffled by it into n image_uuid ranges: partition r
+    holds the uuids whose first 6 hex characters x have floor(x * n / 2^24) == r, so
+    partitions in order are ranges in order. n is the shuffle's own partition count (what
+    Spark gives a repartition by a column without a number), and the repartition has no
+    number, so AQE may still join neighbouring partitions: still contiguous ranges."""
+    from pyspark.sql import functions as F
+
+    n = shuffle_partitions(spark)
+    # One array of bigint literals, parsed once (a Column per value costs py4j calls:
+    # 5 s for 8,000 partitions); Spark folds it into one literal.
+    slots = F.expr(f"array({', '.join(f'{v}L' for v in slot_values(n))})")
+    return (pairs.withColumn(SLOT, F.element_at(slots, range_index(n) + 1))
+            .repartition(F.col(SLOT)))
+
+
+def shuffle_partitions(spark) -> int:
+    """The partition count of a shuffle by columns without a number, as Spark's SQLConf
+    decides it (spark.sql.adaptive.coalescePartitions.initialPartitionNum when AQE
+    coalesces and it is set, else spark.sql.shuffle.partitions)."""
+    return int(spark._jsparkSession.sessionState().conf().numShufflePartitions())
+
+
+def range_index(n: int):
+    """floor(x * n / 2^24) of the uuid's first 6 hex characters x, in integers: x * n is
+    below 2^24 * n (no overflow of a long), and a shift by 24 bits divides it exactly. For
+    lowercase hex the string order is x's order, so r never decreases along sorted uuids."""
+    from pyspark.sql import functions as F
+
+    x = F.conv(F.substring("image_uuid", 1, 6), 16, 10).cast("bigint")
+    return F.shiftright(x * F.lit(n).cast("bigint"), 24).cast("int")   # (below n)
+
+
+def slot_values(n: int) -> list[int]:
+    """For each partition r of n, the smallest long v with pmod(hash(v), n) == r: the value
+    Spark's hash partitioning sends to partition r (HashPartitioning's partition id is
+    Pmod(Murmur3Hash(slot, seed 42), n), and a long hashes with hashLong). Computed here,
+    not by a Spark job, so the slot route runs no job before the shuffle."""
+    found: dict[int, int] = {}
+    for v in range(64 * n):   # about n ln n values find them all: 64 n is ample
+        found.setdefault(spark_hash_long(v) % n, v)
+        if len(found) == n:
+            return [found[r] for r in range(n)]
+    missing = sorted(set(range(n)) - set(found))
+    raise RuntimeError(f"dedup: no long below {64 * n} hashes to partition(s) {missing[:5]} "
+                       f"of {n}")
+
+
+_MASK = 0xFFFFFFFF
+
+
+def spark_hash_long(value: int, seed: int = 42) -> int:
+    """Spark's hash() of a bigint, as a signed 32-bit int: Murmur3_x86_32.hashLong (the low
+    32 bits, then the high, then the finalisation of 8 bytes), with Spark's seed 42. Python's
+    % of it by n is Spark's pmod."""
+    h = seed
+    for word in (value & _MASK, (value >> 32) & _MASK):
+        h = _mix_h1(h, _mix_k1(word))
+    h ^= 8
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK
+    h ^= h >> 16
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def _mix_k1(k: int) -> int:
+    k = (k * 0xCC9E2D51) & _MASK
+    k = ((k << 15) | (k >> 17)) & _MASK
+    return (k * 0x1B873593) & _MASK
+
+
+def _mix_h1(h: int, k: int) -> int:
+    h ^= k
+    h = ((h << 13) | (h >> 19)) & _MASK
+    return (h * 5 + 0xE6546B64) & _MASK

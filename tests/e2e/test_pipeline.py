@@ -70,6 +70,7 @@ def test_row_counts_add_up_across_stages(workdir):
     assert reports["extract"].rows_out == sizes["pairs"] > 0
     assert reports["dedup"].rows_in == sizes["pairs"]
     assert reports["dedup"].rows_out == sizes["dedup"] == reports["match"].rows_in
+    assert reports["dedup"].details["ranges"] == "from image_uuid's hex (no sampling)"
     assert reports["match"].rows_out == sizes["matched"] == reports["count"].rows_in
     assert reports["sample"].rows_in == sizes["matched"]
     assert reports["sample"].rows_out == sizes["curated"]
