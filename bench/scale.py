@@ -69,6 +69,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,6 +211,7 @@ def build_pool(spark, rows: int, seed: int, texts) -> tuple[Path, dict]:
     path = pool_dir(rows, seed, texts)
     done = path / "_scale.json"
     if done.exists():
+        pool_report(path, rows)
         return path, json.loads(done.read_text())
     shutil.rmtree(path, ignore_errors=True)
     started = time.monotonic()
@@ -220,8 +222,24 @@ def build_pool(spark, rows: int, seed: int, texts) -> tuple[Path, dict]:
             "seconds": time.monotonic() - started,
             "bytes": sum(p.stat().st_size for p in path.glob("*.parquet")),
             "texts": text_stats(texts)}
+    pool_report(path, rows)
     done.write_text(json.dumps(info, indent=2))   # last: the pool is complete
     return path, info
+
+
+def pool_report(path: Path, rows: int) -> None:
+    """The pool's stage report, as extract's: its rows are shaped as extract's output, its
+    image_uuids extract's (the first 24 hex characters of a URL's sha224), so dedup takes
+    the route it takes on a real extract output (ranges from the uuid's hex, no sampling
+    job; a pool without a report would be cut by sampled ranges as any foreign Parquet)."""
+    from curate.stages import io
+
+    target = path / io.REPORT_FILE
+    if not target.exists():
+        target.parent.mkdir(exist_ok=True)
+        report = io.StageReport("extract", str(path), rows, rows, id=uuid.uuid4().hex,
+                                details={"made_by": "bench/scale.py's pool generator"})
+        target.write_text(report.to_json())
 
 
 # -------------------------------------------------------------------------- memory
@@ -365,6 +383,8 @@ def run_size(args) -> dict:
         stages[name] = {"rows_in": report.rows_in, "rows_out": report.rows_out,
                         "dropped": dict(report.dropped), "seconds": seconds,
                         **{k: after[k] - before[k] for k in after}, **memory}
+        if "ranges" in getattr(report, "details", {}):   # dedup's: hex or sampled
+            stages[name]["ranges"] = report.details["ranges"]
     monitor.stop_event.set()
     output_bytes = {name: sum(p.stat().st_size for p in Path(path).rglob("*.parquet"))
                     for name, path in d.items()}

@@ -15,6 +15,7 @@ import pytest
 
 from curate import schemas
 from curate.core.extract.text import image_uuid
+from curate.stages.dedup import HEX_RANGES
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = (20_000, 40_000)
@@ -65,6 +66,8 @@ def test_dedup_keeps_the_generators_distinct_pairs_at_the_stated_rate(scale_run)
         assert distinct == -(-rows // 5)                         # 80% duplicates
         assert size["stages"]["dedup"]["rows_out"] == distinct
         assert size["stages"]["dedup"]["dropped"] == {"duplicate": rows - distinct}
+        # the pool's report is extract's (its uuids are): dedup cuts ranges from the hex
+        assert size["stages"]["dedup"]["ranges"] == HEX_RANGES
         assert abs(size["pool_info"]["duplicate_rate"] - 0.8) < 1e-3
 
 
