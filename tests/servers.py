@@ -154,7 +154,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
         front.record(self)
         body = self._request_body()
         key_path = self.path.split("?", 1)[0]
-        error = front._take_error(key_path)
+        error = front._take_error(key_path, self.command)
         kind = front._take_every(self.command)
         if kind == "drop":
             _drop_connection(self)
@@ -243,14 +243,17 @@ class S3Front(_LoopbackServer):
             self.misbehaved[key] = self.misbehaved.get(key, 0) + 1
             return kind
 
-    def slowdown(self, key_path: str, times: int) -> None:
-        """Answer the next `times` requests for `/bucket/key` with 503 SlowDown."""
-        self.fail(key_path, times, 503, "SlowDown", "Please reduce your request rate.")
+    def slowdown(self, key_path: str, times: int, method: str | None = None) -> None:
+        """Answer the next `times` requests for `/bucket/key` (of `method` only, when
+        given) with 503 SlowDown."""
+        self.fail(key_path, times, 503, "SlowDown", "Please reduce your request rate.", method)
 
-    def fail(self, key_path: str, times: int, status: int, code: str, message: str) -> None:
-        """Answer the next `times` requests for `/bucket/key` with this S3 error."""
+    def fail(self, key_path: str, times: int, status: int, code: str, message: str,
+             method: str | None = None) -> None:
+        """Answer the next `times` requests for `/bucket/key` (of `method` only, when
+        given) with this S3 error."""
         with self._lock:
-            self._errors[key_path] = [times, (status, code, message)]
+            self._errors[key_path] = [times, (status, code, message), method]
 
     def cut(self, key_path: str, *afters: int) -> None:
         """Cut the body of the i-th next GET of `/bucket/key` after afters[i] bytes."""
@@ -266,10 +269,10 @@ class S3Front(_LoopbackServer):
             self._counts.clear()
             self.misbehaved.clear()
 
-    def _take_error(self, key_path: str) -> tuple[int, str, str] | None:
+    def _take_error(self, key_path: str, method: str) -> tuple[int, str, str] | None:
         with self._lock:
             entry = self._errors.get(key_path)
-            if not entry or entry[0] <= 0:
+            if not entry or entry[0] <= 0 or entry[2] not in (None, method):
                 return None
             entry[0] -= 1
             return entry[1]

@@ -123,10 +123,34 @@ def move_all(moves: list[tuple[str, str]]) -> None:
             pass
 
 
+# The AWS SDK under pyarrow's S3 filesystem reads an object into a buffer of the object's
+# size; an error answer longer than that (a 503 SlowDown's XML, ~250 bytes, to the read of
+# a lock or a small report) cannot be written into it, and the SDK calls this a
+# non-retryable INTERNAL_FAILURE, "Failed to flush response stream", so its own retries
+# never run (apache/doris#61636 retries it for the same reason). A read has no effect:
+# such a failure is tried again here, a few times, with a short pause.
+_UNWRITABLE_ANSWER = "Failed to flush response stream"
+READ_ATTEMPTS = 5
+
+
+def _read(read):
+    """read(), tried again on the SDK's unwritable error answer."""
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            return read()
+        except OSError as error:
+            if attempt == READ_ATTEMPTS or _UNWRITABLE_ANSWER not in str(error):
+                raise
+            time.sleep(0.1 * 2 ** attempt)
+
+
 def read_text(uri: str) -> str:
     fs, path = _filesystem(uri)
-    with fs.open_input_stream(path) as stream:
-        return stream.read().decode("utf-8")
+
+    def read() -> str:
+        with fs.open_input_stream(path) as stream:
+            return stream.read().decode("utf-8")
+    return _read(read)
 
 
 def write_text(uri: str, text: str) -> None:
@@ -274,8 +298,11 @@ def parquet_writer(uri: str, schema, **options) -> pq.ParquetWriter:
 def parquet_metadata(uri: str) -> pq.FileMetaData:
     """A Parquet file's footer: schema, row groups and their statistics, no data pages."""
     fs, path = _filesystem(uri)
-    with fs.open_input_file(path) as handle:
-        return pq.read_metadata(handle)
+
+    def read() -> pq.FileMetaData:
+        with fs.open_input_file(path) as handle:
+            return pq.read_metadata(handle)
+    return _read(read)
 
 
 def read_parquet(uris: list[str], columns=None):
