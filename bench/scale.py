@@ -234,12 +234,10 @@ def pool_report(path: Path, rows: int) -> None:
     job; a pool without a report would be cut by sampled ranges as any foreign Parquet)."""
     from curate.stages import io
 
-    target = path / io.REPORT_FILE
-    if not target.exists():
-        target.parent.mkdir(exist_ok=True)
+    if io.report_or_none(str(path)) is None:
         report = io.StageReport("extract", str(path), rows, rows, id=uuid.uuid4().hex,
                                 details={"made_by": "bench/scale.py's pool generator"})
-        target.write_text(report.to_json())
+        io.write_text(io.join(str(path), io.REPORT_FILE), report.to_json())
 
 
 # -------------------------------------------------------------------------- memory

@@ -14,6 +14,7 @@ refuse an output still being written (`require_stage_output`).
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 import uuid
@@ -128,20 +129,31 @@ def move_all(moves: list[tuple[str, str]]) -> None:
 # a lock or a small report) cannot be written into it, and the SDK calls this a
 # non-retryable INTERNAL_FAILURE, "Failed to flush response stream", so its own retries
 # never run (apache/doris#61636 retries it for the same reason). A read has no effect:
-# such a failure is tried again here, a few times, with a short pause.
+# such a failure is tried again here, with the inputs' retry policy (attempts, jittered
+# backoff).
 _UNWRITABLE_ANSWER = "Failed to flush response stream"
-READ_ATTEMPTS = 5
 
 
 def _read(read):
     """read(), tried again on the SDK's unwritable error answer."""
-    for attempt in range(1, READ_ATTEMPTS + 1):
+    failures = 0
+    while True:
         try:
             return read()
         except OSError as error:
-            if attempt == READ_ATTEMPTS or _UNWRITABLE_ANSWER not in str(error):
+            failures += 1
+            if _UNWRITABLE_ANSWER not in str(error) or failures >= _side_read_policy().tries:
                 raise
-            time.sleep(0.1 * 2 ** attempt)
+            time.sleep(_side_read_policy().delay(failures))
+
+
+@functools.cache
+def _side_read_policy():
+    from curate.sources import streams
+    from curate.sources.resuming import RetryPolicy
+    return RetryPolicy(tries=streams.TRIES, backoff=streams.BACKOFF,
+                       backoff_cap=streams.BACKOFF_CAP, max_retry_time=streams.MAX_RETRY_TIME,
+                       timeout=streams.TIMEOUT, chunk_size=streams.CHUNK_SIZE)
 
 
 def read_text(uri: str) -> str:
@@ -433,7 +445,7 @@ def require_report(uri: str, stage: str, reader: str) -> StageReport:
     """The report of `uri`, which `reader` reads as `stage`'s output: one line refusing a
     directory without one (nothing would say which output it is, so lineage could not be
     checked) or another stage's."""
-    report = _report_or_none(uri)
+    report = report_or_none(uri)
     if report is None or not report.id:
         raise UserError(f"{uri} has no report ({REPORT_FILE}): {reader} reads only an output "
                         f"of {stage} whose report says which output it is; run {stage} to "
@@ -507,7 +519,7 @@ def check_output(output: str, stage: str, inputs=(), overwrite: bool = False) ->
     names = list_dir(output)
     if not names:
         return
-    report = _report_or_none(output)
+    report = report_or_none(output)
     if report is not None and report.stage == stage:
         return
     if report is None and _writing_stage(output) == stage:
@@ -524,7 +536,8 @@ def _within(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip("/") + "/")
 
 
-def _report_or_none(output: str) -> StageReport | None:
+def report_or_none(output: str) -> StageReport | None:
+    """The report of `output`, None when it has none or one that is not curate's."""
     try:
         return read_report(output)
     except (ValueError, TypeError, OSError):   # not JSON, or not a report: not ours
@@ -548,7 +561,7 @@ def _made_from(inputs) -> dict[str, str]:
     """The ids of the stage outputs among `inputs`, by their stage, as they are now."""
     made_from = {}
     for name in inputs:
-        upstream = _report_or_none(name)
+        upstream = report_or_none(name)
         if upstream is not None and upstream.id:
             made_from[upstream.stage] = upstream.id
     return made_from
@@ -558,7 +571,7 @@ def reusable(output: str, stage: str, recipe_id: str, inputs=()) -> StageReport 
     """The report of `output` when it is a complete output of `stage` with this recipe,
     made from the outputs in `inputs` as they are now (None otherwise): redoing the stage
     would write the same."""
-    report = _report_or_none(output)
+    report = report_or_none(output)
     if report is None or report.stage != stage or not report.recipe:
         return None
     if report.recipe != recipe_id or report.made_from != _made_from(inputs):

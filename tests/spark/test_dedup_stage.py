@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate import schemas
+from curate.core import hash_slots
 from curate.options import ExtractOptions
 from curate.stages import dedup
 from curate.stages.dedup import run_dedup
@@ -262,7 +263,7 @@ def test_the_hex_plan_shuffles_once_by_the_slot(spark, extracted, partitions, in
 def test_each_slot_value_hashes_to_its_partition_in_spark(spark, n):
     from pyspark.sql import functions as F
 
-    values = dedup.slot_values(n)
+    values = hash_slots.slot_values(n)
     frame = spark.createDataFrame(list(enumerate(values)), "r int, v bigint")
     wrong = frame.where(F.pmod(F.hash("v"), F.lit(n)) != F.col("r")).count()
     assert wrong == 0 and len(values) == n
@@ -276,7 +277,7 @@ def test_spark_hash_long_is_sparks_hash_of_a_bigint(spark):
         [draw.randrange(-2**63, 2**63) for _ in range(500)]
     frame = spark.createDataFrame([(v,) for v in values], "v bigint")
     got = {r.v: r.h for r in frame.select("v", F.hash("v").alias("h")).collect()}
-    assert got == {v: dedup.spark_hash_long(v) for v in values}
+    assert got == {v: hash_slots.spark_hash_long(v) for v in values}
 
 
 def test_range_index_is_exact_and_never_decreases_along_sorted_uuids(spark):
