@@ -300,6 +300,7 @@ _UNKNOWN_SYMBOL = 0      # the code of a text token in no entry of two tokens or
 _SEPARATOR_SYMBOL = 1    # between two texts of a batch; token codes use symbols from 2 up
 _SEPARATOR_TOKEN = "\x00"
 _SEPARATOR_ID = -2       # the separator token's "entry id" in the one-token lookup
+_PAD = 0xFFFFFFFF        # no symbol: fills the rows of codes shorter than width
 
 
 class BatchMatcher:
@@ -309,12 +310,16 @@ class BatchMatcher:
     Why it is exact: spacing(text) is " " + inner + " " and the spaces of inner are exactly
     the boundaries of inner.split(" "), so a v1 key " e " occurs in spacing(text) iff
     e.split(" ") is a run of consecutive tokens of inner.split(" "). One-token entries are
-    then a dict lookup per token. For the others, each token of theirs gets a code of
+    then a lookup per token. For the others, each token of theirs gets a code of
     `width` symbols, position-tagged (the symbol at position p lies in
     [2 + p * 128, 2 + (p + 1) * 128)), any other token one unknown symbol, so a key's code
     matches only at a token start and over whole tokens; the automaton walks those codes
     instead of every character (the walk, memory-bound in a 500k-key trie, was most of a
     text's time). The batch is joined with a separator token and walked once.
+
+    Each token is looked up once, in one dict giving its number in the vocabulary (every
+    token of every entry; 0 for the others); its one-token entry and its code are then
+    rows of numpy tables taken for all the tokens at once.
     """
 
     def __init__(self, entries: Sequence[str]):
@@ -323,22 +328,21 @@ class BatchMatcher:
         # their leading symbols, so the walk's busiest nodes have few children to scan
         counts = Counter(token for parts in tokens if len(parts) > 1 for token in parts)
         self.width = -(-max(1, len(counts).bit_length()) // 7)   # 7 bits a symbol
-        self._codes = {token: self._code(i) for i, (token, _) in enumerate(counts.most_common())}
-        self._unknown = chr(_UNKNOWN_SYMBOL)
+        codes = {token: self._code(i) for i, (token, _) in enumerate(counts.most_common())}
         keys = [parts[0] if len(parts) == 1 else
-                "".join(map(self._codes.__getitem__, parts)) for parts in tokens]
+                "".join(map(codes.__getitem__, parts)) for parts in tokens]
         single = [i for i, parts in enumerate(tokens) if len(parts) == 1]
-        self._single, single_duplicates = _first_ids((i, keys[i]) for i in single)
+        singles, single_duplicates = _first_ids((i, keys[i]) for i in single)
         automaton, self._duplicates = _build_automaton(
             [None if len(parts) == 1 else key for parts, key in zip(tokens, keys)],
             in_key_order=True)
         self._duplicates.update(single_duplicates)
         # an entry holding the separator token could match across texts: then no batching
-        self._batchable = _SEPARATOR_TOKEN not in self._single and _SEPARATOR_TOKEN not in \
-            self._codes
+        self._batchable = _SEPARATOR_TOKEN not in singles and _SEPARATOR_TOKEN not in codes
         if self._batchable:
-            self._codes[_SEPARATOR_TOKEN] = chr(_SEPARATOR_SYMBOL)
-            self._single[_SEPARATOR_TOKEN] = _SEPARATOR_ID
+            codes[_SEPARATOR_TOKEN] = chr(_SEPARATOR_SYMBOL)
+            singles[_SEPARATOR_TOKEN] = _SEPARATOR_ID
+        self._tables(singles, codes)
         # no entry of two tokens or more: an empty trie, which pyahocorasick cannot walk
         self._iter = automaton.iter if len(automaton) else None
 
@@ -346,39 +350,53 @@ class BatchMatcher:
         return "".join(chr(2 + p * _DIGITS + (index >> (7 * (self.width - 1 - p))) % _DIGITS)
                        for p in range(self.width))
 
+    def _tables(self, singles: dict[str, int], codes: dict[str, str]) -> None:
+        """_number: {token: its number, from 1}; per number (0: a token of no entry) its
+        one-token entry id (-1: none) in _single_of, its code's symbols in _code_of
+        (padded to width with _PAD) and their count in _code_length."""
+        vocabulary = list(dict.fromkeys(chain(singles, codes)))
+        self._number = {token: n for n, token in enumerate(vocabulary, 1)}
+        self._single_of = np.array([-1, *(singles.get(t, -1) for t in vocabulary)], np.int64)
+        table = np.full((len(vocabulary) + 1, self.width), _PAD, np.uint32)
+        unknown = chr(_UNKNOWN_SYMBOL)
+        for n, token in enumerate(("", *vocabulary)):
+            code = codes.get(token, unknown) if n else unknown
+            table[n, :len(code)] = [ord(c) for c in code]
+        self._code_of = table
+        self._code_length = (table != _PAD).sum(axis=1)
+
     def match_many(self, texts: Sequence[str]) -> pa.ListArray:
         """Each text's sorted matched ids, as one list<int32> array."""
         joined = f" {_SEPARATOR_TOKEN} ".join(texts)
         if not self._batchable or joined.count(_SEPARATOR_TOKEN) != len(texts) - 1:
             return _lists([self.match(text) for text in texts])
-        tokens = _spaced_inner(joined).split(" ")
-        singles = np.fromiter(map(self._single.get, tokens, repeat(-1)), np.int64, len(tokens))
-        symbols, found = self._walk(tokens)
-        at_token = np.flatnonzero(singles >= 0)
-        text = np.concatenate([
-            np.searchsorted(np.flatnonzero(singles == _SEPARATOR_ID), at_token),
-            np.searchsorted(np.flatnonzero(symbols == _SEPARATOR_SYMBOL), found[:, 0])])
-        ids = np.concatenate([singles[at_token], found[:, 1]])
+        at, ids, singles = self._find(_spaced_inner(joined).split(" "))
+        text = np.searchsorted(np.flatnonzero(singles == _SEPARATOR_ID), at)
         return _list_array(*_sorted_groups(self._with_duplicates(ids, text), len(texts)))
 
     def match(self, text: str) -> list[int]:
         """One text (the fallback when a batch cannot be joined)."""
-        tokens = _spaced_inner(text).split(" ")
-        _, found = self._walk(tokens)
-        ids = set(found[:, 1].tolist())
-        ids.update(i for i in map(self._single.get, tokens, repeat(-1)) if i >= 0)
+        ids = set(self._find(_spaced_inner(text).split(" "))[1].tolist())
         for first in list(ids):
             ids.update(self._duplicates.get(first, ()))
         return sorted(ids)
 
-    def _walk(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(the symbols walked, [end symbol index, entry id] per match of an entry of two
-        tokens or more): tokens coded, one walk, its outputs gathered by numpy in C."""
-        codes = "".join(map(self._codes.get, tokens, repeat(self._unknown)))
-        flat = (np.fromiter(chain.from_iterable(self._iter(codes)), np.int64)
-                if self._iter is not None else np.empty(0, np.int64))
-        symbols = np.frombuffer(codes.encode("utf-32-le"), "<u4")
-        return symbols, flat.reshape(-1, 2)
+    def _find(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(token index, entry id) of every match in `tokens` (for an entry of two tokens
+        or more, the index of its last token), and each token's one-token entry id: the
+        tokens numbered in one pass, their codes joined by numpy, one walk whose outputs
+        numpy gathers in C."""
+        numbers = np.fromiter(map(self._number.get, tokens, repeat(0)), np.int64, len(tokens))
+        singles = self._single_of[numbers]
+        at = np.flatnonzero(singles >= 0)
+        if self._iter is None:
+            return at, singles[at], singles
+        symbols = self._code_of[numbers].ravel()
+        codes = symbols[symbols != _PAD].tobytes().decode("utf-32-le")
+        found = np.fromiter(chain.from_iterable(self._iter(codes)), np.int64).reshape(-1, 2)
+        # the token whose code holds a match's last symbol
+        ends = np.searchsorted(np.cumsum(self._code_length[numbers]), found[:, 0], "right")
+        return np.concatenate([at, ends]), np.concatenate([singles[at], found[:, 1]]), singles
 
     def _with_duplicates(self, ids: np.ndarray, text: np.ndarray) -> tuple[np.ndarray, ...]:
         """(text, id) of every match, with the other entries of a shared key added."""
