@@ -18,7 +18,9 @@ rebuild). Both come from the 181 real news pages in ../shared/data/html (3,808 <
 
 Each line is one single-threaded pass over a whole corpus, timed in CPU seconds of its
 process (time.process_time), so the rates are per core; every line runs --repeat times
-(default 3) and its least CPU counts (the runs are printed). "[peer]" lines run in a separate
+(default 3) and its least CPU counts (the runs are printed); the WAT's fastwarc floor,
+cc2dataset and curate lines take turns, one run of each per round, so that a drift of the
+machine's speed (up to 25% over minutes here) meets all three alike. "[peer]" lines run in a separate
 venv (--out/venv-peer, packages from bench/requirements.txt, created on the first run) as a
 subprocess that times only its own work; "proc CPU" is that subprocess's whole CPU time,
 interpreter start and imports included. Columns: MB/s of the gzipped corpus, pages/s (the
@@ -531,17 +533,34 @@ REPEAT = DEFAULT_REPEAT   # set from --repeat
 def timed(fn, *args) -> dict:
     """fn(*args) run REPEAT times: the result of the run with the least CPU, with "runs"
     (every run's CPU seconds). One pass of the same work varies by 5-10% on this machine."""
-    results = []
+    return timed_in_turn({"": (fn, *args)})[""]
+
+
+def timed_in_turn(calls: dict[str, tuple]) -> dict[str, dict]:
+    """timed(fn, *args) of each of `calls` (name: (fn, *args)), their runs taking turns:
+    one run of each, then the next round. The speed of this machine drifts by up to 25%
+    over minutes (other tenants), so lines run one after another can each meet another
+    speed; lines whose ratio is a target take turns, and each keeps its least CPU."""
+    results: dict[str, list | dict] = {name: [] for name in calls}
     for _ in range(REPEAT):
-        started = time.process_time()
-        result = fn(*args)
-        if "error" in result:
-            return result
-        if "cpu" not in result:   # fn may time itself (after imports)
-            result["cpu"] = time.process_time() - started
-        results.append(result)
-    best = min(results, key=lambda r: r["cpu"])
-    best["runs"] = [r["cpu"] for r in results]
+        for name, (fn, *args) in calls.items():
+            if isinstance(results[name], dict):   # it failed: not run again
+                continue
+            started = time.process_time()
+            result = fn(*args)
+            if "error" in result:
+                results[name] = result
+                continue
+            if "cpu" not in result:   # fn may time itself (after imports)
+                result["cpu"] = time.process_time() - started
+            results[name].append(result)
+    return {name: runs if isinstance(runs, dict) else _least(runs)
+            for name, runs in results.items()}
+
+
+def _least(runs: list[dict]) -> dict:
+    best = min(runs, key=lambda r: r["cpu"])
+    best["runs"] = [r["cpu"] for r in runs]
     return best
 
 
@@ -748,6 +767,9 @@ def main() -> int:
     def peer(task: str, path: Path) -> dict:
         return {"error": peer_down} if peer_down else timed(run_peer, venv, task, path)
 
+    def peer_call(task: str, path: Path) -> tuple:
+        return ((lambda: {"error": peer_down}),) if peer_down else (run_peer, venv, task, path)
+
     # --- WAT
     wat_gz = wat.stat().st_size
     gunzip = timed(gunzip_floor, wat)
@@ -761,14 +783,16 @@ def main() -> int:
     prefilter = timed(warcio_prefilter_floor, wat)
     _row("floor: warcio+json (IMG@/src only)", prefilter, wat_gz, n_pages, None,
          f"{prefilter['parsed']} of {prefilter['records']} records parsed")
-    fast = peer("fastwarc-floor", wat)
+    # The lines of the WAT's targets take turns (timed_in_turn): the same machine for each.
+    together = timed_in_turn({"fast": peer_call("fastwarc-floor", wat),
+                              "cc2": peer_call("cc2dataset", wat),
+                              "ours": (curate_core, wat)})
+    fast, cc2, ours_wat = together["fast"], together["cc2"], together["ours"]
     fast_cpu = _row("floor: fastwarc+orjson [peer]", fast, wat_gz, n_pages, None,
                     f"{fast.get('parsed')} of {fast.get('records')} records parsed"
                     if "error" not in fast else "")
-    cc2 = peer("cc2dataset", wat)
     cc2_cpu = _row("cc2dataset process_wat [peer]", cc2, wat_gz, n_pages, cc2.get("pairs"),
                    "; ".join(cc2.get("warnings", []))[:120])
-    ours_wat = timed(curate_core, wat)
     ours_wat_cpu = _row("curate iter_file_pairs", ours_wat, wat_gz, n_pages,
                         ours_wat.get("pairs"), _used(ours_wat, n_pages) + _errors(ours_wat))
 
