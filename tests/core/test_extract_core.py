@@ -444,6 +444,31 @@ def test_urls_are_sent_as_a_browser_sends_them(written, sent):
     assert sent.isascii() and not any(c <= " " or c == "\x7f" for c in sent)
 
 
+def test_percent_encoding_of_each_part_is_its_definition():
+    """Each part's encoding (runs of characters encoded at once) against the definition,
+    character by character: a part a browser sends as written stays whole; in any other,
+    \x21-\x7e outside the part's set stays and anything else becomes %XX of its UTF-8
+    bytes (a lone surrogate too); on random strings and every set."""
+    import random
+
+    from curate.core.extract import text
+
+    def by_definition(part, extra):
+        if all(0x20 < ord(c) < 0x7f and c not in '"\'<>`{}\\' for c in part):
+            return part
+        return "".join(c if 0x20 < ord(c) < 0x7f and c not in extra else
+                       "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+                       for c in part)
+
+    chars = [chr(c) for c in range(0x80)] + list("é中\u0300\ud800\U0001F600")
+    rng = random.Random(18)
+    for extra in (text._PATH_SET, text._QUERY_SET, text._FRAGMENT_SET, text._USERINFO_SET):
+        for _ in range(3000):
+            part = "".join(rng.choice(chars) for _ in range(rng.randint(0, 12)))
+            assert text._percent_encode(part, extra) == by_definition(part, extra), part
+    assert browser_url("http://u s\u00e9r@h.org/") == "http://u%20s%C3%A9r@h.org/"
+
+
 def test_rows_carry_the_sent_url_and_the_written_urls_id():
     rows, _report = extract(WARC_2014)
     spaced = [row for row in rows if "Thailand%202011-01" in row[1]]

@@ -36,6 +36,7 @@ def _needs_serialising(text: str) -> bool:
 _PATH_SET = frozenset(' "#<>?`{}')
 _QUERY_SET = frozenset(' "#<>\'')          # special schemes (http, https) add '
 _FRAGMENT_SET = frozenset(' "<>`')
+_USERINFO_SET = frozenset(' "#<>?`{}/:;=@[\\]^|')
 
 
 def browser_url(url: str) -> str:
@@ -47,8 +48,10 @@ def browser_url(url: str) -> str:
     is written in a page; this one it fetches. image_uuid stays on the written URL (§1)."""
     if not _needs_serialising(url):
         return url
-    url = url.translate(_TAB_NEWLINE).strip(
-        "".join(map(chr, range(0x21))))
+    if "\t" in url or "\n" in url or "\r" in url:
+        # (three replaces: str.translate takes a step per character on such URLs)
+        url = url.replace("\t", "").replace("\n", "").replace("\r", "")
+    url = url.strip(_C0_AND_SPACE)
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -64,15 +67,39 @@ def browser_url(url: str) -> str:
     return out
 
 
-_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
 
 
 def _percent_encode(part: str, extra: frozenset) -> str:
+    """part with every character but \x21-\x7e outside `extra` as %XX of its UTF-8 bytes."""
     if not _needs_serialising(part):
         return part
-    return "".join(c if (0x20 < ord(c) < 0x7f and c not in extra)
-                   else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
-                   for c in part)
+    # one call per run of such characters, not a step per character (such URLs run long)
+    return _ENCODED_RUNS[extra].sub(_percent_run, part)
+
+
+def _percent_run(run: re.Match) -> str:
+    return "".join([_ESCAPES[char] for char in run.group()])
+
+
+class _Escapes(dict):
+    """{character: %XX of each of its UTF-8 bytes}, each worked out on first use (a few
+    thousand kept: a URL's characters to encode are few and repeat)."""
+
+    def __missing__(self, char: str) -> str:
+        escaped = "".join(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+        if len(self) < 4096:
+            self[char] = escaped
+        return escaped
+
+
+_ESCAPES = _Escapes()
+
+
+# For each set: runs of the characters _percent_encode encodes.
+_ENCODED_RUNS = {extra: re.compile("[^" + "".join(re.escape(chr(c)) for c in range(0x21, 0x7f)
+                                                  if chr(c) not in extra) + "]+")
+                 for extra in (_PATH_SET, _QUERY_SET, _FRAGMENT_SET, _USERINFO_SET)}
 
 
 def _ascii_netloc(netloc: str) -> str:
@@ -92,7 +119,7 @@ def _ascii_netloc(netloc: str) -> str:
         host = ".".join(labels)
     host = host.lower()
     if userinfo:
-        userinfo = _percent_encode(userinfo, frozenset(' "#<>?`{}/:;=@[\\]^|'))
+        userinfo = _percent_encode(userinfo, _USERINFO_SET)
     return f"{userinfo}{at}{host}{colon}{port}"
 
 
