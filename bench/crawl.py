@@ -6,7 +6,8 @@ and dedup, from figures measured on this machine.
 
 Measured here, in this run:
 - extract: curate's core (iter_file_pairs) and cc2dataset's `process_wat` [peer venv] on
-  bench/extract.py's CommonCrawl-layout WAT, CPU seconds of one process, best of --repeat;
+  bench/extract.py's CommonCrawl-layout WAT, CPU seconds of one process, best of --repeat
+  (the two taking turns run by run);
   scaled by the gzipped bytes to a crawl of --wat-files files of --wat-mb MB each;
 - dedup, match, count, sample: wall seconds x cores per row from bench/scale.py's largest
   pool (its JSON, or a run of it started here with --rows), and cc2dataset's own dedup
@@ -51,8 +52,11 @@ def extract_figures(out: Path, records: int, repeat: int) -> dict:
     down = extract_bench.ensure_peer_venv(venv)
     if down:
         raise SystemExit(f"cc2dataset's venv: {down}")
-    ours = extract_bench.timed(extract_bench.curate_core, wat)
-    theirs = extract_bench.timed(extract_bench.run_peer, venv, "cc2dataset", wat)
+    # taking turns run by run, as bench/extract.py's lines (the machine's speed drifts)
+    both = extract_bench.timed_in_turn({
+        "curate": (extract_bench.curate_core, wat),
+        "cc2dataset": (extract_bench.run_peer, venv, "cc2dataset", wat)})
+    ours, theirs = both["curate"], both["cc2dataset"]
     for name, result in (("curate", ours), ("cc2dataset", theirs)):
         if "error" in result:
             raise SystemExit(f"{name} on {wat}: {result['error']}")
