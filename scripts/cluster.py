@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,12 +114,30 @@ class StandaloneCluster:
         for process in [*self.workers, self.master]:
             if process is not None:
                 _kill(process)
+        drop_executor_files(self.workdir)
 
     def __enter__(self) -> "StandaloneCluster":
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def drop_executor_files(workdir: Path) -> None:
+    """Remove what the executors fetched or unpacked into the workers' work directories
+    (worker-N/app-*/<executor>/: the shipped environment, --packages jars; about 0.5 GB an
+    application, kept by Spark until its worker's periodic cleanup, which these short-lived
+    clusters never reach); each executor's stdout and stderr stay."""
+    for executor in workdir.glob("worker-*/app-*/*"):
+        if not executor.is_dir() or executor.is_symlink():
+            continue
+        for entry in executor.iterdir():
+            if entry.name in ("stdout", "stderr"):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -149,6 +168,7 @@ def main() -> None:
             except ProcessLookupError:
                 pass
         pids.unlink()
+        drop_executor_files(args.dir)
 
 
 if __name__ == "__main__":
