@@ -541,26 +541,27 @@ def timed_in_turn(calls: dict[str, tuple]) -> dict[str, dict]:
     one run of each, then the next round. The speed of this machine drifts by up to 25%
     over minutes (other tenants), so lines run one after another can each meet another
     speed; lines whose ratio is a target take turns, and each keeps its least CPU."""
-    results: dict[str, list | dict] = {name: [] for name in calls}
+    runs: dict[str, list[dict]] = {name: [] for name in calls}
+    failed: dict[str, dict] = {}   # a line's error: it is not run again
     for _ in range(REPEAT):
         for name, (fn, *args) in calls.items():
-            if isinstance(results[name], dict):   # it failed: not run again
+            if name in failed:
                 continue
             started = time.process_time()
             result = fn(*args)
             if "error" in result:
-                results[name] = result
+                failed[name] = result
                 continue
             if "cpu" not in result:   # fn may time itself (after imports)
                 result["cpu"] = time.process_time() - started
-            results[name].append(result)
-    return {name: runs if isinstance(runs, dict) else _least(runs)
-            for name, runs in results.items()}
-
-
-def _least(runs: list[dict]) -> dict:
-    best = min(runs, key=lambda r: r["cpu"])
-    best["runs"] = [r["cpu"] for r in runs]
+            runs[name].append(result)
+    best = {}
+    for name in calls:
+        if name in failed:
+            best[name] = failed[name]
+        else:
+            best[name] = min(runs[name], key=lambda r: r["cpu"])
+            best[name]["runs"] = [r["cpu"] for r in runs[name]]
     return best
 
 
@@ -764,11 +765,12 @@ def main() -> int:
     venv = args.out / "venv-peer"
     peer_down = "--skip-peer" if args.skip_peer else ensure_peer_venv(venv)
 
-    def peer(task: str, path: Path) -> dict:
-        return {"error": peer_down} if peer_down else timed(run_peer, venv, task, path)
-
     def peer_call(task: str, path: Path) -> tuple:
+        """(fn, *args) of a peer task for timed / timed_in_turn."""
         return ((lambda: {"error": peer_down}),) if peer_down else (run_peer, venv, task, path)
+
+    def peer(task: str, path: Path) -> dict:
+        return timed(*peer_call(task, path))
 
     # --- WAT
     wat_gz = wat.stat().st_size

@@ -356,12 +356,15 @@ class BatchMatcher:
         (padded to width with _PAD) and their count in _code_length."""
         vocabulary = list(dict.fromkeys(chain(singles, codes)))
         self._number = {token: n for n, token in enumerate(vocabulary, 1)}
-        self._single_of = np.array([-1, *(singles.get(t, -1) for t in vocabulary)], np.int64)
+        self._single_of = np.array([-1, *map(singles.get, vocabulary, repeat(-1))], np.int64)
         table = np.full((len(vocabulary) + 1, self.width), _PAD, np.uint32)
-        unknown = chr(_UNKNOWN_SYMBOL)
-        for n, token in enumerate(("", *vocabulary)):
-            code = codes.get(token, unknown) if n else unknown
-            table[n, :len(code)] = [ord(c) for c in code]
+        table[:, 0] = _UNKNOWN_SYMBOL   # a token without a code: one unknown symbol
+        # every code's symbols scattered into its token's row at once (no step per token)
+        lengths = np.fromiter(map(len, codes.values()), np.int64, len(codes))
+        rows = np.repeat(np.fromiter(map(self._number.__getitem__, codes), np.int64,
+                                     len(codes)), lengths)
+        columns = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        table[rows, columns] = np.frombuffer("".join(codes.values()).encode("utf-32-le"), "<u4")
         self._code_of = table
         self._code_length = (table != _PAD).sum(axis=1)
 
