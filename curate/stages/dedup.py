@@ -13,6 +13,8 @@ depends on what the input says about itself (its report, never its rows):
 - any other input (another tool's ids, uppercase hex, ...): Spark's range partitioning,
   whose bounds cost one extra read of the input's image_uuid (a sample of it).
 
+Through the shuffle a row's source_path is a number (file_numbers: the input's distinct
+paths, numbered in their order on the driver and broadcast), joined back before the writer.
 No Python runs in the tasks: Spark's own sort, window and writer, with the rows in and out
 from the Parquet footers and the rows through the shuffle and the filter observed in the
 write job (kept_rows). The report says which ranges were used (details["ranges"])."""
@@ -28,6 +30,7 @@ from curate.stages.task_files import check_shared_output
 
 KEY = ("image_uuid", "text")
 SLOT = "_slot"
+FILE = "_source_file"   # a number standing for source_path through the shuffle
 # details["ranges"] of the report: which way the rows were cut into image_uuid ranges.
 HEX_RANGES = "from image_uuid's hex (no sampling)"
 SAMPLED_RANGES = "sampled"
@@ -72,10 +75,51 @@ def uuids_from_extract(input: str) -> bool:
 
 
 def deduplicated(spark, pairs, hex_ranges: bool, reached, kept):
-    """The kept rows of `pairs`, cut into image_uuid ranges one way or the other."""
+    """The kept rows of `pairs`, cut into image_uuid ranges one way or the other. The
+    rows cross the shuffle with a file number in place of their source_path (file_numbers)
+    and get their path back after it."""
+    files = file_numbers(spark, pairs)
+    narrow = with_file_numbers(pairs, files)
     if not hex_ranges:
-        return kept_rows(pairs.repartitionByRange("image_uuid"), reached, kept)
-    return kept_rows(by_hex_ranges(spark, pairs), reached, kept, (*KEY, SLOT)).drop(SLOT)
+        rows = kept_rows(narrow.repartitionByRange("image_uuid"), reached, kept)
+    else:
+        rows = kept_rows(by_hex_ranges(spark, narrow), reached, kept, (*KEY, SLOT)).drop(SLOT)
+    return with_source_paths(rows, files)
+
+
+# ------------------------------------------------------------------ file numbers
+
+def file_numbers(spark, pairs):
+    """A small table (FILE, source_path): each distinct source_path of `pairs` numbered in
+    the paths' order. Every row of an extract output repeats its file's path (~100
+    characters of its ~400): through the shuffle, the sort and its spills an int carries
+    the same information, and numbers in the paths' (UTF-8 byte) order sort the rows as
+    their paths would, so the row a group keeps stays the same. One read of the column
+    (its Parquet dictionaries) finds the paths; the driver holds one per input file."""
+    from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+    paths = sorted(row[0] for row in pairs.select("source_path").distinct().collect()
+                   if row[0] is not None)
+    schema = StructType([StructField(FILE, IntegerType(), False),
+                         StructField("source_path", StringType(), False)])
+    return spark.createDataFrame(list(enumerate(paths)), schema)
+
+
+def with_file_numbers(pairs, files):
+    """`pairs` (PAIRS' columns, in order) with FILE in source_path's place (a null path gets
+    a null number: nulls sort first either way)."""
+    from pyspark.sql import functions as F
+
+    columns = [FILE if name == "source_path" else name for name in schemas.PAIRS.names]
+    return pairs.join(F.broadcast(files), "source_path", "left").select(*columns)
+
+
+def with_source_paths(rows, files):
+    """Rows of with_file_numbers with their source_path back, in PAIRS' columns. A broadcast
+    join streams `rows` in their order: the ranges stay sorted for the writer."""
+    from pyspark.sql import functions as F
+
+    return rows.join(F.broadcast(files), FILE, "left").select(*schemas.PAIRS.names)
 
 
 def kept_rows(ranged, reached, kept, key=KEY):
@@ -100,7 +144,7 @@ def kept_rows(ranged, reached, kept, key=KEY):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    rest = [c for c in schemas.PAIRS.names if c not in KEY]
+    rest = [c for c in ranged.columns if c not in key]
     first = F.row_number().over(Window.partitionBy(*key).orderBy(*rest))
     return (ranged.observe(reached, F.count(F.lit(1)).alias("rows"))
             .withColumn("_rank", first).where(F.col("_rank") == 1).drop("_rank")

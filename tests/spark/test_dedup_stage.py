@@ -41,7 +41,13 @@ def duplicate_groups(seed: int = 5) -> list[dict]:
                                        f"http://img.example/ {g}.jpg"]),
                    "text_source": draw.choice(schemas.TEXT_SOURCES),
                    "page_url": draw.choice([None, "http://a.example/", "http://b.example/"]),
-                   "source_path": draw.choice(["s3://cc/x.wat.gz", "s3://cc/y.wat.gz"]),
+                   # (numbered through the shuffle: the numbers must sort as the paths'
+                   # UTF-8 bytes do, as Spark sorts strings: case, accents, a BMP
+                   # character above the surrogates against one beyond the BMP)
+                   "source_path": draw.choice(["s3://cc/x.wat.gz", "s3://cc/y.wat.gz",
+                                               "s3://cc/Y.wat.gz", "s3://cc/\u00e9.wat.gz",
+                                               "s3://cc/\uff21.wat.gz",
+                                               "s3://cc/\U0001f600.wat.gz"]),
                    "source_offset": draw.choice([None, 0, 17, 1 << 40]),
                    "crawl": draw.choice([None, "CC-MAIN-2024-10", "CC-MAIN-2024-33"]),
                    "fetch_time": draw.choice([None, dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
@@ -232,7 +238,8 @@ def test_other_ids_take_sampled_ranges(spark, extracted, tmp_path):
 @pytest.mark.parametrize("partitions,initial", [(4, None), (1, None), (8, 6)])
 def test_the_hex_plan_shuffles_once_by_the_slot(spark, extracted, partitions, initial):
     """One Exchange, hashpartitioning on the slot with the shuffle's own partition count
-    (AQE's initial count when set), that the window takes as it is; no range partitioning."""
+    (AQE's initial count when set), that the window takes as it is, carrying file numbers
+    in place of the paths; no range partitioning."""
     from pyspark.sql import Observation
 
     pairs = spark.read.parquet(str(extracted))
@@ -246,8 +253,15 @@ def test_the_hex_plan_shuffles_once_by_the_slot(spark, extracted, partitions, in
         plans = [frame._jdf.queryExecution().executedPlan().toString()
                  for frame in (hexed, sampled)]
     assert n == (initial or partitions)
-    exchanges = [line.strip() for line in plans[0].splitlines() if "Exchange " in line]
-    assert len(exchanges) == 1, plans[0]
+    lines = [line.strip(" :") for line in plans[0].splitlines()]
+    # (the file numbers' table is broadcast: BroadcastExchange, no shuffle)
+    shuffles = [i for i, line in enumerate(lines)
+                if "Exchange " in line and "BroadcastExchange" not in line]
+    assert len(shuffles) == 1, plans[0]
+    exchanges = [lines[shuffles[0]]]
+    # what crosses it: the file number, not the path
+    assert f"{dedup.FILE}#" in lines[shuffles[0] + 1], plans[0]
+    assert "source_path#" not in lines[shuffles[0] + 1], plans[0]
     if n == 1:   # (Spark plans one partition as SinglePartition, whatever the columns)
         assert exchanges[0].startswith("+- Exchange SinglePartition, REPARTITION_BY_COL")
     else:
