@@ -118,9 +118,21 @@ def _ascii_netloc(netloc: str) -> str:
                 labels.append(label)
         host = ".".join(labels)
     host = host.lower()
-    if userinfo:
-        userinfo = _percent_encode(userinfo, _USERINFO_SET)
+    if at:
+        userinfo = _credentials(userinfo)
+        at = "@" if userinfo else ""
     return f"{userinfo}{at}{host}{colon}{port}"
+
+
+def _credentials(userinfo: str) -> str:
+    """WHATWG's username[:password] of a userinfo: split at its first `:` (a later one is
+    the password's), each part encoded in the userinfo set even where nothing else in it
+    would be (its set holds printable characters: `;`, `=`, `|`, `:`, ...), the `:` only
+    before a password that is not empty."""
+    username, _, password = userinfo.partition(":")
+    encode = _ENCODED_RUNS[_USERINFO_SET].sub
+    username, password = encode(_percent_run, username), encode(_percent_run, password)
+    return f"{username}:{password}" if password else username
 
 
 def image_uuid(url: str) -> str:
