@@ -80,7 +80,7 @@ DATA = ROOT.parent / "shared" / "data"
 CAPTIONS = DATA / "captions" / "Validation_GCC-1.1.0-Validation.tsv"
 OUT = ROOT / "bench" / "out" / "scale"
 
-WARMUP_ROWS = 200_000     # the warm-up pool (at most the size run)
+WARMUP_ROWS = 200_000     # the warm-up pool (at most the size run; --warmup-rows)
 GENERATOR = 1               # bump when the generator changes: a new params hash
 COPIES = 5                  # rows per distinct (image_uuid, text), on average
 PAIRS_PER_FILE = 300_000
@@ -356,12 +356,13 @@ def run_size(args) -> dict:
     # sort and write of a JVM load and compile their code (about 3 s x cores), which a
     # crawl pays once in hours; timed, it would fall on whichever step runs first (dedup,
     # against a floor run warm) and on whether the pool was generated in this process.
-    warm_pool, warm_info = build_pool(spark, min(rows, WARMUP_ROWS), args.seed, texts)
-    warm_work = OUT / f"work-{rows}-warmup"
-    shutil.rmtree(warm_work, ignore_errors=True)
-    for _name, step in stage_steps(spark, args, warm_pool, warm_info, warm_work):
-        step()
-    shutil.rmtree(warm_work, ignore_errors=True)
+    if args.warmup_rows > 0:
+        warm_pool, warm_info = build_pool(spark, min(rows, args.warmup_rows), args.seed, texts)
+        warm_work = OUT / f"work-{rows}-warmup"
+        shutil.rmtree(warm_work, ignore_errors=True)
+        for _name, step in stage_steps(spark, args, warm_pool, warm_info, warm_work):
+            step()
+        shutil.rmtree(warm_work, ignore_errors=True)
     monitor = RssMonitor()
     monitor.start()
     pool, info = build_pool(spark, rows, args.seed, texts)
@@ -585,6 +586,10 @@ def main() -> int:
                              "(bench/extract.py's peer venv, bench/out/venv-peer)")
     parser.add_argument("--cc2dataset-rows", type=int, default=10**12,
                         help="run cc2dataset's dedup only on pools of at most this many rows")
+    parser.add_argument("--warmup-rows", type=int, default=WARMUP_ROWS,
+                        help="each size first runs every step untimed on a pool of at most "
+                             "this many rows (0: no warm-up; timings then carry the JVM's "
+                             "first read, shuffle and write)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -609,7 +614,7 @@ def main() -> int:
         subprocess.run([sys.executable, __file__, "--child", str(rows), "--child-out", str(out),
                         "--cores", str(args.cores), "--driver-memory", args.driver_memory,
                         "--partition-rows", str(args.partition_rows), "--seed", str(args.seed),
-                        "--out", str(OUT)]
+                        "--warmup-rows", str(args.warmup_rows), "--out", str(OUT)]
                        + (["--cc2dataset-venv", str(args.cc2dataset_venv),
                            "--cc2dataset-rows", str(args.cc2dataset_rows)]
                           if args.cc2dataset_venv else []),

@@ -37,9 +37,11 @@ SAMPLED_RANGES = "sampled"
 
 
 def run_dedup(spark, input: str, output: str, options: None = None, *,
-              quiet: bool = False, hex_ranges: bool | None = None) -> StageReport:
-    """`hex_ranges`: None decides from the input's report (uuids_from_extract); True or
-    False force one way (tests compare them)."""
+              quiet: bool = False, hex_ranges: bool | None = None,
+              file_numbers: bool | None = None) -> StageReport:
+    """`hex_ranges`: None decides from the input's report (uuids_from_extract);
+    `file_numbers`: None decides from the input's size (numbering_pays). True or False
+    force one way (tests compare them)."""
     from pyspark.sql import Observation
 
     check_shared_output(spark, output)
@@ -47,17 +49,20 @@ def run_dedup(spark, input: str, output: str, options: None = None, *,
     if hex_ranges is None:
         hex_ranges = uuids_from_extract(input)
     reached, kept = Observation("dedup-reached"), Observation("dedup-kept")
-    deduped = deduplicated(spark, pairs, hex_ranges, reached, kept)
     # Spark's own writer: the progress line shows tasks, not rows.
     with staged_output(output, "dedup", [input],
                        recipe_id=io.recipe("dedup", None)) as (tmp, finish), \
             progress(spark, "dedup", quiet=quiet, rows=False):
         rows_in = pairs.count()   # from the input's footers: no data read
+        if file_numbers is None:
+            file_numbers = numbering_pays(spark, rows_in)
+        deduped = deduplicated(spark, pairs, hex_ranges, reached, kept, file_numbers)
         io.spark_write(deduped, tmp)
         n_reached, n_kept = int(reached.get["rows"]), int(kept.get["rows"])
         report = dedup_report(output, rows_in, n_kept, n_reached - n_kept,
                               written_rows(spark, tmp))
         report.details["ranges"] = HEX_RANGES if hex_ranges else SAMPLED_RANGES
+        report.details["file_numbers"] = file_numbers
         finish(report)
     return report
 
@@ -74,17 +79,29 @@ def uuids_from_extract(input: str) -> bool:
         report.stage == "dedup" and report.details.get("ranges") == HEX_RANGES)
 
 
-def deduplicated(spark, pairs, hex_ranges: bool, reached, kept):
-    """The kept rows of `pairs`, cut into image_uuid ranges one way or the other. The
-    rows cross the shuffle with a file number in place of their source_path (file_numbers)
-    and get their path back after it."""
-    files = file_numbers(spark, pairs)
-    narrow = with_file_numbers(pairs, files)
+def deduplicated(spark, pairs, hex_ranges: bool, reached, kept, numbered: bool = True):
+    """The kept rows of `pairs`, cut into image_uuid ranges one way or the other. When
+    `numbered`, the rows cross the shuffle with a file number in place of their
+    source_path (file_numbers) and get their path back after it."""
+    files = file_numbers(spark, pairs) if numbered else None
+    narrow = (with_file_numbers(pairs, files) if numbered
+              else pairs.select(*schemas.PAIRS.names))   # (PAIRS' columns in their order)
     if not hex_ranges:
         rows = kept_rows(narrow.repartitionByRange("image_uuid"), reached, kept)
     else:
         rows = kept_rows(by_hex_ranges(spark, narrow), reached, kept, (*KEY, SLOT)).drop(SLOT)
-    return with_source_paths(rows, files)
+    return with_source_paths(rows, files) if numbered else rows
+
+
+# Numbering the files costs one small job first (about 0.5 s, all cores waiting on it) and
+# saves about 0.5 core-s per 10^6 rows in the shuffle and sort (bench/scale.py at 10^7 and
+# 10^8 rows): it pays from about a million rows per core.
+NUMBERING_ROWS_PER_CORE = 1_000_000
+
+
+def numbering_pays(spark, rows: int) -> bool:
+    """Whether an input of `rows` rows is worth numbering its files (file_numbers)."""
+    return rows >= NUMBERING_ROWS_PER_CORE * spark.sparkContext.defaultParallelism
 
 
 # ------------------------------------------------------------------ file numbers

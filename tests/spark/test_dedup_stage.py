@@ -125,15 +125,17 @@ def assert_sorted_disjoint_ranges(directory) -> list[tuple[str, str]]:
     return ranges
 
 
+@pytest.mark.parametrize("numbered", [True, False], ids=["numbered", "paths"])
 @pytest.mark.parametrize("hex_ranges", [True, False], ids=["hex", "sampled"])
 @pytest.mark.parametrize("partitions,files", [(1, 1), (3, 7), (8, 2)])
 def test_dedup_keeps_the_first_row_by_value_whatever_the_partitioning(
-        spark, tmp_path, partitions, files, hex_ranges):
+        spark, tmp_path, partitions, files, hex_ranges, numbered):
     rows = duplicate_groups()   # (image_uuids of 24 lowercase hex characters, uniform)
     write_pairs(rows, tmp_path / "pairs", files)
     with partitions_apart(spark, partitions):
         report = run_dedup(spark, str(tmp_path / "pairs"), str(tmp_path / "dedup"), quiet=True,
-                           hex_ranges=hex_ranges)
+                           hex_ranges=hex_ranges, file_numbers=numbered)
+    assert report.details["file_numbers"] is numbered
     kept = as_tuples(tmp_path / "dedup")
     expected = smallest_by_value(rows)
     assert len(kept) == len(set(kept)) == len(expected)
@@ -144,6 +146,17 @@ def test_dedup_keeps_the_first_row_by_value_whatever_the_partitioning(
     assert report.details["ranges"] == (dedup.HEX_RANGES if hex_ranges else dedup.SAMPLED_RANGES)
     # files of disjoint image_uuid ranges, each sorted; 300 images fill every range
     assert len(assert_sorted_disjoint_ranges(tmp_path / "dedup")) == partitions
+
+
+def test_files_are_numbered_from_a_million_rows_per_core(spark, tmp_path):
+    """Numbering costs a job of its own: an input below a million rows per core keeps its
+    paths through the shuffle (the report says which)."""
+    cores = spark.sparkContext.defaultParallelism
+    assert not dedup.numbering_pays(spark, cores * 1_000_000 - 1)
+    assert dedup.numbering_pays(spark, cores * 1_000_000)
+    write_pairs(duplicate_groups(), tmp_path / "pairs", 2)
+    report = run_dedup(spark, str(tmp_path / "pairs"), str(tmp_path / "dedup"), quiet=True)
+    assert report.details["file_numbers"] is False
 
 
 # ------------------------------------------------ ranges from the uuids' hex, or sampled
