@@ -83,14 +83,20 @@ def deduplicated(spark, pairs, hex_ranges: bool, reached, kept, numbered: bool =
     """The kept rows of `pairs`, cut into image_uuid ranges one way or the other. When
     `numbered`, the rows cross the shuffle with a file number in place of their
     source_path (file_numbers) and get their path back after it."""
-    files = file_numbers(spark, pairs) if numbered else None
-    narrow = (with_file_numbers(pairs, files) if numbered
-              else pairs.select(*schemas.PAIRS.names))   # (PAIRS' columns in their order)
+    if not numbered:
+        return _kept_in_ranges(spark, pairs.select(*schemas.PAIRS.names), hex_ranges,
+                               reached, kept)
+    files = file_numbers(spark, pairs)
+    rows = _kept_in_ranges(spark, with_file_numbers(pairs, files), hex_ranges, reached, kept)
+    return with_source_paths(rows, files)
+
+
+def _kept_in_ranges(spark, pairs, hex_ranges: bool, reached, kept):
+    """kept_rows of `pairs` (PAIRS' columns in their order, or with_file_numbers') cut into
+    image_uuid ranges one way or the other."""
     if not hex_ranges:
-        rows = kept_rows(narrow.repartitionByRange("image_uuid"), reached, kept)
-    else:
-        rows = kept_rows(by_hex_ranges(spark, narrow), reached, kept, (*KEY, SLOT)).drop(SLOT)
-    return with_source_paths(rows, files) if numbered else rows
+        return kept_rows(pairs.repartitionByRange("image_uuid"), reached, kept)
+    return kept_rows(by_hex_ranges(spark, pairs), reached, kept, (*KEY, SLOT)).drop(SLOT)
 
 
 # Numbering the files costs one small job first (about 0.5 s, all cores waiting on it) and

@@ -271,15 +271,14 @@ def test_the_hex_plan_shuffles_once_by_the_slot(spark, extracted, partitions, in
     shuffles = [i for i, line in enumerate(lines)
                 if "Exchange " in line and "BroadcastExchange" not in line]
     assert len(shuffles) == 1, plans[0]
-    exchanges = [lines[shuffles[0]]]
+    exchange, below = lines[shuffles[0]], lines[shuffles[0] + 1]
     # what crosses it: the file number, not the path
-    assert f"{dedup.FILE}#" in lines[shuffles[0] + 1], plans[0]
-    assert "source_path#" not in lines[shuffles[0] + 1], plans[0]
+    assert f"{dedup.FILE}#" in below and "source_path#" not in below, plans[0]
     if n == 1:   # (Spark plans one partition as SinglePartition, whatever the columns)
-        assert exchanges[0].startswith("+- Exchange SinglePartition, REPARTITION_BY_COL")
+        assert exchange.startswith("+- Exchange SinglePartition, REPARTITION_BY_COL")
     else:
-        assert exchanges[0].startswith(f"+- Exchange hashpartitioning({dedup.SLOT}#")
-        assert f", {n}), REPARTITION_BY_COL" in exchanges[0]
+        assert exchange.startswith(f"+- Exchange hashpartitioning({dedup.SLOT}#")
+        assert f", {n}), REPARTITION_BY_COL" in exchange
     assert "rangepartitioning" not in plans[0]
     assert "element_at([" in plans[0]   # (the slots: one literal array)
     assert plans[0].index("Window [") < plans[0].index("Exchange ")   # (above it: after it)

@@ -74,6 +74,11 @@ def _percent_encode(part: str, extra: frozenset) -> str:
     """part with every character but \x21-\x7e outside `extra` as %XX of its UTF-8 bytes."""
     if not _needs_serialising(part):
         return part
+    return _encode_runs(part, extra)
+
+
+def _encode_runs(part: str, extra: frozenset) -> str:
+    """_percent_encode's encoding without its shortcut for parts sent as written."""
     # one call per run of such characters, not a step per character (such URLs run long)
     return _ENCODED_RUNS[extra].sub(_percent_run, part)
 
@@ -130,8 +135,8 @@ def _credentials(userinfo: str) -> str:
     would be (its set holds printable characters: `;`, `=`, `|`, `:`, ...), the `:` only
     before a password that is not empty."""
     username, _, password = userinfo.partition(":")
-    encode = _ENCODED_RUNS[_USERINFO_SET].sub
-    username, password = encode(_percent_run, username), encode(_percent_run, password)
+    username = _encode_runs(username, _USERINFO_SET)
+    password = _encode_runs(password, _USERINFO_SET)
     return f"{username}:{password}" if password else username
 
 
