@@ -33,6 +33,12 @@ extras="[fast,report]"
 # PYTHONWARNINGS: setuptools warns about every editable install of a package whose folders
 # are mapped (conf/ -> curate.conf); the warning is generic and the mapping intended.
 PYTHONWARNINGS=ignore .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".$extras"
+if ! .venv/bin/python -c 'import curate.core.extract._watlinks' 2>/dev/null; then
+  # (an optional extension: pip installs the package without it when it cannot build it)
+  echo "setup: the C walk of WAT links was not built (no C compiler or Python headers);" \
+       "WATs are read by the Python walk: the same rows, slower." \
+       "Debian/Ubuntu: sudo apt-get install gcc python3-dev, then run this again" >&2
+fi
 if [ "${1:-}" = "--test" ]; then
   # Downstream clients the tests run on curate's outputs (img2dataset, Hugging Face datasets),
   # in a virtualenv of their own; reinstalled only when tests/clients.txt changes.

@@ -27,6 +27,12 @@ try:
     import simdjson
 except ImportError:  # the optional extra is not installed
     simdjson = None
+try:
+    # The C walk of a document simdjson has parsed (_watlinks.c): built with the package
+    # where a C compiler is at hand, the Python walk of simdjson's objects otherwise.
+    from curate.core.extract._watlinks import page as _walk_page
+except ImportError:
+    _walk_page = None
 
 IMAGE_LINK = "IMG@/src"
 # JSON text can only hold these as the key / value CommonCrawl writes (a `"` inside
@@ -121,6 +127,17 @@ def wat_page(payload: bytes) -> tuple[str | None, str | None, list[ImageLink]] |
 
 
 
+def _joined(page_url: str | None, base: str | None, links: list[ImageLink]):
+    """raw_page's answer with the base made absolute (None when it cannot be)."""
+    base = wat_text(base)
+    if base is not None:
+        try:
+            base = urljoin(page_url or "", base.strip())
+        except ValueError:
+            base = None
+    return page_url, base, links
+
+
 class _Tree:
     """Walking a parsed WAT document whose objects / arrays are of the given types (the
     stdlib's dict / list, or simdjson's lazy Object / Array: both have .get)."""
@@ -146,6 +163,11 @@ class _Tree:
         return self.get(doc, *keys)
 
     def page(self, doc: Any) -> tuple[str | None, str | None, list[ImageLink]] | None:
+        found = self.raw_page(doc)
+        return None if found is None else _joined(*found)
+
+    def raw_page(self, doc: Any) -> tuple[str | None, str | None, list[ImageLink]] | None:
+        """(page URL, Head/Base as written, image links), None without HTML-Metadata."""
         meta = self.present(doc, "Envelope", "Payload-Metadata", "HTTP-Response-Metadata",
                             "HTML-Metadata")
         if type(meta) is not self.object_type:
@@ -153,16 +175,10 @@ class _Tree:
         page_url = self.present(doc, "Envelope", "WARC-Header-Metadata", "WARC-Target-URI")
         if type(page_url) is not str:  # a WARC header, not HTML: never unescaped
             page_url = None
-        base = wat_text(self.get(meta, "Head", "Base"))
-        if base is not None:
-            try:
-                base = urljoin(page_url or "", base.strip())
-            except ValueError:
-                base = None
+        base = self.get(meta, "Head", "Base")
         links = meta.get("Links")
-        if type(links) is not self.array_type:
-            return page_url, base, []
-        return page_url, base, self.image_links(links)
+        return (page_url, base if type(base) is str else None,
+                self.image_links(links) if type(links) is self.array_type else [])
 
     def image_links(self, links) -> list[ImageLink]:
         image_link, path_key = self.image_link, self.path_key
@@ -212,7 +228,12 @@ def _simdjson_page(payload: bytes):
     except Exception:   # not JSON to simdjson (or the parser still busy): the stdlib decides
         return _REFUSED
     try:
-        return _SIMDJSON.page(doc)
+        # The document is valid JSON (simdjson said so): the C walk reads its bytes on
+        # that ground, or hands it back (NotImplemented) to the walk of simdjson's objects.
+        found = _walk_page(payload) if _walk_page is not None else NotImplemented
+        if found is NotImplemented:
+            found = _SIMDJSON.raw_page(doc)
+        return None if found is None else _joined(*found)
     except Exception:   # whatever it is, the stdlib route decides (and raises) the same
         return _REFUSED
     finally:
