@@ -383,32 +383,51 @@ static ptr walk_rest(Walk *w, Members *m, int status) {
     return status == OBJECT_END ? m->p : REFUSE(w);
 }
 
-/* An element of Links: appended to w->links when it is an image link. */
-static ptr walk_link(Walk *w, ptr p) {
-    static const char *const names[4] = {"path", "url", "alt", "title"};
-    static const size_t lengths[4] = {4, 3, 3, 5};
-    ptr fields[4] = {NULL, NULL, NULL, NULL};
+/* A value that is not an object, skipped: the byte after it, or NULL. */
+static ptr skipped(Walk *w, ptr p) {
+    p = skip_value(p, w->end);
+    return p != NULL ? p : REFUSE(w);
+}
+
+/* An object of which only the first members of the given names matter: where their values
+ * start in found[] (NULL: absent); the byte after the object. Not an object: nothing found. */
+static ptr walk_fields(Walk *w, ptr p, const char *const names[], const size_t lengths[],
+                       int count, ptr found[]) {
     Members m;
     Span key;
     int status;
-    if (members_start(&m, p, w->end) < 0) {
-        p = skip_value(p, w->end);
-        return p != NULL ? p : REFUSE(w);
-    }
+    for (int i = 0; i < count; i++)
+        found[i] = NULL;
+    if (members_start(&m, p, w->end) < 0)
+        return skipped(w, p);
     while ((status = members_next(&m, &key)) == MEMBER) {
         size_t length = (size_t)(key.end - key.start);
-        for (int i = 0; i < 4; i++) {
-            if (length == lengths[i] && fields[i] == NULL
+        for (int i = 0; i < count; i++) {
+            if (length == lengths[i] && found[i] == NULL
                 && memcmp(key.start, names[i], length) == 0) {
-                fields[i] = m.p;
+                found[i] = m.p;
                 break;
             }
         }
         if (members_skip(&m) < 0)
             return REFUSE(w);
     }
-    if (status != OBJECT_END)
-        return REFUSE(w);
+    return status == OBJECT_END ? m.p : REFUSE(w);
+}
+
+/* An object of which only the first member `name` matters: its value's start in *found. */
+static ptr walk_for(Walk *w, ptr p, const char *name, size_t length, ptr *found) {
+    return walk_fields(w, p, &name, &length, 1, found);
+}
+
+/* An element of Links: appended to w->links when it is an image link. */
+static ptr walk_link(Walk *w, ptr p) {
+    static const char *const names[4] = {"path", "url", "alt", "title"};
+    static const size_t lengths[4] = {4, 3, 3, 5};
+    ptr fields[4];
+    p = walk_fields(w, p, names, lengths, 4, fields);
+    if (p == NULL)
+        return NULL;
     int image = is_image_path(fields[0], w->end);
     if (image == REFUSED)
         return REFUSE(w);
@@ -429,16 +448,14 @@ static ptr walk_link(Walk *w, ptr p) {
         if (failed)
             return NULL;
     }
-    return m.p;
+    return p;
 }
 
 /* Links: its image links (not an array: none). */
 static ptr walk_links(Walk *w, ptr p) {
     ptr end = w->end;
-    if (*p != '[') {
-        p = skip_value(p, end);
-        return p != NULL ? p : REFUSE(w);
-    }
+    if (*p != '[')
+        return skipped(w, p);
     p = skip_ws(p + 1, end);
     if (p < end && *p == ']')
         return p + 1;
@@ -456,24 +473,6 @@ static ptr walk_links(Walk *w, ptr p) {
     }
 }
 
-/* An object of which only the first member `name` matters: its value's start in *found. */
-static ptr walk_for(Walk *w, ptr p, const char *name, size_t length, ptr *found) {
-    Members m;
-    Span key;
-    int status;
-    if (members_start(&m, p, w->end) < 0) {
-        p = skip_value(p, w->end);
-        return p != NULL ? p : REFUSE(w);
-    }
-    while ((status = members_next(&m, &key)) == MEMBER) {
-        if (*found == NULL && key_is(&key, name, length))
-            *found = m.p;
-        if (members_skip(&m) < 0)
-            return REFUSE(w);
-    }
-    return status == OBJECT_END ? m.p : REFUSE(w);
-}
-
 /* HTML-Metadata: the first Head's Base and the first Links. */
 static ptr walk_meta(Walk *w, ptr p) {
     Members m;
@@ -481,8 +480,7 @@ static ptr walk_meta(Walk *w, ptr p) {
     int status, head_done = 0, links_done = 0;
     if (members_start(&m, p, w->end) < 0) {
         w->meta_done = 1;   /* not an object: the page has no HTML-Metadata */
-        p = skip_value(p, w->end);
-        return p != NULL ? p : REFUSE(w);
+        return skipped(w, p);
     }
     w->meta_found = 1;
     while ((status = members_next(&m, &key)) == MEMBER) {
@@ -521,10 +519,8 @@ static ptr walk_into(Walk *w, ptr p, const char *name, size_t length, Step step)
     Members m;
     Span key;
     int status;
-    if (members_start(&m, p, w->end) < 0) {
-        p = skip_value(p, w->end);
-        return p != NULL ? p : REFUSE(w);
-    }
+    if (members_start(&m, p, w->end) < 0)
+        return skipped(w, p);
     while ((status = members_next(&m, &key)) == MEMBER) {
         if (key_is(&key, name, length)) {
             int up = stepped(&m, step(w, m.p));
