@@ -180,7 +180,7 @@ def test_bytes_that_are_not_json_never_read_past_the_end():
     # (and a few corruptions) is answered without reading past the payload.
     whole = doc("{" + HEADERS + "," + meta('{"Head":{"Base":"/b/"},"Links":' + LINKS + '}') + "}")
     answers = {type(_watlinks.page(whole[:cut])).__name__ for cut in range(len(whole))}
-    # (a prefix ending inside the root's trailing members still holds the whole Envelope)
+    # (a cut document is handed back: the walk reads every object to its end)
     assert answers <= {"NotImplementedType", "NoneType", "tuple"}
     assert "NotImplementedType" in answers
     for junk in (b'{"Envelope":{"Payload-Metadata":{"HTTP-Response-Metadata":{"HTML-Metadata":'

@@ -94,10 +94,6 @@ static ptr read_string(ptr p, ptr end, Span *span) {
     return q + 1;
 }
 
-static int escaped(const Span *s) {
-    return s->escaped;
-}
-
 /* p at a value: the byte after it, or NULL. */
 static ptr skip_value(ptr p, ptr end) {
     Span ignored;
@@ -167,7 +163,7 @@ static int members_next(Members *m, Span *key) {
     if (p >= m->end || *p != '"')
         return REFUSED;
     p = read_string(p, m->end, key);
-    if (p == NULL || escaped(key))
+    if (p == NULL || key->escaped)
         return REFUSED;
     p = skip_ws(p, m->end);
     if (p >= m->end || *p != ':')
@@ -282,7 +278,7 @@ static Py_ssize_t unescape(const Span *s, char *out) {
 static PyObject *span_str(const Span *s, int *refused) {
     Py_ssize_t length = s->end - s->start;
     PyObject *text = NULL;
-    if (!escaped(s)) {
+    if (!s->escaped) {
         text = PyUnicode_DecodeUTF8(s->start, length, "strict");
     } else {
         char small[512];
@@ -329,7 +325,7 @@ static int is_image_path(ptr p, ptr end) {
         return REFUSED;
     if (KEY_IS(&s, IMAGE_LINK))
         return 1;
-    if (s.end - s.start > (Py_ssize_t)sizeof out || !escaped(&s))
+    if (s.end - s.start > (Py_ssize_t)sizeof out || !s.escaped)
         return 0;   /* (nothing longer than that spells IMG@/src with escapes) */
     Py_ssize_t decoded = unescape(&s, out);
     if (decoded < 0)
@@ -338,50 +334,31 @@ static int is_image_path(ptr p, ptr end) {
            && memcmp(out, IMAGE_LINK, sizeof IMAGE_LINK - 1) == 0;
 }
 
-/* The walk of one document: what it has found so far. A level's walk returns the byte
- * after its value, DONE once everything is found (no level reads on), or NULL to refuse
- * (*refused set) or for a Python error. */
+/* The walk of one document: what it has found. A walk returns the byte after the value it
+ * walked, or NULL to refuse (refused set) or for a Python error. */
 typedef struct {
     ptr end;
     int refused;
-    int headers_done;   /* the first WARC-Header-Metadata of Envelope walked */
-    int meta_done;      /* the first Payload-Metadata walked down to HTML-Metadata's end */
-    int meta_found;     /* ... and HTML-Metadata was an object */
-    ptr target;         /* its first WARC-Target-URI's value */
-    ptr base;           /* HTML-Metadata's first Head's first Base's value */
+    int meta_found;     /* the first HTML-Metadata (down the first of each level) is an object */
+    ptr target;         /* where the first WARC-Header-Metadata's first WARC-Target-URI starts */
+    ptr base;           /* where HTML-Metadata's first Head's first Base starts */
     PyObject *links;    /* the image links of HTML-Metadata's first Links */
 } Walk;
 
-static const char DONE_MARK;
-#define DONE (&DONE_MARK)
-
-static int complete(const Walk *w) {
-    return w->headers_done && w->meta_done;
-}
-
-/* Steps into the current member's value and out of it: walk_value gives the byte after
- * it, DONE or NULL; 1 when the level above must return DONE, -1 on NULL. */
-static int stepped(Members *m, ptr after) {
-    if (after == NULL)
-        return -1;
-    if (after == DONE)
-        return 1;
-    m->p = after;
-    return 0;
-}
-
 #define REFUSE(w) ((w)->refused = 1, (ptr)NULL)
 
-/* The rest of an object after its wanted members: the byte after it, or NULL. */
-static ptr walk_rest(Walk *w, Members *m, int status) {
-    Span key;
-    while (status == MEMBER) {
-        if (members_skip(m) < 0)
-            return REFUSE(w);
-        status = members_next(m, &key);
-    }
-    return status == OBJECT_END ? m->p : REFUSE(w);
-}
+typedef ptr (*Step)(Walk *, ptr);
+
+/* A member an object's walk looks for: the first of that name is walked by `step`, or,
+ * without a step, where its value starts is kept in *found. */
+typedef struct {
+    const char *name;
+    size_t length;
+    Step step;
+    ptr *found;
+} Wanted;
+
+#define NAMED(literal) literal, sizeof(literal) - 1
 
 /* A value that is not an object, skipped: the byte after it, or NULL. */
 static ptr skipped(Walk *w, ptr p) {
@@ -389,43 +366,45 @@ static ptr skipped(Walk *w, ptr p) {
     return p != NULL ? p : REFUSE(w);
 }
 
-/* An object of which only the first members of the given names matter: where their values
- * start in found[] (NULL: absent); the byte after the object. Not an object: nothing found. */
-static ptr walk_fields(Walk *w, ptr p, const char *const names[], const size_t lengths[],
-                       int count, ptr found[]) {
+/* An object, its wanted members walked or found, the others skipped (at most 8 wanted).
+ * Not an object: skipped, nothing found. */
+static ptr walk_object(Walk *w, ptr p, const Wanted *wanted, int count) {
     Members m;
     Span key;
     int status;
-    for (int i = 0; i < count; i++)
-        found[i] = NULL;
+    unsigned int seen = 0;
     if (members_start(&m, p, w->end) < 0)
         return skipped(w, p);
     while ((status = members_next(&m, &key)) == MEMBER) {
         size_t length = (size_t)(key.end - key.start);
+        const Wanted *hit = NULL;
         for (int i = 0; i < count; i++) {
-            if (length == lengths[i] && found[i] == NULL
-                && memcmp(key.start, names[i], length) == 0) {
-                found[i] = m.p;
+            if (!(seen & (1u << i)) && length == wanted[i].length
+                && memcmp(key.start, wanted[i].name, length) == 0) {
+                seen |= 1u << i;
+                hit = &wanted[i];
                 break;
             }
         }
+        if (hit != NULL && hit->step != NULL) {
+            if ((m.p = hit->step(w, m.p)) == NULL)
+                return NULL;
+            continue;
+        }
+        if (hit != NULL)
+            *hit->found = m.p;
         if (members_skip(&m) < 0)
             return REFUSE(w);
     }
     return status == OBJECT_END ? m.p : REFUSE(w);
 }
 
-/* An object of which only the first member `name` matters: its value's start in *found. */
-static ptr walk_for(Walk *w, ptr p, const char *name, size_t length, ptr *found) {
-    return walk_fields(w, p, &name, &length, 1, found);
-}
-
 /* An element of Links: appended to w->links when it is an image link. */
 static ptr walk_link(Walk *w, ptr p) {
-    static const char *const names[4] = {"path", "url", "alt", "title"};
-    static const size_t lengths[4] = {4, 3, 3, 5};
-    ptr fields[4];
-    p = walk_fields(w, p, names, lengths, 4, fields);
+    ptr fields[4] = {NULL, NULL, NULL, NULL};   /* path, url, alt, title */
+    const Wanted wanted[4] = {{NAMED("path"), NULL, &fields[0]}, {NAMED("url"), NULL, &fields[1]},
+                              {NAMED("alt"), NULL, &fields[2]}, {NAMED("title"), NULL, &fields[3]}};
+    p = walk_object(w, p, wanted, 4);
     if (p == NULL)
         return NULL;
     int image = is_image_path(fields[0], w->end);
@@ -473,100 +452,43 @@ static ptr walk_links(Walk *w, ptr p) {
     }
 }
 
-/* HTML-Metadata: the first Head's Base and the first Links. */
-static ptr walk_meta(Walk *w, ptr p) {
-    Members m;
-    Span key;
-    int status, head_done = 0, links_done = 0;
-    if (members_start(&m, p, w->end) < 0) {
-        w->meta_done = 1;   /* not an object: the page has no HTML-Metadata */
-        return skipped(w, p);
-    }
-    w->meta_found = 1;
-    while ((status = members_next(&m, &key)) == MEMBER) {
-        ptr after = NULL;
-        if (!head_done && KEY_IS(&key, "Head")) {
-            head_done = 1;
-            after = walk_for(w, m.p, "Base", 4, &w->base);
-        } else if (!links_done && KEY_IS(&key, "Links")) {
-            links_done = 1;
-            after = walk_links(w, m.p);
-        } else if (members_skip(&m) < 0) {
-            return REFUSE(w);
-        } else {
-            continue;
-        }
-        if (after == NULL)
-            return NULL;
-        m.p = after;
-        if (head_done && links_done) {
-            w->meta_done = 1;
-            if (complete(w))
-                return DONE;
-            return walk_rest(w, &m, members_next(&m, &key));
-        }
-    }
-    w->meta_done = 1;
-    if (status != OBJECT_END)
-        return REFUSE(w);
-    return complete(w) ? DONE : m.p;
+/* The levels down to what page() gives, each the first of its name. */
+static ptr walk_head(Walk *w, ptr p) {
+    const Wanted wanted[1] = {{NAMED("Base"), NULL, &w->base}};
+    return walk_object(w, p, wanted, 1);
 }
 
-typedef ptr (*Step)(Walk *, ptr);
-
-/* An object of which only the first member `name` matters, walked by `step`. */
-static ptr walk_into(Walk *w, ptr p, const char *name, size_t length, Step step) {
-    Members m;
-    Span key;
-    int status;
-    if (members_start(&m, p, w->end) < 0)
-        return skipped(w, p);
-    while ((status = members_next(&m, &key)) == MEMBER) {
-        if (key_is(&key, name, length)) {
-            int up = stepped(&m, step(w, m.p));
-            if (up != 0)
-                return up > 0 ? DONE : NULL;
-            return walk_rest(w, &m, members_next(&m, &key));
-        }
-        if (members_skip(&m) < 0)
-            return REFUSE(w);
-    }
-    return status == OBJECT_END ? m.p : REFUSE(w);
+static ptr walk_meta(Walk *w, ptr p) {
+    const Wanted wanted[2] = {{NAMED("Head"), walk_head, NULL},
+                              {NAMED("Links"), walk_links, NULL}};
+    w->meta_found = *p == '{';
+    return walk_object(w, p, wanted, 2);
 }
 
 static ptr walk_http(Walk *w, ptr p) {
-    return walk_into(w, p, "HTML-Metadata", 13, walk_meta);
+    const Wanted wanted[1] = {{NAMED("HTML-Metadata"), walk_meta, NULL}};
+    return walk_object(w, p, wanted, 1);
 }
 
 static ptr walk_payload(Walk *w, ptr p) {
-    return walk_into(w, p, "HTTP-Response-Metadata", 22, walk_http);
+    const Wanted wanted[1] = {{NAMED("HTTP-Response-Metadata"), walk_http, NULL}};
+    return walk_object(w, p, wanted, 1);
 }
 
-/* Envelope: the first WARC-Header-Metadata's target and the first Payload-Metadata. */
+static ptr walk_headers(Walk *w, ptr p) {
+    const Wanted wanted[1] = {{NAMED("WARC-Target-URI"), NULL, &w->target}};
+    return walk_object(w, p, wanted, 1);
+}
+
 static ptr walk_envelope(Walk *w, ptr p) {
-    Members m;
-    Span key;
-    int status;
-    if (members_start(&m, p, w->end) < 0)
-        return DONE;   /* nothing to find */
-    while ((status = members_next(&m, &key)) == MEMBER) {
-        ptr after;
-        if (!w->headers_done && KEY_IS(&key, "WARC-Header-Metadata")) {
-            after = walk_for(w, m.p, "WARC-Target-URI", 15, &w->target);
-            w->headers_done = 1;
-        } else if (!w->meta_done && KEY_IS(&key, "Payload-Metadata")) {
-            after = walk_payload(w, m.p);
-            w->meta_done = 1;   /* (found or not, it was the first) */
-        } else {
-            if (members_skip(&m) < 0)
-                return REFUSE(w);
-            continue;
-        }
-        int up = stepped(&m, after);
-        if (up != 0 || complete(w))
-            return up < 0 ? NULL : DONE;
-    }
-    return status == OBJECT_END ? DONE : REFUSE(w);
+    const Wanted wanted[2] = {{NAMED("WARC-Header-Metadata"), walk_headers, NULL},
+                              {NAMED("Payload-Metadata"), walk_payload, NULL}};
+    return walk_object(w, p, wanted, 2);
+}
+
+static ptr walk_root(Walk *w, ptr p) {
+    const Wanted wanted[1] = {{NAMED("Envelope"), walk_envelope, NULL}};
+    return walk_object(w, p, wanted, 1);
 }
 
 /* page(payload) -> (page_url, base, links) | None | NotImplemented (see the top). */
@@ -583,7 +505,7 @@ static PyObject *page(PyObject *module, PyObject *arg) {
         goto out;
     if (w.end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         p += 3;   /* a UTF-8 byte order mark: simdjson and the stdlib skip it too */
-    if (walk_into(&w, skip_ws(p, w.end), "Envelope", 8, walk_envelope) == NULL)
+    if (walk_root(&w, skip_ws(p, w.end)) == NULL)
         goto out;
     if (!w.meta_found) {
         found = Py_NewRef(Py_None);
